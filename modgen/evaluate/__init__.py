@@ -1,0 +1,1 @@
+"""modgen.evaluate."""

@@ -1,0 +1,82 @@
+"""The hooks a modgen plugin can implement.
+
+A plugin is a module (or object) with functions decorated by :data:`hookimpl` whose names are
+the hook names below. It is found through the ``modgen`` entry-point group::
+
+    [project.entry-points.modgen]
+    myplugin = "myplugin.plugin"
+
+modgen's own components register through these very hooks (``modgen.builtin``), so a plugin
+is on equal footing with the built-ins. Hook implementations whose names are not listed here
+are rejected when the plugin loads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from modgen.plugins import Registries
+
+__all__ = ["hookspec", "hookimpl", "PROJECT_NAME"]
+
+#: The pluggy project name; also the entry-point group.
+PROJECT_NAME = "modgen"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Decorator for a plugin's hook implementations: ``@hookimpl def modgen_register_components(...)``.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def modgen_register_components(registries: Registries) -> None:
+    """Register components (generators, modulators, samplers, classifiers, ...).
+
+    Called once per plugin when the registries are built. ``registries`` holds one
+    :class:`~modgen.registry.Registry` per component kind as attributes (``generator``,
+    ``modulator``, ``critic``, ``aux_classifier``, ``attribute_decoder``, ``quality_weighter``,
+    ``task_sampler``, ``final_classifier``, ``trainer``, ``dataset``). Registrations made here
+    are recorded with the plugin's name as their origin. Third-party names must start with
+    ``"<plugin>."``.
+
+    :param registries: the registries to add to, scoped to the calling plugin.
+
+    Example::
+
+        @hookimpl
+        def modgen_register_components(registries):
+            registries.modulator.register("myplugin.film", FiLMModulator)
+    """
+
+
+@hookspec
+def modgen_register_recipes(registries: Registries) -> None:
+    """Register recipes: named functions returning a :class:`~modgen.config.RecipeSpec`.
+
+    Called after every plugin's :func:`modgen_register_components`, so a recipe may name
+    components of any plugin. Recipe names of third-party plugins start with ``"<plugin>."``.
+
+    :param registries: the registries, scoped to the calling plugin; add to
+        ``registries.recipe``.
+
+    Example::
+
+        @hookimpl
+        def modgen_register_recipes(registries):
+            registries.recipe.register("myplugin.amaz-film", lambda: evolve(amaz(), ...))
+    """
+
+
+@hookspec
+def modgen_register_commands(app: typer.Typer) -> None:
+    """Add commands to the ``modgen`` command line.
+
+    Called when the CLI starts. Add a command with ``@app.command("name")`` or a group with
+    ``app.add_typer(sub, name="name")``. A command name already taken is an error for the plugin.
+
+    :param app: the root ``typer.Typer`` application of ``modgen``.
+    """

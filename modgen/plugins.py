@@ -1,0 +1,264 @@
+"""Plugin discovery and the registries it fills.
+
+:func:`get_plugin_manager` builds a fresh :class:`pluggy.PluginManager`: modgen's built-in
+plugin first, then each entry point of the ``modgen`` group, loaded on its own. A plugin that
+fails to import, has a misspelled hook, or raises inside a hook gives a
+:class:`PluginWarning` naming it and the error, and everything else keeps working; with the
+environment variable ``MODGEN_STRICT_PLUGINS=1`` such a failure raises
+:class:`~modgen.errors.PluginError` instead.
+
+:func:`get_registries` then calls every plugin's hooks and returns the filled
+:class:`Registries`.
+
+Example:
+    >>> regs = get_registries()
+    >>> "amaz" in regs.recipe
+    True
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pluggy
+from attrs import define, field
+
+from modgen import hookspecs
+from modgen.errors import PluginError
+from modgen.interfaces import COMPONENT_KINDS
+from modgen.registry import BUILTIN, Registry
+
+__all__ = [
+    "Registries",
+    "PluginWarning",
+    "PluginFailure",
+    "LoadedPlugins",
+    "get_plugin_manager",
+    "get_registries",
+    "load_plugins",
+    "strict_plugins",
+    "ENTRY_POINT_GROUP",
+    "KINDS",
+]
+
+ENTRY_POINT_GROUP = "modgen"
+#: Registry kinds: every component kind plus ``recipe``.
+KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe")
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or failed inside a hook; it was skipped."""
+
+
+@define(frozen=True)
+class PluginFailure:
+    """Why a plugin was skipped: ``stage`` is ``"import"``, ``"validate"`` or a hook name."""
+
+    name: str
+    stage: str
+    error: str
+
+
+class _ScopedRegistry:
+    """A view of a :class:`Registry` that records ``origin`` on every registration."""
+
+    def __init__(self, registry: Registry[Any], origin: str) -> None:
+        self._registry = registry
+        self._origin = origin
+
+    def register(self, name: str, obj: Any = None, *, origin: str | None = None) -> Any:
+        if self._origin != BUILTIN and not name.startswith(self._origin + "."):
+            raise ValueError(
+                f"Plugin {self._origin!r} tried to register {self._registry.kind} {name!r}: "
+                f"third-party names must start with '{self._origin}.' (e.g. "
+                f"'{self._origin}.{name.split('.')[-1]}')."
+            )
+        return self._registry.register(name, obj, origin=self._origin)
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._registry, item)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._registry
+
+
+@define
+class Registries:
+    """One :class:`~modgen.registry.Registry` per component kind, plus ``recipe``.
+
+    Build an empty set with ``Registries()`` (tests do) or a filled one with
+    :func:`get_registries`.
+    """
+
+    generator: Registry[Any] = field(factory=lambda: Registry("generator"))
+    modulator: Registry[Any] = field(factory=lambda: Registry("modulator"))
+    critic: Registry[Any] = field(factory=lambda: Registry("critic"))
+    aux_classifier: Registry[Any] = field(factory=lambda: Registry("aux_classifier"))
+    attribute_decoder: Registry[Any] = field(factory=lambda: Registry("attribute_decoder"))
+    quality_weighter: Registry[Any] = field(factory=lambda: Registry("quality_weighter"))
+    task_sampler: Registry[Any] = field(factory=lambda: Registry("task_sampler"))
+    final_classifier: Registry[Any] = field(factory=lambda: Registry("final_classifier"))
+    trainer: Registry[Any] = field(factory=lambda: Registry("trainer"))
+    dataset: Registry[Any] = field(factory=lambda: Registry("dataset"))
+    recipe: Registry[Any] = field(factory=lambda: Registry("recipe"))
+    #: Plugins that were skipped, with the reason (filled by :func:`get_registries`).
+    failures: list[PluginFailure] = field(factory=list)
+    #: Names of the plugins whose hooks ran, built-in first.
+    plugins: list[str] = field(factory=list)
+
+    def kind(self, kind: str) -> Registry[Any]:
+        """The registry of ``kind``; an unknown kind raises ``UnknownComponentError``."""
+        if kind not in KINDS:
+            from modgen.errors import UnknownComponentError
+
+            raise UnknownComponentError(
+                f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}."
+            )
+        return getattr(self, kind)
+
+    def scoped(self, origin: str) -> Registries:
+        """A view whose registrations are recorded as coming from ``origin``."""
+        view = object.__new__(Registries)
+        for k in KINDS:
+            object.__setattr__(view, k, _ScopedRegistry(getattr(self, k), origin))
+        object.__setattr__(view, "failures", self.failures)
+        object.__setattr__(view, "plugins", self.plugins)
+        return view
+
+
+def strict_plugins() -> bool:
+    """Whether ``MODGEN_STRICT_PLUGINS`` asks for plugin failures to raise."""
+    return os.environ.get("MODGEN_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _fail(failures: list[PluginFailure], name: str, stage: str, err: BaseException) -> None:
+    failure = PluginFailure(name, stage, f"{type(err).__name__}: {err}")
+    where = "while importing" if stage == "import" else (
+        "validating its hooks" if stage == "validate" else f"in hook {stage}"
+    )
+    message = f"modgen plugin {name!r} failed {where}: {failure.error}"
+    if strict_plugins():
+        raise PluginError(message + " (MODGEN_STRICT_PLUGINS is set)") from err
+    failures.append(failure)
+    warnings.warn(message + "; it was skipped.", PluginWarning, stacklevel=3)
+
+
+@define
+class LoadedPlugins:
+    """A plugin manager together with the plugins that failed to load."""
+
+    manager: pluggy.PluginManager
+    failures: list[PluginFailure] = field(factory=list)
+
+
+def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
+    return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def get_plugin_manager(
+    extra: Iterable[tuple[str, object]] = (),
+    *,
+    entry_points: bool = True,
+) -> LoadedPlugins:
+    """A fresh plugin manager: the built-in plugin, each ``modgen`` entry point, then ``extra``.
+
+    Args:
+        extra: ``(name, plugin)`` pairs registered after the entry points (tests use this).
+        entry_points: load the ``modgen`` entry-point group (turn off for isolated tests).
+
+    Returns:
+        The manager and the list of plugins that failed (each already warned about).
+    """
+    from modgen import builtin
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    pm.register(builtin, name=BUILTIN)
+    failures: list[PluginFailure] = []
+
+    candidates: list[tuple[str, Callable[[], object]]] = []
+    if entry_points:
+        for ep in _entry_points():
+            candidates.append((ep.name, ep.load))
+    candidates.extend((n, (lambda p=p: p)) for n, p in extra)
+
+    for name, load in candidates:
+        if pm.has_plugin(name) or pm.get_plugin(name) is not None:
+            _fail(failures, name, "import", PluginError(f"a plugin named {name!r} is already loaded"))
+            continue
+        try:
+            plugin = load()
+        except Exception as err:  # noqa: BLE001 - any import failure is reported, not raised
+            _fail(failures, name, "import", err)
+            continue
+        try:
+            pm.register(plugin, name=name)
+        except Exception as err:  # noqa: BLE001 - pluggy validation errors
+            _fail(failures, name, "validate", err)
+            continue
+        try:
+            _check_unknown_hooks(pm, name, plugin)
+        except PluginError as err:
+            pm.unregister(name=name)
+            _fail(failures, name, "validate", err)
+    return LoadedPlugins(pm, failures)
+
+
+def _check_unknown_hooks(pm: pluggy.PluginManager, name: str, plugin: object) -> None:
+    """Reject hook implementations whose names are not hookspecs (misspelled hooks)."""
+    known = {n for n in dir(hookspecs) if n.startswith("modgen_")}
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.name not in known:
+            close = [k for k in known if k[:10] == caller.name[:10]] or sorted(known)
+            raise PluginError(
+                f"unknown hook {caller.name!r}; known hooks: {', '.join(sorted(known))}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
+
+
+def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
+    """Call every plugin's registration hooks and return the filled :class:`Registries`.
+
+    Each plugin's hook implementation is called on its own, with the registries scoped to
+    the plugin's name; a plugin that raises is skipped with a :class:`PluginWarning` and what
+    it registered before raising is removed again.
+    """
+    loaded = loaded if loaded is not None else get_plugin_manager()
+    regs = Registries()
+    regs.failures.extend(loaded.failures)
+    failed: set[str] = {f.name for f in loaded.failures}
+    for hook_name in ("modgen_register_components", "modgen_register_recipes"):
+        caller = getattr(loaded.manager.hook, hook_name)
+        # get_hookimpls() is in registration order: built-ins first, then entry points.
+        for impl in caller.get_hookimpls():
+            name = impl.plugin_name
+            if name in failed:
+                continue
+            try:
+                impl.function(registries=regs.scoped(name))
+            except Exception as err:  # noqa: BLE001 - a broken plugin must not break modgen
+                if name == BUILTIN:
+                    raise
+                _remove_origin(regs, name)
+                failed.add(name)
+                _fail(regs.failures, name, hook_name, err)
+    regs.plugins.extend(n for n, _ in loaded.manager.list_name_plugin() if n not in failed)
+    return regs
+
+
+def _remove_origin(regs: Registries, origin: str) -> None:
+    """Remove everything ``origin`` registered (a plugin that failed half-way)."""
+    for k in KINDS:
+        reg = getattr(regs, k)
+        for entry in reg.entries():
+            if entry.origin == origin:
+                reg.unregister(entry.name)
+
+
+def get_registries(extra: Iterable[tuple[str, object]] = (), *, entry_points: bool = True) -> Registries:
+    """Build the plugin manager and return the filled registries (see :func:`load_plugins`)."""
+    return load_plugins(get_plugin_manager(extra, entry_points=entry_points))
