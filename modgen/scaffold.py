@@ -1,0 +1,286 @@
+"""Scaffold a new modgen plugin package (``modgen plugin new NAME``).
+
+:func:`new_plugin` writes a complete, installable plugin package: a ``pyproject.toml`` with the
+``modgen`` entry point, a plugin module registering one small example component through
+:data:`modgen.hookimpl`, a README and a test file built on :mod:`modgen.testing` that passes out
+of the box::
+
+    NAME/
+        pyproject.toml            entry point: [project.entry-points.modgen] NAME = "modgen_NAME.plugin"
+        README.md
+        modgen_NAME/__init__.py
+        modgen_NAME/plugin.py     the hooks and the example modulator "NAME.scale"
+        tests/test_NAME_plugin.py
+
+Example:
+    >>> import tempfile
+    >>> root = new_plugin("foo", tempfile.mkdtemp())
+    >>> sorted(p.name for p in root.iterdir())
+    ['README.md', 'modgen_foo', 'pyproject.toml', 'tests']
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from modgen.errors import ConfigError
+from modgen.registry import BUILTIN
+
+if TYPE_CHECKING:
+    import typer
+
+__all__ = ["PLUGIN_NAME_PATTERN", "validate_plugin_name", "plugin_files", "new_plugin", "make_plugin_app"]
+
+#: What a plugin name may look like: it becomes the entry-point name, the registry prefix
+#: ``NAME.`` and part of the package name ``modgen_NAME``, so it must be a Python identifier.
+PLUGIN_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "modgen-{name}"
+version = "0.1.0"
+description = "A modgen plugin adding the modulator {name}.scale"
+readme = "README.md"
+requires-python = ">=3.10"
+dependencies = ["modgen", "torch>=2.1"]
+
+[project.optional-dependencies]
+test = ["pytest>=8", "hypothesis>=6.90"]
+
+# modgen finds plugins through this entry-point group. The entry point's name ("{name}") is the
+# plugin's name: every component and recipe it registers must be called "{name}.<something>".
+[project.entry-points.modgen]
+{name} = "modgen_{name}.plugin"
+
+[tool.setuptools]
+packages = ["modgen_{name}"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+# lets the tests import modgen_{name} before the package is installed
+pythonpath = ["."]
+"""
+
+_README = """\
+# modgen-{name}
+
+A [modgen](https://pypi.org/project/modgen/) plugin. It registers the modulator
+**`{name}.scale`**: a task encoder (a per-class MLP averaged over the task's classes) and one
+linear head per modulated generator output, scaling each output by `1 + tanh(w_j(e))`.
+
+```bash
+pip install -e .                       # makes the entry point "{name}" visible to modgen
+modgen list modulator                  # shows {name}.scale with origin "{name}"
+pytest                                 # the contract tests from modgen.testing
+```
+
+Use it in a run by overriding a recipe's modulator:
+
+```bash
+modgen train --recipe amaz --set modulator.name={name}.scale
+```
+
+Add more components in `modgen_{name}/plugin.py` (`registries.<kind>.register("{name}.<name>", cls)`),
+and recipes with a `modgen_register_recipes` hook. Every name must start with `{name}.`.
+"""
+
+_INIT = '''\
+"""modgen-{name}: a modgen plugin (entry point ``{name}`` -> :mod:`modgen_{name}.plugin`)."""
+
+from __future__ import annotations
+
+from modgen_{name}.plugin import ScaleModulator
+
+__all__ = ["ScaleModulator"]
+'''
+
+_PLUGIN = '''\
+"""The hooks of the modgen plugin ``{name}``: modgen calls them when it builds its registries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from modgen import hookimpl
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from modgen.plugins import Registries
+
+
+class ScaleModulator(nn.Module):
+    """Scales each modulated generator output per task: ``o_hat_j = (1 + tanh(w_j(e))) * o_j``.
+
+    Args:
+        attr_dim: attribute dimension ``A``.
+        target_dims: widths of the generator's modulated outputs (``generator.modulated_dims``).
+        hidden: width of the task embedding ``e``.
+
+    ``forward(task_attributes)``: ``(..., N, A)`` -> a modulation ``(j, o) -> o_hat`` where ``o``
+    is ``(..., n, d_j)``.
+
+    Example:
+        >>> mod = ScaleModulator(attr_dim=4, target_dims=[8])
+        >>> mod(torch.randn(5, 4))(0, torch.randn(10, 8)).shape
+        torch.Size([10, 8])
+    """
+
+    def __init__(self, attr_dim: int, target_dims: Sequence[int], *, hidden: int = 64) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(attr_dim, hidden), nn.ReLU())
+        self.heads = nn.ModuleList(nn.Linear(hidden, d) for d in target_dims)
+
+    def forward(self, task_attributes: Tensor) -> Callable[[int, Tensor], Tensor]:
+        # One embedding per task (mean over its classes, dim -2); keepdim leaves a sample
+        # dimension of 1 that broadcasts over the task's samples.
+        e = self.encoder(task_attributes).mean(dim=-2, keepdim=True)
+        scales = [1 + torch.tanh(head(e)) for head in self.heads]
+        return lambda j, o: scales[j] * o
+
+
+@hookimpl
+def modgen_register_components(registries: Registries) -> None:
+    """Register this plugin's components; names must start with "{name}."."""
+    registries.modulator.register("{name}.scale", ScaleModulator)
+'''
+
+_TEST = '''\
+"""Tests of the modgen plugin ``{name}``, built on modgen.testing."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import pytest
+import torch
+from modgen.plugins import get_registries
+from modgen.testing.contracts import check_component
+
+from modgen_{name} import ScaleModulator, plugin
+
+
+def test_scale_modulator_passes_the_modulator_contract() -> None:
+    # check_component raises on any breach of modgen's Modulator protocol.
+    check_component("modulator", ScaleModulator, hidden=8)
+    mod = ScaleModulator(attr_dim=3, target_dims=[4], hidden=8)
+    assert mod(torch.randn(2, 3))(0, torch.randn(5, 4)).shape == (5, 4)
+
+
+def test_plugin_registers_its_component() -> None:
+    regs = get_registries(extra=[("{name}", plugin)], entry_points=False)
+    assert regs.failures == []
+    assert regs.modulator.entry("{name}.scale").origin == "{name}"
+
+
+def test_entry_point_when_installed() -> None:
+    names = [ep.name for ep in importlib.metadata.entry_points(group="modgen")]
+    if "{name}" not in names:
+        pytest.skip("modgen-{name} is not installed (pip install -e .)")
+    assert get_registries().modulator.entry("{name}.scale").origin == "{name}"
+'''
+
+
+def validate_plugin_name(name: str) -> str:
+    """Return ``name`` if it can name a plugin, else raise.
+
+    Raises:
+        ConfigError: ``name`` is not lowercase letters, digits and ``_`` starting with a letter
+            (at most 40 characters), or it is reserved (``builtin``, a Python keyword).
+
+    Example:
+        >>> validate_plugin_name("film")
+        'film'
+    """
+    if not isinstance(name, str) or not PLUGIN_NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"Invalid plugin name {name!r}: expected lowercase letters, digits and '_', starting with a "
+            "letter, at most 40 characters (e.g. 'myplugin'); it becomes the entry-point name, the "
+            "component prefix 'NAME.' and the package 'modgen_NAME'."
+        )
+    if name == BUILTIN or keyword.iskeyword(name):
+        raise ConfigError(f"Invalid plugin name {name!r}: the name is reserved; choose another one.")
+    return name
+
+
+def plugin_files(name: str) -> dict[str, str]:
+    """The files of a new plugin package ``name``: relative path -> text.
+
+    Raises:
+        ConfigError: ``name`` is invalid (see :func:`validate_plugin_name`).
+    """
+    validate_plugin_name(name)
+    return {
+        "pyproject.toml": _PYPROJECT.format(name=name),
+        "README.md": _README.format(name=name),
+        f"modgen_{name}/__init__.py": _INIT.format(name=name),
+        f"modgen_{name}/plugin.py": _PLUGIN.format(name=name),
+        f"tests/test_{name}_plugin.py": _TEST.format(name=name),
+    }
+
+
+def new_plugin(name: str, dest: str | Path = ".") -> Path:
+    """Write a new plugin package ``dest/name`` and return its folder.
+
+    Args:
+        name: the plugin's name (see :func:`validate_plugin_name`).
+        dest: the folder to create the package in.
+
+    Returns:
+        The package folder ``dest/name``; ``pip install -e`` it to make the plugin visible.
+
+    Raises:
+        ConfigError: ``name`` is invalid, or ``dest/name`` exists and is not an empty folder.
+
+    Example:
+        >>> import tempfile
+        >>> (new_plugin("bar", tempfile.mkdtemp()) / "modgen_bar" / "plugin.py").is_file()
+        True
+    """
+    files = plugin_files(name)
+    root = Path(dest) / name
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise ConfigError(
+            f"Cannot create plugin {name!r}: {str(root)!r} already exists and is not an empty folder; "
+            "choose another --dest or remove it."
+        )
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def make_plugin_app() -> typer.Typer:
+    """The ``modgen plugin`` command group (mounted by :mod:`modgen.cli`).
+
+    Example:
+        >>> app = make_plugin_app()  # cli: root.add_typer(app, name="plugin")
+    """
+    import typer
+
+    app = typer.Typer(name="plugin", help="Write and inspect modgen plugins.", no_args_is_help=True)
+
+    @app.callback()
+    def group() -> None:
+        """Write and inspect modgen plugins."""
+
+    @app.command("new")
+    def new(
+        name: str = typer.Argument(..., help="Plugin name: lowercase letters, digits, '_'."),
+        dest: Path = typer.Option(Path("."), "--dest", help="Folder to create the package in."),
+    ) -> None:
+        """Create a plugin package NAME/ that registers the example modulator NAME.scale."""
+        root = new_plugin(name, dest)
+        typer.echo(f"Created plugin package {root}")
+        typer.echo(f"Next: pip install -e {root} && modgen list modulator && (cd {root} && pytest)")
+
+    return app
