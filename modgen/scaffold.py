@@ -284,3 +284,10 @@ def make_plugin_app() -> typer.Typer:
         typer.echo(f"Next: pip install -e {root} && modgen list modulator && (cd {root} && pytest)")
 
     return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``modgen.scaffold.plugin_app``: a fresh ``modgen plugin`` group, built on access (PEP 562)."""
+    if name == "plugin_app":
+        return make_plugin_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

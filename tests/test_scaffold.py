@@ -110,3 +110,14 @@ def test_cli_command_passes_bad_names_on_as_config_error(tmp_path: Path) -> None
     assert isinstance(result.exception, ConfigError)
     assert "Invalid plugin name 'Bad-Name'" in str(result.exception)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plugin_app_attribute_is_a_fresh_typer_group() -> None:
+    import typer
+
+    from modgen import scaffold
+
+    assert isinstance(scaffold.plugin_app, typer.Typer)
+    assert scaffold.plugin_app is not scaffold.plugin_app  # built on access, no module state
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        scaffold.nope  # noqa: B018
