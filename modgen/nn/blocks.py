@@ -1,0 +1,147 @@
+"""The basic blocks of the paper's supplementary Figure 1, and per-task BatchNorm.
+
+* ``FBD(n)`` = FC(n) -> BatchNorm -> Dropout
+* ``FDL(n)`` = FC(n) -> Dropout -> LeakyReLU
+
+Readings of the paper, each a parameter:
+
+* **LeakyReLU slope** ``leaky_slope=0.2``: the figures draw ``LeReLU(0.2)``, the text says
+  0.5. The figures are the more specific source and 0.2 is what common PyTorch GAN code uses.
+* **Dropout** ``dropout=0.5``, as both text and figures.
+* **BatchNorm(0.8)** is read as ``bn_eps=0.8``: in the PyTorch GAN code the paper builds on,
+  ``nn.BatchNorm1d(n, 0.8)`` passes 0.8 as the second positional argument, ``eps`` (not
+  ``momentum``). A large eps damps the normalisation of low-variance units.
+
+BatchNorm here is :class:`TaskBatchNorm`: statistics over the sample dim ``-2`` of each leading
+(task) index, batch statistics always (training and evaluation), no running-stat buffers. This
+keeps a ``(T, n, h)`` call equal to ``vmap`` over the ``T`` tasks and keeps the modules pure
+under ``torch.func``. At synthesis time, generate several samples per task at once.
+
+Example:
+    >>> import torch
+    >>> block = FBD(4, 8)
+    >>> block(torch.randn(3, 5, 4)).shape  # 3 tasks, 5 samples
+    torch.Size([3, 5, 8])
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from modgen.functional.normalization import task_batch_norm
+from modgen.nn import _checks
+
+__all__ = ["TaskBatchNorm", "FBD", "FDL", "DEFAULT_LEAKY_SLOPE", "DEFAULT_DROPOUT", "DEFAULT_BN_EPS"]
+
+#: LeakyReLU slope of the paper's figures (the text says 0.5).
+DEFAULT_LEAKY_SLOPE = 0.2
+#: Dropout probability of the paper.
+DEFAULT_DROPOUT = 0.5
+#: BatchNorm eps: the paper's "BatchNorm(0.8)" read as ``BatchNorm1d(n, eps=0.8)``.
+DEFAULT_BN_EPS = 0.8
+
+
+class TaskBatchNorm(nn.Module):
+    """BatchNorm over the sample dimension ``-2``, separately for each leading (task) index.
+
+    Always uses the batch's statistics and has no buffers: nothing is mutated in ``forward``,
+    so ``torch.func.functional_call``, ``grad`` and ``vmap`` see a pure function.
+
+    Args:
+        num_features: width ``h``.
+        eps: added to the variance (default 0.8, the paper's "BatchNorm(0.8)").
+        affine: learn a per-feature scale and shift.
+
+    ``forward(x)``: ``(..., n, h)`` -> ``(..., n, h)``.
+
+    Example:
+        >>> bn = TaskBatchNorm(3, eps=1e-5)
+        >>> y = bn(torch.randn(2, 10, 3))
+        >>> bool(y.mean(-2).abs().max() < 1e-5)
+        True
+    """
+
+    def __init__(self, num_features: int, eps: float = DEFAULT_BN_EPS, affine: bool = True) -> None:
+        super().__init__()
+        self.num_features = _checks.positive_int("TaskBatchNorm", "num_features", num_features)
+        self.eps = _checks.positive_float("TaskBatchNorm", "bn_eps", eps)
+        self.affine = bool(affine)
+        if self.affine:
+            self.weight = nn.Parameter(torch.ones(self.num_features))
+            self.bias = nn.Parameter(torch.zeros(self.num_features))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``(..., n, h)`` over ``n`` per leading index."""
+        _checks.last_dim("TaskBatchNorm", "x", x.shape, self.num_features)
+        return task_batch_norm(x, self.weight, self.bias, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+
+
+class FBD(nn.Module):
+    """FBD block: FC -> :class:`TaskBatchNorm` -> Dropout. ``(..., n, in) -> (..., n, out)``.
+
+    Args:
+        in_features: input width.
+        out_features: the block's width ``n`` in ``FBD(n)``.
+        dropout: dropout probability (paper: 0.5).
+        bn_eps: BatchNorm eps (paper: 0.8).
+
+    Example:
+        >>> FBD(4, 6, dropout=0.0)(torch.randn(5, 4)).shape
+        torch.Size([5, 6])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        dropout: float = DEFAULT_DROPOUT,
+        bn_eps: float = DEFAULT_BN_EPS,
+    ) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_features, out_features)
+        self.bn = TaskBatchNorm(out_features, eps=bn_eps)
+        self.dropout = nn.Dropout(_checks.dropout_p("FBD", "dropout", dropout))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(..., n, in) -> (..., n, out)``."""
+        return self.dropout(self.bn(self.fc(x)))
+
+
+class FDL(nn.Module):
+    """FDL block: FC -> Dropout -> LeakyReLU. ``(..., n, in) -> (..., n, out)``.
+
+    Args:
+        in_features: input width.
+        out_features: the block's width ``n`` in ``FDL(n)``.
+        dropout: dropout probability (paper: 0.5).
+        leaky_slope: LeakyReLU negative slope (figures: 0.2; text: 0.5).
+
+    Example:
+        >>> FDL(4, 6)(torch.randn(2, 5, 4)).shape
+        torch.Size([2, 5, 6])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        dropout: float = DEFAULT_DROPOUT,
+        leaky_slope: float = DEFAULT_LEAKY_SLOPE,
+    ) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_features, out_features)
+        self.dropout = nn.Dropout(_checks.dropout_p("FDL", "dropout", dropout))
+        self.act = nn.LeakyReLU(_checks.nonneg_float("FDL", "leaky_slope", leaky_slope))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(..., n, in) -> (..., n, out)``."""
+        return self.act(self.dropout(self.fc(x)))
