@@ -1,12 +1,65 @@
-"""modgen.classify."""
+"""Final classifiers trained on synthetic features (Section II-E), scikit-learn estimator API.
+
+Registered under ``final_classifier``:
+
+* ``softmax`` / ``weighted-softmax``: two FC layers and softmax; the weighted one scales each
+  sample's cross entropy by its quality (Eq. 13);
+* ``svm`` / ``weighted-svm``: one-vs-rest squared-hinge linear SVM trained in torch on the
+  device; the weighted one uses the class weights of Eq. 14;
+* ``sklearn-svm`` / ``weighted-sklearn-svm``: the same SVM objective through scikit-learn's
+  ``LinearSVC``, to check the torch SVM against.
+
+Example:
+    >>> from modgen.plugins import Registries
+    >>> regs = Registries()
+    >>> register_components(regs)
+    >>> regs.final_classifier.names()
+    ['sklearn-svm', 'softmax', 'svm', 'weighted-sklearn-svm', 'weighted-softmax', 'weighted-svm']
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from modgen.classify._base import WEIGHTINGS, class_mean_weights, resolve_device, resolve_sample_weights
+from modgen.classify.softmax import SoftmaxClassifier, WeightedSoftmaxClassifier
+from modgen.classify.svm import (
+    LinearSVMClassifier,
+    SklearnLinearSVC,
+    WeightedLinearSVMClassifier,
+    WeightedSklearnLinearSVC,
+)
+
 if TYPE_CHECKING:
     from modgen.plugins import Registries
+
+__all__ = [
+    "FINAL_CLASSIFIERS",
+    "WEIGHTINGS",
+    "LinearSVMClassifier",
+    "SklearnLinearSVC",
+    "SoftmaxClassifier",
+    "WeightedLinearSVMClassifier",
+    "WeightedSklearnLinearSVC",
+    "WeightedSoftmaxClassifier",
+    "class_mean_weights",
+    "register_components",
+    "resolve_device",
+    "resolve_sample_weights",
+]
+
+#: The built-in final classifiers by registry name.
+FINAL_CLASSIFIERS: dict[str, type] = {
+    "softmax": SoftmaxClassifier,
+    "weighted-softmax": WeightedSoftmaxClassifier,
+    "svm": LinearSVMClassifier,
+    "weighted-svm": WeightedLinearSVMClassifier,
+    "sklearn-svm": SklearnLinearSVC,
+    "weighted-sklearn-svm": WeightedSklearnLinearSVC,
+}
 
 
 def register_components(registries: Registries) -> None:
     """Register this subpackage's built-in components (called by :mod:`modgen.builtin`)."""
+    for name, cls in FINAL_CLASSIFIERS.items():
+        registries.final_classifier.register(name, cls)
