@@ -397,7 +397,12 @@ def _toml_value(v: Any) -> str:
         return r if any(c in r for c in ".en") else r + ".0"
     if isinstance(v, str):
         out = v.replace("\\", "\\\\").replace('"', '\\"')
-        out = "".join(c if c.isprintable() or c == " " else f"\\u{ord(c):04x}" for c in out)
+        out = "".join(
+            c
+            if c.isprintable() or c == " "
+            else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+            for c in out
+        )
         return f'"{out}"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"

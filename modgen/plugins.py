@@ -137,8 +137,10 @@ def strict_plugins() -> bool:
 
 def _fail(failures: list[PluginFailure], name: str, stage: str, err: BaseException) -> None:
     failure = PluginFailure(name, stage, f"{type(err).__name__}: {err}")
-    where = "while importing" if stage == "import" else (
-        "validating its hooks" if stage == "validate" else f"in hook {stage}"
+    where = (
+        "while importing"
+        if stage == "import"
+        else ("validating its hooks" if stage == "validate" else f"in hook {stage}")
     )
     message = f"modgen plugin {name!r} failed {where}: {failure.error}"
     if strict_plugins():

@@ -87,19 +87,20 @@ TABLE4_VARIANTS: dict[str, dict[str, Any]] = {
 
 def _table4(name: str, params: dict[str, Any]) -> Callable[[], RecipeSpec]:
     def recipe() -> RecipeSpec:
-        gate = params["gate"]
-        op = {"add": "(1 + g(w)) * o", "sub": "(1 - g(w)) * o", "mul": "g(w) * o"}[
-            params["operator"] if params["base"] else "mul"
-        ].replace("g(w)", "w" if gate == "none" else f"{gate}(w)")
         return evolve(
             amaz(),
             name=name,
-            description=f"AMAZ with the Table IV modulator o_hat = {op}",
+            description=(recipe.__doc__ or "").rstrip("."),
             paper="Table IV (modulator operation ablation)",
             modulator=ComponentSpec("attribute", dict(params)),
         )
 
-    recipe.__doc__ = f"Table IV variant {name}: {params}."
+    gate, base = params["gate"], params["base"]
+    op = {"add": "(1 + g(w)) * o", "sub": "(1 - g(w)) * o", "mul": "g(w) * o"}[
+        params["operator"] if base else "mul"
+    ]
+    op = op.replace("g(w)", "w" if gate == "none" else f"{gate}(w)")
+    recipe.__doc__ = f"AMAZ, Table IV modulator o_hat = {op}" + (" + g(b)" if params["bias"] else "") + "."
     return recipe
 
 

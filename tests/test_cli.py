@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import types
+
+import pytest
+from typer.testing import CliRunner
+
+from modgen import __version__, hookimpl
+from modgen.cli import build_app
+from modgen.config import spec_from_toml
+from modgen.plugins import get_registries
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def app(registries):
+    return build_app(registries, plugin_commands=False)
+
+
+def test_version(app):
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"modgen {__version__}"
+
+
+def test_list_shows_every_kind_and_recipes(app):
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    for kind in ("generator", "modulator", "critic", "task_sampler", "final_classifier", "recipe"):
+        assert kind in result.output
+    assert "amaz" in result.output and "builtin" in result.output
+
+
+def test_list_unknown_kind_exits_2(app):
+    result = runner.invoke(app, ["list", "widgets"])
+    assert result.exit_code == 2
+    assert "Unknown component kind 'widgets'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_recipe_show_prints_resolved_toml(app):
+    result = runner.invoke(app, ["recipe", "show", "amaz", "--set", "trainer.episodes=7"])
+    assert result.exit_code == 0, result.output
+    spec = spec_from_toml(result.output)
+    assert spec.name == "amaz" and spec.trainer.episodes == 7
+    assert spec.modulator.params == {"base": True, "operator": "add", "gate": "sigmoid", "bias": True}
+
+
+def test_recipe_show_dataset_preset(app):
+    result = runner.invoke(app, ["recipe", "show", "amaz", "--dataset", "CUB"])
+    assert result.exit_code == 0, result.output
+    spec = spec_from_toml(result.output)
+    assert spec.trainer.episodes == 25000 and spec.data.dataset == "xlsa17" and spec.data.name == "CUB"
+
+
+def test_unknown_recipe_exits_2_and_lists_names(app):
+    result = runner.invoke(app, ["recipe", "show", "amza"])
+    assert result.exit_code == 2
+    assert "Can't find 'amza' in registry 'recipe'. Available names: amaz" in result.output
+    assert "Did you mean: amaz" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_override_exits_2_naming_key(app):
+    result = runner.invoke(app, ["recipe", "show", "amaz", "--set", "trainer.epsiodes=3"])
+    assert result.exit_code == 2
+    assert "Unknown config key 'trainer.epsiodes'" in result.output
+
+
+def test_plugins_command_shows_failures():
+    @hookimpl
+    def modgen_register_components(registries):
+        raise RuntimeError("kaboom")
+
+    bad = types.SimpleNamespace(modgen_register_components=modgen_register_components)
+    with pytest.warns(UserWarning):
+        regs = get_registries([("bad", bad)], entry_points=False)
+    app = build_app(regs, plugin_commands=False)
+    result = runner.invoke(app, ["plugins"])
+    assert result.exit_code == 0
+    assert "builtin" in result.output and "bad" in result.output and "kaboom" in result.output
+    listed = runner.invoke(app, ["list", "recipe"])
+    assert listed.exit_code == 0 and "amaz" in listed.output
+    assert "1 plugin(s) failed" in listed.output
+
+
+def test_plugin_can_add_a_command(monkeypatch):
+    import typer
+
+    @hookimpl
+    def modgen_register_commands(app: typer.Typer):
+        @app.command("hello")
+        def hello() -> None:
+            typer.echo("hello from plugin")
+
+    plugin = types.SimpleNamespace(modgen_register_commands=modgen_register_commands)
+
+    class EP:
+        name = "greeter"
+
+        @staticmethod
+        def load():
+            return plugin
+
+    monkeypatch.setattr("modgen.plugins._entry_points", lambda: [EP()])
+    app = build_app()
+    result = runner.invoke(app, ["hello"])
+    assert result.exit_code == 0
+    assert "hello from plugin" in result.output

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from modgen import hookimpl
+from modgen.errors import PluginError
+from modgen.plugins import KINDS, PluginWarning, Registries, get_registries
+
+
+class Thing:
+    """A component from a test plugin."""
+
+
+def make_plugin(name: str, **hooks):
+    return types.SimpleNamespace(**hooks, __name__=name)
+
+
+def good_plugin():
+    @hookimpl
+    def modgen_register_components(registries):
+        registries.modulator.register("good.thing", Thing)
+
+    @hookimpl
+    def modgen_register_recipes(registries):
+        from modgen.recipes import amaz
+
+        registries.recipe.register("good.recipe", amaz)
+
+    return make_plugin(
+        "good",
+        modgen_register_components=modgen_register_components,
+        modgen_register_recipes=modgen_register_recipes,
+    )
+
+
+def test_builtins_register_through_the_hook():
+    regs = get_registries(entry_points=False)
+    assert regs.plugins == ["builtin"]
+    assert {"amaz", "zsml", "clswgan"} <= set(regs.recipe.names())
+    assert all(e.origin == "builtin" for e in regs.recipe.entries())
+    assert regs.failures == []
+
+
+def test_good_plugin_components_carry_its_name():
+    regs = get_registries([("good", good_plugin())], entry_points=False)
+    assert regs.modulator.get("good.thing") is Thing
+    assert regs.modulator.entry("good.thing").origin == "good"
+    assert regs.recipe.entry("good.recipe").origin == "good"
+    assert regs.plugins == ["builtin", "good"]
+
+
+def test_failing_import_warns_and_others_keep_working(monkeypatch):
+    class EP:
+        def __init__(self, name, load):
+            self.name, self.load = name, load
+
+    def boom():
+        raise ImportError("No module named 'missing_dep'")
+
+    monkeypatch.setattr("modgen.plugins._entry_points", lambda: [EP("broken", boom), EP("good", good_plugin)])
+    with pytest.warns(PluginWarning, match=r"plugin 'broken' failed while importing: ImportError: No module"):
+        regs = get_registries()
+    assert "good.thing" in regs.modulator
+    assert [f.name for f in regs.failures] == ["broken"]
+    assert regs.failures[0].stage == "import"
+    assert "amaz" in regs.recipe
+
+
+def test_raising_hook_is_rolled_back_with_warning():
+    @hookimpl
+    def modgen_register_components(registries):
+        registries.modulator.register("bad.first", Thing)
+        raise RuntimeError("kaboom")
+
+    bad = make_plugin("bad", modgen_register_components=modgen_register_components)
+    with pytest.warns(
+        PluginWarning, match=r"plugin 'bad' failed in hook modgen_register_components: RuntimeError: kaboom"
+    ):
+        regs = get_registries([("bad", bad), ("good", good_plugin())], entry_points=False)
+    assert "bad.first" not in regs.modulator
+    assert "good.thing" in regs.modulator
+    assert "bad" not in regs.plugins
+
+
+def test_duplicate_name_from_plugin_is_reported():
+    @hookimpl
+    def modgen_register_components(registries):
+        registries.modulator.register("good.thing", Thing)
+
+    dup = make_plugin("good2", modgen_register_components=modgen_register_components)
+    with pytest.warns(PluginWarning, match=r"plugin 'good2'.*must start with 'good2.'"):
+        regs = get_registries([("good", good_plugin()), ("good2", dup)], entry_points=False)
+    assert regs.modulator.entry("good.thing").origin == "good"
+
+
+def test_duplicate_within_own_namespace_is_reported():
+    @hookimpl
+    def modgen_register_components(registries):
+        registries.modulator.register("dup.x", Thing)
+        registries.modulator.register("dup.x", Thing)
+
+    dup = make_plugin("dup", modgen_register_components=modgen_register_components)
+    with pytest.warns(PluginWarning, match=r"DuplicateComponentError: Cannot register modulator 'dup.x'"):
+        regs = get_registries([("dup", dup)], entry_points=False)
+    assert "dup.x" not in regs.modulator
+
+
+def test_misspelled_hook_is_rejected():
+    @hookimpl
+    def modgen_register_component(registries):  # missing the final "s"
+        registries.modulator.register("typo.x", Thing)
+
+    typo = make_plugin("typo", modgen_register_component=modgen_register_component)
+    with pytest.warns(
+        PluginWarning,
+        match=r"plugin 'typo' failed validating its hooks.*unknown hook 'modgen_register_component'",
+    ):
+        regs = get_registries([("typo", typo)], entry_points=False)
+    assert "typo.x" not in regs.modulator
+    assert regs.failures[0].stage == "validate"
+
+
+def test_strict_mode_raises(monkeypatch):
+    monkeypatch.setenv("MODGEN_STRICT_PLUGINS", "1")
+
+    @hookimpl
+    def modgen_register_components(registries):
+        raise RuntimeError("kaboom")
+
+    bad = make_plugin("bad", modgen_register_components=modgen_register_components)
+    with pytest.raises(PluginError, match=r"plugin 'bad' failed in hook.*MODGEN_STRICT_PLUGINS is set"):
+        get_registries([("bad", bad)], entry_points=False)
+
+
+def test_empty_registries_have_every_kind():
+    regs = Registries()
+    for k in KINDS:
+        assert len(regs.kind(k)) == 0
+    from modgen.errors import UnknownComponentError
+
+    with pytest.raises(UnknownComponentError, match="Unknown component kind 'widget'"):
+        regs.kind("widget")
