@@ -1,0 +1,267 @@
+"""PNG plots of a run: loss curves (Fig. 9), t-SNE of synthetic features (Fig. 6), and
+accuracy against a synthesis setting (Figs. 7-8).
+
+Figures are built with :class:`matplotlib.figure.Figure` and its Agg canvas directly, never
+through ``pyplot``: no global figure state, no GUI backend, safe in threads and on servers.
+
+Example:
+    >>> import tempfile, os
+    >>> out = os.path.join(tempfile.mkdtemp(), "sweep.png")
+    >>> plot_sweep([10, 50, 100], [0.5, 0.6, 0.62], [0.02, 0.01, 0.01], "samples per class", out).name
+    'sweep.png'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modgen.errors import ConfigError, DataError, ShapeError
+
+__all__ = ["LOSS_LABELS", "read_metrics", "plot_losses", "plot_tsne", "plot_sweep"]
+
+#: Panel titles of the loss parts the trainers log (others are shown by their key).
+LOSS_LABELS: dict[str, str] = {
+    "loss/d": "critic L_D",
+    "loss/adv": "generator adversarial",
+    "loss/g": "generator L_G",
+    "loss/attr": "attribute loss",
+    "loss/cls": "classification L_C",
+    "loss/ad": "attribute decoder L_AD",
+}
+
+
+def _figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] = (5.0, 4.0)) -> tuple[Any, Any]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def _save(fig: Any, out_png: str | Path) -> Path:
+    path = Path(out_png)
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"plot output {str(path)!r}: expected a .png file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, format="png")
+    return path
+
+
+def read_metrics(metrics_jsonl_path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` file (one JSON object a line; blank lines skipped).
+
+    Raises:
+        DataError: the file is missing or a line is not a JSON object (the message gives
+            the line number).
+    """
+    path = Path(metrics_jsonl_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise DataError(
+            f"{path}: no metrics file; training writes metrics.jsonl into the run folder"
+        ) from err
+    records = []
+    for no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{no}: not valid JSON ({err.msg})") from err
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}:{no}: expected a JSON object, got {type(rec).__name__}")
+        records.append(rec)
+    return records
+
+
+def plot_losses(
+    metrics_jsonl_path: str | Path, out_png: str | Path, *, keys: Sequence[str] | None = None
+) -> Path:
+    """One panel per loss part against the episode (Fig. 9).
+
+    Args:
+        metrics_jsonl_path: ``metrics.jsonl``: JSON objects with ``"episode"`` and loss keys
+            such as ``"loss/d"``, ``"loss/adv"``, ``"loss/attr"``, ``"loss/cls"``, ``"loss/ad"``.
+        out_png: the PNG to write.
+        keys: the loss keys to plot (default: every key starting with ``"loss/"``, in order of
+            first appearance).
+
+    Returns:
+        The written path.
+
+    Raises:
+        DataError: no loss values in the file, or a record with losses but no ``"episode"``.
+    """
+    records = read_metrics(metrics_jsonl_path)
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    wanted = list(keys) if keys is not None else None
+    for no, rec in enumerate(records, start=1):
+        losses = {
+            k: v
+            for k, v in rec.items()
+            if (k in wanted if wanted is not None else k.startswith("loss/"))
+            and isinstance(v, (int, float))
+            and not isinstance(v, bool)
+        }
+        if not losses:
+            continue
+        if "episode" not in rec:
+            raise DataError(f"{metrics_jsonl_path}: record {no} has losses but no 'episode' key")
+        for k, v in losses.items():
+            xs, ys = series.setdefault(k, ([], []))
+            xs.append(float(rec["episode"]))
+            ys.append(float(v))
+    if wanted is not None:
+        series = {k: series[k] for k in wanted if k in series}
+    if not series:
+        raise DataError(
+            f"{metrics_jsonl_path}: no loss values to plot (expected keys "
+            f"{', '.join(wanted) if wanted else 'starting with loss/'})"
+        )
+    n = len(series)
+    ncols = min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = _figure(nrows, ncols, size=(4.0, 3.0))
+    for ax, (key, (xs, ys)) in zip(axes.ravel(), series.items(), strict=False):
+        ax.plot(xs, ys, linewidth=1.0)
+        ax.set_title(LOSS_LABELS.get(key, key))
+        ax.set_xlabel("episode")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return _save(fig, out_png)
+
+
+def plot_tsne(
+    features: Any,
+    labels: Any,
+    class_names: Sequence[str] | Mapping[int, str] | None,
+    out_png: str | Path,
+    *,
+    max_points: int = 5000,
+    seed: int = 0,
+    perplexity: float = 30.0,
+    title: str = "",
+) -> Path:
+    """t-SNE of (synthetic) features coloured by class (Fig. 6).
+
+    Args:
+        features: ``(n, D)`` features (numpy or torch).
+        labels: ``(n,)`` integer class labels.
+        class_names: names indexed by label (a sequence or a mapping), or ``None``.
+        out_png: the PNG to write.
+        max_points: at most this many points, drawn uniformly without replacement.
+        seed: seeds the subsample and t-SNE.
+        perplexity: t-SNE perplexity (lowered to fit small inputs).
+        title: the figure title.
+
+    Returns:
+        The written path. A legend is drawn for at most 20 classes (the paper omits it for
+        CUB and SUN).
+
+    Raises:
+        ShapeError: the shapes disagree or fewer than 3 points are given.
+    """
+    from sklearn.manifold import TSNE
+
+    X = features.detach().cpu().numpy() if hasattr(features, "detach") else np.asarray(features)
+    y = labels.detach().cpu().numpy() if hasattr(labels, "detach") else np.asarray(labels)
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+        raise ShapeError(f"plot_tsne: features (n, D) and labels (n,) expected, got {X.shape} and {y.shape}")
+    if X.shape[0] < 3:
+        raise ShapeError(f"plot_tsne: need at least 3 points, got {X.shape[0]}")
+    rng = np.random.default_rng(seed)
+    if X.shape[0] > max_points:
+        keep = np.sort(rng.choice(X.shape[0], size=max_points, replace=False))
+        X, y = X[keep], y[keep]
+    perplexity = float(min(perplexity, max(1.0, (X.shape[0] - 1) / 3.0)))
+    emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        X.astype(np.float32)
+    )
+    fig, axes = _figure(size=(6.0, 5.0))
+    ax = axes[0, 0]
+    classes = np.unique(y)
+    import matplotlib
+
+    colors = matplotlib.colormaps["tab20" if len(classes) <= 20 else "hsv"]
+    for i, c in enumerate(classes):
+        m = y == c
+        name = str(c) if class_names is None else str(class_names[int(c)])
+        ax.scatter(emb[m, 0], emb[m, 1], s=4, color=colors(i / max(1, len(classes) - 1)), label=name)
+    if len(classes) <= 20:
+        ax.legend(markerscale=3, fontsize="small", loc="best")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return _save(fig, out_png)
+
+
+def plot_sweep(
+    values: Sequence[float],
+    mean: Sequence[float] | Mapping[str, Sequence[float]],
+    std: Sequence[float] | Mapping[str, Sequence[float]] | None,
+    xlabel: str,
+    out_png: str | Path,
+    *,
+    ylabel: str = "per-class top-1 (%)",
+    title: str = "",
+    percent: bool = True,
+) -> Path:
+    """Accuracy against a setting, with a ±std band (Figs. 7-8).
+
+    Args:
+        values: ``(k,)`` the settings (number of synthetic samples, sigma, ...).
+        mean: ``(k,)`` accuracies, or ``{label: (k,)}`` for several curves.
+        std: the same shape as ``mean`` (the band), or ``None``.
+        xlabel: the x-axis label.
+        out_png: the PNG to write.
+        ylabel: the y-axis label.
+        title: the figure title.
+        percent: multiply accuracies (fractions) by 100.
+
+    Returns:
+        The written path.
+
+    Raises:
+        ShapeError: a curve's length differs from ``values``.
+    """
+    xs = np.asarray(values, dtype=np.float64)
+    means = dict(mean) if isinstance(mean, Mapping) else {"": mean}
+    stds: Mapping[str, Any] = (
+        dict(std) if isinstance(std, Mapping) else ({"": std} if std is not None else {})
+    )
+    scale = 100.0 if percent else 1.0
+    fig, axes = _figure(size=(5.0, 3.6))
+    ax = axes[0, 0]
+    for label, m in means.items():
+        ys = np.asarray(m, dtype=np.float64) * scale
+        if ys.shape != xs.shape:
+            raise ShapeError(
+                f"plot_sweep: curve {label or 'mean'!r} has {ys.shape[0]} points for {xs.shape[0]} values"
+            )
+        ax.plot(xs, ys, marker="o", linewidth=1.5, label=label or None)
+        if stds.get(label) is not None:
+            sd = np.asarray(stds[label], dtype=np.float64) * scale
+            if sd.shape != xs.shape:
+                raise ShapeError(
+                    f"plot_sweep: std of {label or 'mean'!r} has {sd.shape[0]} points for {xs.shape[0]} values"
+                )
+            ax.fill_between(xs, ys - sd, ys + sd, alpha=0.25)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if any(means):
+        ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save(fig, out_png)
