@@ -86,6 +86,8 @@ class TaskBatchNorm(nn.Module):
 class FBD(nn.Module):
     """FBD block: FC -> :class:`TaskBatchNorm` -> Dropout. ``(..., n, in) -> (..., n, out)``.
 
+    The FC has no bias (BatchNorm's shift replaces it; the function class is the same).
+
     Args:
         in_features: input width.
         out_features: the block's width ``n`` in ``FBD(n)``.
@@ -106,7 +108,9 @@ class FBD(nn.Module):
         bn_eps: float = DEFAULT_BN_EPS,
     ) -> None:
         super().__init__()
-        self.fc = nn.Linear(in_features, out_features)
+        # No FC bias: BatchNorm subtracts each unit's mean, so a bias here would be cancelled
+        # exactly (its gradient is zero); the BatchNorm's own shift plays its role.
+        self.fc = nn.Linear(in_features, out_features, bias=False)
         self.bn = TaskBatchNorm(out_features, eps=bn_eps)
         self.dropout = nn.Dropout(_checks.dropout_p("FBD", "dropout", dropout))
 

@@ -25,6 +25,12 @@ class MLPGenerator(nn.Module):
     replaces each ``o_j`` by ``modulation(j, o_j)``; ``output_activation`` is applied after
     the last modulation.
 
+    Note:
+        BatchNorm statistics are per task, so a per-task *shift* of ``o_1`` or ``o_2`` (the
+        ``+ g(b_j)`` of Eq. 3) is cancelled exactly by the FC + BatchNorm of the FBD block
+        that follows: those two shifts do not change ``x_hat`` and the modulator heads making
+        them get zero gradient. The scales ``g(w_1)``, ``g(w_2)`` and every other ``b_j`` act.
+
     Args:
         attr_dim: attribute dimension ``A``.
         feature_dim: feature dimension ``D``.
