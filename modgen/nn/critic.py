@@ -18,7 +18,7 @@ class MLPCritic(nn.Module):
     """Critic ``D(x, a)``: FDL(h1), FC(h1), Dropout, FDL(h2), FC(h2), then a scalar, on ``[x, a]``.
 
     Figure 4 ends with FC(512); a WGAN critic scores each sample with one number, so a final
-    ``Linear(h2, 1)`` follows. The critic has no BatchNorm (a gradient penalty per sample needs
+    ``Linear(h2, 1)`` follows; these last two layers have no bias (see the code). The critic has no BatchNorm (a gradient penalty per sample needs
     samples to be scored independently).
 
     Args:
@@ -60,8 +60,11 @@ class MLPCritic(nn.Module):
             nn.Linear(h1, h1),
             nn.Dropout(p),
             FDL(h1, h2, dropout=p, leaky_slope=slope),
-            nn.Linear(h2, h2),
-            nn.Linear(h2, 1),
+            # No biases after the last nonlinearity: they add one constant to every score,
+            # which cancels in the WGAN loss (mean D(fake) - mean D(real)) and in its gradient
+            # penalty, so they would never learn.
+            nn.Linear(h2, h2, bias=False),
+            nn.Linear(h2, 1, bias=False),
         )
 
     def forward(self, x: Tensor, a: Tensor) -> Tensor:

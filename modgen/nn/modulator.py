@@ -74,6 +74,11 @@ class AttributeModulation:
                 f"{len(self.params)} outputs (j = 0..{len(self.params) - 1})"
             )
         w, b = self.params[j]
+        if o.dim() < 2 or o.shape[-1] != w.shape[-1]:
+            raise ShapeError(
+                f"AttributeModulation: output {j} has shape {tuple(o.shape)}, expected (..., n, {w.shape[-1]}); "
+                "build the modulator with the generator's modulated_dims"
+            )
         return modulate(o, w, b, base=self.base, operator=self.operator, gate=self.gate, bias=self.bias)
 
     def __repr__(self) -> str:
@@ -183,9 +188,14 @@ class AttributeModulator(nn.Module):
 class NoModulator(nn.Module):
     """No modulation: ``forward`` returns ``None`` and G runs unmodulated (ZSML, plain GAN).
 
+    It accepts the :class:`AttributeModulator`'s parameters and ignores them, so that a data-set
+    preset that sets ``modulator.hidden`` applies to the unmodulated recipes (``zsml``,
+    ``clswgan``) too; any other parameter is an error.
+
     Args:
         attr_dim: attribute dimension ``A`` (checked against the task attributes).
         target_dims: the generator's modulated dims (accepted for a uniform constructor).
+        hidden, base, operator, gate, bias, leaky_slope, dropout: ignored.
 
     Example:
         >>> import torch
@@ -193,7 +203,19 @@ class NoModulator(nn.Module):
         True
     """
 
-    def __init__(self, attr_dim: int, target_dims: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        attr_dim: int,
+        target_dims: Sequence[int] = (),
+        *,
+        hidden: int | None = None,
+        base: bool | None = None,
+        operator: str | None = None,
+        gate: str | None = None,
+        bias: bool | None = None,
+        leaky_slope: float | None = None,
+        dropout: float | None = None,
+    ) -> None:
         super().__init__()
         self.attr_dim = _checks.positive_int("NoModulator", "attr_dim", attr_dim)
         self.target_dims = tuple(target_dims)
