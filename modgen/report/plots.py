@@ -150,6 +150,7 @@ def plot_tsne(
     max_points: int = 5000,
     seed: int = 0,
     perplexity: float = 30.0,
+    max_iter: int = 1000,
     title: str = "",
 ) -> Path:
     """t-SNE of (synthetic) features coloured by class (Fig. 6).
@@ -162,6 +163,7 @@ def plot_tsne(
         max_points: at most this many points, drawn uniformly without replacement.
         seed: seeds the subsample and t-SNE.
         perplexity: t-SNE perplexity (lowered to fit small inputs).
+        max_iter: t-SNE optimisation steps (at least 250).
         title: the figure title.
 
     Returns:
@@ -184,9 +186,9 @@ def plot_tsne(
         keep = np.sort(rng.choice(X.shape[0], size=max_points, replace=False))
         X, y = X[keep], y[keep]
     perplexity = float(min(perplexity, max(1.0, (X.shape[0] - 1) / 3.0)))
-    emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
-        X.astype(np.float32)
-    )
+    emb = TSNE(
+        n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=max(250, int(max_iter))
+    ).fit_transform(X.astype(np.float32))
     fig, axes = _figure(size=(6.0, 5.0))
     ax = axes[0, 0]
     classes = np.unique(y)

@@ -1,0 +1,85 @@
+"""Plots write PNG files; their inputs are checked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from modgen.errors import ConfigError, DataError, ShapeError
+from modgen.report import plot_losses, plot_sweep, plot_tsne, read_metrics
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path) -> bool:
+    return path.exists() and path.read_bytes()[:8] == PNG_MAGIC and path.stat().st_size > 1000
+
+
+def write_metrics(path, n: int = 20) -> None:
+    lines = []
+    for ep in range(n):
+        rec = {"episode": ep * 25, "loss/d": -1.0 / (ep + 1), "loss/adv": 0.5, "loss/attr": 0.1 * ep}
+        rec.update({"loss/cls": 2.0 - 0.05 * ep, "loss/ad": 1.0 / (ep + 1), "time": 0.1})
+        lines.append(json.dumps(rec))
+    lines.insert(5, json.dumps({"event": "checkpoint"}))  # records without losses are skipped
+    path.write_text("\n".join(lines) + "\n\n")
+
+
+def test_plot_losses_writes_png(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    write_metrics(metrics)
+    assert len(read_metrics(metrics)) == 21
+    out = plot_losses(metrics, tmp_path / "plots" / "losses.png")
+    assert is_png(out)
+    only = plot_losses(metrics, tmp_path / "d.png", keys=["loss/d"])
+    assert is_png(only) and only.stat().st_size < out.stat().st_size
+
+
+def test_plot_losses_errors(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"episode": 1, "loss/d": 1.0}\n[1, 2]\n')
+    with pytest.raises(DataError, match=r"metrics.jsonl:2: expected a JSON object, got list"):
+        plot_losses(metrics, tmp_path / "x.png")
+    metrics.write_text('{"episode": 1, "loss/d": 1.0}\n{oops\n')
+    with pytest.raises(DataError, match=r"metrics.jsonl:2: not valid JSON"):
+        plot_losses(metrics, tmp_path / "x.png")
+    metrics.write_text('{"loss/d": 1.0}\n')
+    with pytest.raises(DataError, match=r"record 1 has losses but no 'episode' key"):
+        plot_losses(metrics, tmp_path / "x.png")
+    metrics.write_text('{"episode": 1}\n')
+    with pytest.raises(DataError, match=r"no loss values to plot"):
+        plot_losses(metrics, tmp_path / "x.png")
+    with pytest.raises(DataError, match=r"no metrics file"):
+        plot_losses(tmp_path / "missing.jsonl", tmp_path / "x.png")
+
+
+def test_plot_tsne_writes_png(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(c, 0.3, size=(30, 8)) for c in range(3)]).astype(np.float32)
+    y = np.repeat([4, 5, 6], 30)
+    names = [str(i) for i in range(10)]
+    out = plot_tsne(X, y, names, tmp_path / "tsne.png", max_points=60, seed=1, max_iter=250)
+    assert is_png(out)
+    with pytest.raises(ShapeError, match=r"features \(n, D\) and labels \(n,\) expected"):
+        plot_tsne(X, y[:-1], names, tmp_path / "bad.png")
+
+
+def test_plot_sweep_writes_png(tmp_path):
+    out = plot_sweep(
+        [10, 50, 100, 200], [0.5, 0.6, 0.65, 0.66], [0.02, 0.02, 0.01, 0.01], "samples", tmp_path / "s.png"
+    )
+    assert is_png(out)
+    multi = plot_sweep(
+        [0.5, 1.0, 2.0],
+        {"AWA2": [0.6, 0.7, 0.65], "CUB": [0.5, 0.55, 0.5]},
+        None,
+        "sigma",
+        tmp_path / "m.png",
+    )
+    assert is_png(multi)
+    with pytest.raises(ShapeError, match=r"curve 'mean' has 2 points for 3 values"):
+        plot_sweep([1, 2, 3], [0.1, 0.2], None, "x", tmp_path / "bad.png")
+    with pytest.raises(ConfigError, match=r"expected a .png file name"):
+        plot_sweep([1, 2], [0.1, 0.2], None, "x", tmp_path / "bad.jpg")
