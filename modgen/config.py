@@ -157,6 +157,11 @@ class TrainConfig:
         first_order: first-order meta-gradients (no differentiation through the inner step).
         adaptation: ``batch`` (one fast adaptation per batch of tasks, Section II-D) or
             ``task`` (one per task, as MAML, vectorised with ``torch.func.vmap``).
+        query_modulation: which attribute set modulates G on the query set: ``support``
+            (Algorithm 1, line 6: the task embedding of the support classes) or ``query`` (the
+            query classes' own attributes, as at synthesis time).
+        adam_betas: Adam's (beta1, beta2) for the meta-updates (the paper says only "Adam";
+            0.5, 0.999 is the usual WGAN-GP / f-CLSWGAN choice).
         sigma_train: standard deviation of the generator noise z during training.
         noise_dim: width Z of the noise z; 0 means "the attribute dimension A".
         gp_lambda: gradient-penalty weight of the WGAN critic loss.
@@ -183,6 +188,8 @@ class TrainConfig:
     inner_steps: int = field(default=1, validator=_positive_int())
     first_order: bool = field(default=True, validator=instance_of(bool))
     adaptation: str = field(default="batch", validator=in_(("batch", "task")))
+    query_modulation: str = field(default="support", validator=in_(("support", "query")))
+    adam_betas: tuple[float, float] = field(default=(0.5, 0.999), converter=tuple)
     sigma_train: float = field(default=0.1, converter=_float_conv, validator=_nonneg_float())
     noise_dim: int = field(default=0, validator=and_(instance_of(int), ge(0)))
     gp_lambda: float = field(default=10.0, converter=_float_conv, validator=_nonneg_float())
@@ -197,6 +204,11 @@ class TrainConfig:
     log_every: int = field(default=50, validator=_positive_int())
     checkpoint_every: int = field(default=1000, validator=and_(instance_of(int), ge(0)))
     options: dict[str, Any] = field(factory=dict, converter=_params_converter, validator=_check_params)
+
+    @adam_betas.validator
+    def _check_betas(self, attribute: attrs.Attribute[Any], value: tuple[float, ...]) -> None:
+        if len(value) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in value):
+            raise ConfigError(f"trainer.adam_betas: expected two numbers in [0, 1), got {list(value)!r}")
 
     @device.validator
     def _check_device(self, attribute: attrs.Attribute[str], value: str) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "clswgan",
     "TABLE4_VARIANTS",
     "DATASET_PRESETS",
+    "PRESET_TARGETS",
     "with_dataset_preset",
     "builtin_recipes",
 ]
@@ -144,10 +145,31 @@ DATASET_PRESETS: dict[str, list[str]] = {
 }
 
 
+#: The built-in component each preset key targets; a preset's component parameters are
+#: applied only when the recipe uses that component (a plugin's modulator keeps its own).
+PRESET_TARGETS: dict[str, str] = {
+    "generator": "mlp",
+    "modulator": "attribute",
+    "critic": "mlp",
+    "aux_classifier": "mlp",
+    "attribute_decoder": "mlp",
+    "task_sampler": "episodic",
+}
+
+
 def with_dataset_preset(spec: RecipeSpec, dataset: str) -> RecipeSpec:
-    """``spec`` with the preset of ``dataset`` applied (unchanged if there is none)."""
-    preset = DATASET_PRESETS.get(dataset, [])
-    return apply_overrides(spec, [p.replace("(", "[").replace(")", "]") for p in preset])
+    """``spec`` with the preset of ``dataset`` applied (unchanged if there is none).
+
+    Component parameters of the preset apply only to the built-in component they were tuned
+    for (:data:`PRESET_TARGETS`): ``modulator.hidden`` leaves ``zsml``'s ``none`` modulator alone.
+    """
+    overrides = []
+    for item in DATASET_PRESETS.get(dataset, []):
+        head = item.split(".", 1)[0]
+        if head in PRESET_TARGETS and getattr(spec, head).name != PRESET_TARGETS[head]:
+            continue
+        overrides.append(item.replace("(", "[").replace(")", "]"))
+    return apply_overrides(spec, overrides)
 
 
 def builtin_recipes() -> dict[str, Callable[[], RecipeSpec]]:

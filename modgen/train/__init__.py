@@ -1,4 +1,4 @@
-"""modgen.train."""
+"""Training: the meta-trainer (Algorithm 1), the plain trainer, run folders and checkpoints."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from modgen.plugins import Registries
 
+__all__ = ["register_components"]
+
 
 def register_components(registries: Registries) -> None:
-    """Register this subpackage's built-in components (called by :mod:`modgen.builtin`)."""
+    """Register the ``meta`` and ``plain`` trainers (called by :mod:`modgen.builtin`)."""
+    from modgen.train.meta import MetaTrainer
+    from modgen.train.plain import PlainTrainer
+
+    registries.trainer.register("meta", MetaTrainer)
+    registries.trainer.register("plain", PlainTrainer)

@@ -1,0 +1,115 @@
+"""What the meta and plain trainers share: parameter groups, functional views, optimisers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from modgen.assembly import Assembly
+    from modgen.config import RecipeSpec
+    from modgen.data.zsldata import ZSLData
+    from modgen.plugins import Registries
+
+__all__ = ["BaseTrainer", "GROUP_LR"]
+
+#: The meta learning rate of each parameter group: theta_d, theta_am, theta_gc (Algorithm 1).
+GROUP_LR = {"d": "beta1", "am": "beta2", "gc": "beta3"}
+
+
+class BaseTrainer:
+    """A trainer: owns the optimisers and turns one :meth:`step` into parameter updates.
+
+    A trainer is registered under the ``trainer`` kind and built as
+    ``cls(assembly=..., data=..., spec=..., registries=..., device=...)``. Subclasses implement
+    :meth:`compute_grads` (write ``.grad`` of the parameters and return the loss parts as
+    device tensors) and may override :meth:`_setup`.
+
+    Args:
+        assembly: the networks, already on ``device``.
+        data: the training data.
+        spec: the resolved recipe (its ``trainer`` section is :attr:`config`).
+        registries: component registries (e.g. for the task sampler).
+        device: the training device.
+    """
+
+    def __init__(
+        self,
+        *,
+        assembly: Assembly,
+        data: ZSLData,
+        spec: RecipeSpec,
+        registries: Registries,
+        device: torch.device | str,
+    ) -> None:
+        self.assembly = assembly
+        self.data = data
+        self.spec = spec
+        self.config = spec.trainer
+        self.registries = registries
+        self.device = torch.device(device)
+        self.params: dict[str, Tensor] = dict(assembly.named_parameters())
+        groups = assembly.parameter_groups()
+        self.groups: dict[str, list[str]] = {g: list(ps) for g, ps in groups.items()}
+        self._views: dict[str, list[tuple[str, str]]] = {}
+        for name in self.params:
+            kind = name.split(".", 1)[0]
+            self._views.setdefault(kind, []).append((name, name[len(kind) + 1 :]))
+        fused = self.device.type == "cuda"
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            g: torch.optim.Adam(
+                list(groups[g].values()),
+                lr=getattr(self.config, GROUP_LR[g]),
+                betas=tuple(self.config.adam_betas),
+                fused=fused,
+            )
+            for g in groups
+            if groups[g]
+        }
+        self._setup()
+
+    def _setup(self) -> None:
+        """Hook for subclasses: build samplers and the like."""
+
+    def _view(self, p: dict[str, Tensor], kind: str) -> dict[str, Tensor]:
+        """The entries of ``p`` that belong to submodule ``kind``, with its prefix removed."""
+        return {short: p[full] for full, short in self._views.get(kind, [])}
+
+    def _backward_groups(self, losses: dict[str, Tensor]) -> None:
+        """Write each group's gradient of its own loss into ``.grad`` (no optimiser step)."""
+        computed: dict[str, tuple[Tensor | None, ...]] = {}
+        for g, loss in losses.items():
+            keys = self.groups.get(g, [])
+            if not keys:
+                continue
+            computed[g] = torch.autograd.grad(
+                loss, [self.params[k] for k in keys], retain_graph=True, allow_unused=True
+            )
+        for g, grads in computed.items():
+            for k, grad in zip(self.groups[g], grads, strict=True):
+                self.params[k].grad = None if grad is None else grad.detach()
+
+    def compute_grads(self, gen: torch.Generator) -> dict[str, Tensor]:
+        """Compute one step's gradients into ``.grad``; return the loss parts."""
+        raise NotImplementedError
+
+    def step(self, gen: torch.Generator) -> dict[str, Tensor]:
+        """One training step (an episode); returns detached loss parts on the device."""
+        self.assembly.train()
+        parts = self.compute_grads(gen)
+        for opt in self.optimizers.values():
+            opt.step()
+        for p in self.params.values():
+            p.grad = None
+        return {k: v.detach().float() for k, v in parts.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimiser states (the parameters live in the assembly's state dict)."""
+        return {g: opt.state_dict() for g, opt in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore optimiser states saved by :meth:`state_dict`."""
+        for g, opt in self.optimizers.items():
+            opt.load_state_dict(state[g])

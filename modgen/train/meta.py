@@ -1,0 +1,196 @@
+"""Meta-training (Algorithm 1 of the paper) with functional parameters.
+
+One :meth:`MetaTrainer.step` is one episode:
+
+1. sample a batch of T tasks, each a support set and a query set of disjoint training classes
+   (line 3-4);
+2. on the support sets, fast adaptation (lines 6-15): the task embedding and modulation from the
+   support attribute set; ``theta_d' = theta_d - alpha1 * grad L_D`` (our critic loss is the
+   negated L_D of Eq. 6 plus the gradient penalty, so this descent is the paper's ascent);
+   ``theta_am' = theta_am - alpha2 * grad L_AD`` (Eq. 5); then, with D and AP/AM/AD adapted,
+   ``theta_gc' = theta_gc - alpha3 * grad L_GC`` (Eq. 7);
+3. on the query sets, at the adapted parameters, the meta-gradients of L_D (for theta_d), L_AD
+   (for theta_am) and L_GC (for theta_gc) (lines 17-19), applied with Adam (beta1..3).
+
+Parameters are a dict of tensors and every network is called through
+:func:`torch.func.functional_call`; no module is patched in place. First-order meta-gradients
+treat the inner gradients as constants; second-order ones differentiate through them.
+
+"Parameters are updated per batch-of-tasks instead of per task" (Section II-D, after ZSML [7]):
+with ``adaptation="batch"`` (the default) one fast adaptation is made from the mean support
+loss of all T tasks (each task still has its own modulation and its own BatchNorm statistics),
+and the meta-gradient is that of the mean query loss at those adapted parameters; with
+``adaptation="task"`` each task is adapted on its own, as MAML, vectorised with
+:func:`torch.func.vmap`. The paper's sums over query tasks are means here (Adam is invariant to
+that scale).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
+from modgen.functional.maml import inner_grads, sgd_update
+from modgen.train.base import BaseTrainer
+
+if TYPE_CHECKING:
+    from modgen.data.zsldata import Episode
+
+__all__ = ["MetaTrainer"]
+
+Params = dict[str, Tensor]
+
+
+class MetaTrainer(BaseTrainer):
+    """Algorithm 1: episodic meta-training of the (modulated) conditional WGAN.
+
+    Args:
+        assembly: the networks (:class:`~modgen.assembly.Assembly`) on the training device.
+        data: the training data (:class:`~modgen.data.zsldata.ZSLData`).
+        spec: the resolved :class:`~modgen.config.RecipeSpec` (trainer and task sampler).
+        registries: where the task sampler is looked up.
+        device: the training device.
+    """
+
+    def _setup(self) -> None:
+        s = self.spec.task_sampler
+        sampler_cls = self.registries.task_sampler.get(s.name)
+        self.sampler = sampler_cls(self.data, device=self.device, **s.params)
+        cfg = self.config
+        self.alphas = {"d": cfg.alpha1, "am": cfg.alpha2, "gc": cfg.alpha3}
+
+    # -- functional network calls ---------------------------------------------------------------
+    def _modulation(self, p: Params, attrs: Tensor) -> Any:
+        return functional_call(self.assembly.modulator, self._view(p, "modulator"), (attrs,))
+
+    def _G(self, p: Params, z: Tensor, a: Tensor, mod: Any) -> Tensor:
+        return functional_call(self.assembly.generator, self._view(p, "generator"), (z, a, mod))
+
+    def _D(self, p: Params) -> Callable[[Tensor, Tensor], Tensor]:
+        view = self._view(p, "critic")
+        return lambda x, a: functional_call(self.assembly.critic, view, (x, a))
+
+    def _C(self, p: Params, x: Tensor) -> Tensor:
+        return functional_call(self.assembly.aux_classifier, self._view(p, "aux_classifier"), (x,))
+
+    def _AD(self, p: Params, x: Tensor) -> Tensor:
+        return functional_call(self.assembly.attribute_decoder, self._view(p, "attribute_decoder"), (x,))
+
+    # -- Algorithm 1 ------------------------------------------------------------------------------
+    def _adapt(self, p: Params, sup: dict[str, Tensor], backend: str) -> Params:
+        """Fast adaptation on one support set (lines 6-15); returns the adapted parameters."""
+        cfg = self.config
+        x, a, y, attrs, z, eps = sup["x"], sup["a"], sup["y"], sup["attrs"], sup["z"], sup["eps"]
+        for _ in range(cfg.inner_steps):
+            # lines 10-13: D and AP/AM/AD on the support set, G as it is.
+            def loss_d(q: Params) -> Tensor:
+                x_fake = self._G(q, z, a, self._modulation(q, attrs)).detach()
+                return critic_loss(self._D(q), x, x_fake, a, cfg.gp_lambda, epsilon=eps)[0]
+
+            def loss_am(q: Params) -> Tensor:
+                x_fake = self._G(q, z, a, self._modulation(q, attrs))
+                return attribute_loss(a, self._AD(q, x_fake))
+
+            new = dict(p)
+            for group, fn in (("d", loss_d), ("am", loss_am)):
+                keys = self.groups[group]
+                if keys:
+                    grads = inner_grads(fn, p, keys, first_order=cfg.first_order, backend=backend)
+                    new = sgd_update(new, keys, grads, self.alphas[group])
+
+            # lines 14-15: G and C with D and AP/AM/AD adapted.
+            def loss_gc(q: Params) -> Tensor:
+                x_fake = self._G(q, z, a, self._modulation(q, attrs))
+                return generator_loss(
+                    self._D(q)(x_fake, a),
+                    a,
+                    self._AD(q, x_fake),
+                    self._C(q, x_fake),
+                    y,
+                    cfg.attr_weight,
+                    cfg.cls_weight,
+                )[0]
+
+            keys = self.groups["gc"]
+            grads = inner_grads(loss_gc, new, keys, first_order=cfg.first_order, backend=backend)
+            p = sgd_update(new, keys, grads, self.alphas["gc"])
+        return p
+
+    def _query_losses(
+        self, p: Params, qry: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """L_D, L_AD and L_GC on a query set at the adapted parameters (lines 17-19)."""
+        cfg = self.config
+        x, a, y, attrs, z, eps = qry["x"], qry["a"], qry["y"], qry["attrs"], qry["z"], qry["eps"]
+        x_fake = self._G(p, z, a, self._modulation(p, attrs))
+        l_d, parts_d = critic_loss(self._D(p), x, x_fake.detach(), a, cfg.gp_lambda, epsilon=eps)
+        a_rec = self._AD(p, x_fake)
+        l_ad = attribute_loss(a, a_rec)
+        l_gc, parts_g = generator_loss(
+            self._D(p)(x_fake, a), a, a_rec, self._C(p, x_fake), y, cfg.attr_weight, cfg.cls_weight
+        )
+        parts = {
+            "loss/d": l_d,
+            "loss/wasserstein": parts_d["wasserstein"],
+            "loss/gp": parts_d["gp"],
+            "loss/ad": l_ad,
+            "loss/gc": l_gc,
+            "loss/adv": parts_g["adv"],
+            "loss/attr": parts_g["attr"],
+            "loss/cls": parts_g["cls"],
+        }
+        return l_d, l_ad, l_gc, parts
+
+    def _episode_tensors(
+        self, ep: Episode, gen: torch.Generator
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        cfg = self.config
+        z_dim = self.assembly.noise_dim
+
+        def part(x: Tensor, a: Tensor, y: Tensor, attrs: Tensor) -> dict[str, Tensor]:
+            t, n = x.shape[:2]
+            z = torch.randn(t, n, z_dim, generator=gen, device=x.device, dtype=x.dtype) * cfg.sigma_train
+            eps = torch.rand(t, n, 1, generator=gen, device=x.device, dtype=x.dtype)
+            return {"x": x, "a": a, "y": y, "attrs": attrs, "z": z, "eps": eps}
+
+        sup = part(ep.support_x, ep.support_a, ep.support_y, ep.support_attrs)
+        q_attrs = ep.query_attrs if cfg.query_modulation == "query" else ep.support_attrs
+        qry = part(ep.query_x, ep.query_a, ep.query_y, q_attrs)
+        return sup, qry
+
+    def compute_grads(self, gen: torch.Generator) -> dict[str, Tensor]:
+        """One episode's meta-gradients, written into each parameter's ``.grad``.
+
+        Returns:
+            The query loss parts (device tensors; no host synchronisation).
+        """
+        ep = self.sampler.sample(gen)
+        sup, qry = self._episode_tensors(ep, gen)
+        p: Params = dict(self.params)
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16)
+            if self.config.bf16
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            if self.config.adaptation == "batch":
+                adapted = self._adapt(p, sup, "autograd")
+                l_d, l_ad, l_gc, parts = self._query_losses(adapted, qry)
+            else:
+
+                def per_task(s: dict[str, Tensor], q: dict[str, Tensor]) -> tuple[Tensor, ...]:
+                    ad = self._adapt(p, s, "func")
+                    l_d, l_ad, l_gc, parts = self._query_losses(ad, q)
+                    return l_d, l_ad, l_gc, parts
+
+                l_d, l_ad, l_gc, parts = torch.func.vmap(per_task, randomness="different")(sup, qry)
+                l_d, l_ad, l_gc = l_d.mean(), l_ad.mean(), l_gc.mean()
+                parts = {k: v.mean() for k, v in parts.items()}
+        self._backward_groups({"d": l_d, "am": l_ad, "gc": l_gc})
+        return parts
