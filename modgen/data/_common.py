@@ -1,0 +1,190 @@
+"""Helpers shared by the embedded data sets (digits, fashion-mnist): the hand-made attribute
+tables, the fixed class and sample splits, PCA and the finishing steps every loader runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import attrs
+import numpy as np
+
+from modgen.data.zsldata import SCALINGS, ZSLData
+from modgen.errors import ConfigError, DataError
+
+__all__ = [
+    "read_attribute_table",
+    "check_class_choice",
+    "stratified_split",
+    "build_embedded",
+    "apply_pca",
+    "finish",
+    "check_semantics_option",
+    "check_scaling_option",
+]
+
+
+def read_attribute_table(filename: str, first_columns: int = 1) -> tuple[list[str], list[str], np.ndarray]:
+    """Read a hand-made attribute CSV that ships inside :mod:`modgen.data`.
+
+    Lines starting with ``#`` are comments; the first other line is the header. The first
+    ``first_columns`` columns describe the class (the last of them is its name); the others
+    are attribute values.
+
+    Returns:
+        ``(class_names, attribute_names, values (C, A) float32)``.
+    """
+    text = resources.files("modgen.data").joinpath(filename).read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO("\n".join(ln for ln in text.splitlines() if not ln.startswith("#")))))
+    header, body = rows[0], [r for r in rows[1:] if r]
+    try:
+        values = np.array([[float(v) for v in r[first_columns:]] for r in body], dtype=np.float32)
+    except ValueError as err:  # pragma: no cover - the shipped tables are tested
+        raise DataError(f"modgen/data/{filename}: a value is not a number ({err})") from err
+    return [r[first_columns - 1] for r in body], header[first_columns:], values
+
+
+def check_class_choice(
+    dataset: str, unseen: Sequence[int], val_classes: Sequence[int], num_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate a seen/unseen/validation class choice given as loader options.
+
+    Returns:
+        ``(seen, unseen, val)`` sorted int64 class ids.
+
+    Raises:
+        ConfigError: an id out of range, repeated, a validation class that is unseen, or too
+            few classes left to train on.
+    """
+    for key, ids in (("unseen", unseen), ("val_classes", val_classes)):
+        ids = list(ids)
+        bad = [c for c in ids if not isinstance(c, (int, np.integer)) or not 0 <= int(c) < num_classes]
+        if bad or len(set(ids)) != len(ids):
+            raise ConfigError(
+                f"{dataset}: option {key}={ids!r} must be distinct class ids in [0, {num_classes})"
+            )
+    u = np.unique(np.asarray(list(unseen), dtype=np.int64))
+    v = np.unique(np.asarray(list(val_classes), dtype=np.int64))
+    if u.size == 0:
+        raise ConfigError(f"{dataset}: option unseen must name at least one class")
+    seen = np.setdiff1d(np.arange(num_classes), u)
+    if np.intersect1d(u, v).size:
+        raise ConfigError(
+            f"{dataset}: option val_classes={v.tolist()} overlaps unseen={u.tolist()}; "
+            "validation classes are drawn from the seen classes"
+        )
+    if seen.size - v.size < 1:
+        raise ConfigError(
+            f"{dataset}: no seen class is left to train on (unseen={u.tolist()}, val={v.tolist()})"
+        )
+    return seen, u, v
+
+
+def stratified_split(
+    labels: np.ndarray, classes: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split the samples of ``classes`` per class: ``fraction`` of each to the first part.
+
+    Returns:
+        ``(first, second)`` sorted int64 sample indices; every class keeps at least one sample
+        in ``first``.
+    """
+    rng = np.random.default_rng(seed)
+    first: list[np.ndarray] = []
+    second: list[np.ndarray] = []
+    for c in classes:
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(idx.size)]
+        k = max(1, int(round(idx.size * fraction)))
+        first.append(idx[:k])
+        second.append(idx[k:])
+    cat = np.concatenate
+    return np.sort(cat(first)).astype(np.int64), np.sort(cat(second)).astype(np.int64)
+
+
+def build_embedded(
+    *,
+    name: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    semantics: np.ndarray,
+    class_names: Sequence[str],
+    trainval: np.ndarray,
+    test_seen: np.ndarray,
+    test_unseen: np.ndarray,
+    seen: np.ndarray,
+    unseen: np.ndarray,
+    val_classes: np.ndarray,
+    preprocessing: dict[str, Any],
+    source: str,
+) -> ZSLData:
+    """A :class:`ZSLData` whose validation split is cut from ``trainval`` by class.
+
+    ``val`` is the ``trainval`` samples of ``val_classes`` and ``train`` the other ``trainval``
+    samples, so model selection never touches a test sample.
+    """
+    in_val = np.isin(labels[trainval], val_classes)
+    return ZSLData(
+        name=name,
+        features=features,
+        labels=labels,
+        semantics=semantics,
+        class_names=tuple(class_names),
+        trainval=trainval,
+        test_seen=test_seen,
+        test_unseen=test_unseen,
+        seen_classes=seen,
+        unseen_classes=unseen,
+        train=trainval[~in_val] if val_classes.size else np.zeros(0, np.int64),
+        val=trainval[in_val] if val_classes.size else np.zeros(0, np.int64),
+        val_classes=val_classes,
+        preprocessing=preprocessing,
+        source=source,
+    )
+
+
+def apply_pca(data: ZSLData, components: int, seed: int) -> ZSLData:
+    """Project the features onto ``components`` principal axes fitted on ``trainval`` only.
+
+    Raises:
+        ConfigError: ``components`` is not in ``[1, min(D, |trainval|)]``.
+    """
+    limit = min(data.feature_dim, data.trainval.size)
+    if isinstance(components, bool) or not isinstance(components, int) or not 1 <= components <= limit:
+        raise ConfigError(f"{data.name}: option pca={components!r} must be an integer in [1, {limit}]")
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=components, svd_solver="full", random_state=seed).fit(data.features[data.trainval])
+    prep = dict(data.preprocessing, pca=components, pca_fit_on=f"trainval ({data.trainval.size} samples)")
+    return attrs.evolve(data, features=pca.transform(data.features).astype(np.float32), preprocessing=prep)
+
+
+def check_semantics_option(dataset: str, semantics: str) -> None:
+    """The embedded data sets have only hand-made attributes (``"att"``)."""
+    if semantics != "att":
+        raise ConfigError(
+            f"{dataset}: semantics={semantics!r} is not available; this data set has only 'att' "
+            "(its hand-made attribute table)"
+        )
+
+
+def check_scaling_option(dataset: str, scaling: str) -> None:
+    """Fail early (before any slow work) on an unknown scaling."""
+    if scaling not in SCALINGS:
+        raise ConfigError(f"{dataset}: scaling={scaling!r} is unknown; expected one of {', '.join(SCALINGS)}")
+
+
+def finish(
+    data: ZSLData, *, validation: bool, scaling: str, pca: int | None = None, seed: int = 0
+) -> ZSLData:
+    """The loaders' last steps, in an order that never fits on held-out samples: the
+    validation view (if asked), then PCA and scaling, both fitted on the resulting
+    ``trainval``."""
+    if validation:
+        data = data.validation_view()
+    if pca is not None:
+        data = apply_pca(data, pca, seed)
+    return data.scaled(scaling)
