@@ -78,9 +78,9 @@ def test_softmax_gate_normalises_over_features():
 @pytest.mark.parametrize("variant", MODULATION_VARIANTS, ids=lambda v: "-".join(str(x) for x in v.values()))
 def test_modulate_gradcheck_float64(variant):
     g = torch.Generator().manual_seed(0)
-    o = torch.randn(2, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(2, 4, generator=g, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(2, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    o = torch.randn(2, 2, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, 3, generator=g, dtype=torch.float64, requires_grad=True)
     if variant["bias"]:
         assert torch.autograd.gradcheck(lambda o, w, b: modulate(o, w, b, **variant), (o, w, b))
     else:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from modgen import interfaces
 from modgen.errors import ConfigError
 from modgen.nn import AttributeModulator, MLPGenerator
 from modgen.plugins import get_registries
@@ -35,10 +36,20 @@ def test_every_network_kind_has_builtins():
     assert ("modulator", "none") in {(k, n) for k, n, _ in REGISTERED}
 
 
+PROTOCOLS = {
+    "generator": interfaces.Generator,
+    "modulator": interfaces.Modulator,
+    "critic": interfaces.Critic,
+    "aux_classifier": interfaces.AuxClassifier,
+    "attribute_decoder": interfaces.AttributeDecoder,
+    "quality_weighter": interfaces.QualityWeighter,
+}
+
+
 @pytest.mark.parametrize(("kind", "name", "cls"), REGISTERED, ids=[f"{k}-{n}" for k, n, _ in REGISTERED])
-def test_registered_component_contract(kind, name, cls):
+def test_registered_component_satisfies_its_protocol(kind, name, cls):
     built = check_component(kind, cls, **SMALL.get((kind, name), {}))
-    assert built is not None
+    assert isinstance(built, PROTOCOLS[kind])
 
 
 @pytest.mark.parametrize("leading", [(), (3,), (2, 2)])
