@@ -146,11 +146,6 @@ def train(
                 f"Checkpoint {str(run.checkpoint)!r} was written by a different recipe configuration; "
                 f"resume with the run's own config.toml (only trainer.episodes and trainer.device may change)"
             )
-    assembly = build_for_data(spec, registries, data, device)
-    trainer_cls = registries.trainer.get(cfg.name)
-    trainer: BaseTrainer = trainer_cls(
-        assembly=assembly, data=data, spec=spec, registries=registries, device=device
-    )
     atomic_write_text(run.config, spec_to_toml(spec))
 
     gen = torch.Generator(device=device)
@@ -158,8 +153,14 @@ def train(
     start = 0
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        # Dropout draws from the global RNG: seed it inside a fork so the caller's state is untouched.
+        # Initialisation and dropout draw from the global RNG: seed it inside a fork so the
+        # caller's RNG state is untouched and a run is reproducible from its seed.
         torch.manual_seed(cfg.seed)
+        assembly = build_for_data(spec, registries, data, device)
+        trainer_cls = registries.trainer.get(cfg.name)
+        trainer: BaseTrainer = trainer_cls(
+            assembly=assembly, data=data, spec=spec, registries=registries, device=device
+        )
         if resume:
             try:
                 assembly.load_state_dict(ckpt["model"])

@@ -1,0 +1,219 @@
+"""Training: every recipe on digits, resume equivalence, the divergence guard, checkpoints,
+first- vs second-order meta-gradients."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from modgen.config import apply_overrides
+from modgen.errors import CheckpointError, TrainingDivergedError
+from modgen.functional.maml import inner_grads, sgd_update
+from modgen.recipes import builtin_recipes, with_dataset_preset
+from modgen.train.loop import load_run, train
+from modgen.train.run import RunDir, load_checkpoint
+
+TINY = [
+    "generator.hidden=16",
+    "modulator.hidden=16",
+    "critic.hidden=[16, 8]",
+    "aux_classifier.hidden=[16, 8]",
+    "attribute_decoder.hidden=[16, 8]",
+    "task_sampler.n_way=2",
+    "task_sampler.k_support=2",
+    "task_sampler.k_query=2",
+    "task_sampler.tasks=2",
+    "trainer.log_every=1",
+    "trainer.checkpoint_every=2",
+    "trainer.batch_size=8",
+    "trainer.critic_iters=2",
+    'trainer.device="cpu"',
+]
+NO_DROPOUT = [
+    f"{k}.dropout=0.0" for k in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder")
+]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from modgen.data.digits import load_digits_zsl
+
+    return load_digits_zsl()
+
+
+def tiny(recipe: str, *extra: str, episodes: int = 3):
+    spec = with_dataset_preset(builtin_recipes()[recipe](), "digits")
+    return apply_overrides(spec, [*TINY, f"trainer.episodes={episodes}", *extra])
+
+
+def params_of(asm) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in asm.state_dict().items()}
+
+
+@pytest.mark.parametrize("recipe", ["amaz", "zsml", "clswgan", "amaz-t4-softmax"])
+def test_each_recipe_trains_with_finite_logged_losses(recipe, digits, registries, tmp_path):
+    out = train(tiny(recipe), registries, data=digits, out=tmp_path / recipe)
+    run = RunDir(out.run.root)
+    records = run.read_metrics()
+    assert [r["episode"] for r in records] == [1, 2, 3]
+    for rec in records:
+        for key in ("loss/d", "loss/adv", "loss/attr", "loss/cls", "loss/ad", "seconds_per_episode"):
+            assert key in rec and rec[key] == rec[key] and abs(rec[key]) < float("inf")
+    assert run.config.is_file() and run.checkpoint.is_file()
+    summary = json.loads(run.summary.read_text())
+    assert summary["episodes"] == 3 and summary["recipe"] == recipe
+    # the run folder reloads to the trained networks
+    fresh = params_of(load_run(out.run.root, registries, device="cpu", data=digits).assembly)
+    trained = params_of(out.assembly)
+    assert fresh.keys() == trained.keys() and all(torch.equal(fresh[k], trained[k]) for k in fresh)
+
+
+def test_training_changes_parameters_and_is_deterministic(digits, registries, tmp_path):
+    a = train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "a")
+    b = train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "b")
+    pa, pb = params_of(a.assembly), params_of(b.assembly)
+    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    c = train(tiny("amaz", "trainer.seed=1", episodes=2), registries, data=digits, out=tmp_path / "c")
+    assert any(not torch.equal(pa[k], params_of(c.assembly)[k]) for k in pa)
+
+
+@pytest.mark.parametrize("recipe", ["amaz", "clswgan"])
+def test_resume_equals_uninterrupted(recipe, digits, registries, tmp_path):
+    straight = train(tiny(recipe, episodes=4), registries, data=digits, out=tmp_path / "straight")
+    train(tiny(recipe, episodes=2), registries, data=digits, out=tmp_path / "split")
+    resumed = train(tiny(recipe, episodes=4), registries, data=digits, out=tmp_path / "split", resume=True)
+    ps, pr = params_of(straight.assembly), params_of(resumed.assembly)
+    assert ps.keys() == pr.keys()
+    for k in ps:
+        torch.testing.assert_close(pr[k], ps[k], rtol=0, atol=0, msg=k)
+    eps = [r["episode"] for r in RunDir(tmp_path / "split").read_metrics()]
+    assert eps == [1, 2, 3, 4]
+
+
+def test_divergence_guard_names_the_loss_and_keeps_checkpoint(digits, registries, tmp_path, monkeypatch):
+    from modgen.train.meta import MetaTrainer
+
+    original = MetaTrainer._query_losses
+    calls = {"n": 0}
+
+    def poisoned(self, p, qry):
+        calls["n"] += 1
+        l_d, l_ad, l_gc, parts = original(self, p, qry)
+        if calls["n"] >= 3:
+            parts = {**parts, "loss/ad": parts["loss/ad"] * float("nan")}
+        return l_d, l_ad, l_gc, parts
+
+    monkeypatch.setattr(MetaTrainer, "_query_losses", poisoned)
+    with pytest.raises(
+        TrainingDivergedError, match=r"Loss 'loss/ad' became nan by episode 3 .*episode 2\) is kept"
+    ):
+        train(tiny("amaz", episodes=6), registries, data=digits, out=tmp_path / "nan")
+    ckpt = load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.pt")
+    assert ckpt["episode"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_corrupt_checkpoint_gives_clear_error(digits, registries, tmp_path):
+    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r")
+    path = tmp_path / "r" / "checkpoints" / "last.pt"
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match=r"last.pt' is corrupt or not a PyTorch file"):
+        train(tiny("amaz", episodes=4), registries, data=digits, out=tmp_path / "r", resume=True)
+    with pytest.raises(CheckpointError, match=r"does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_mismatched_checkpoint_gives_clear_error(digits, registries, tmp_path):
+    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r")
+    with pytest.raises(CheckpointError, match=r"different recipe configuration"):
+        train(
+            tiny("amaz", "generator.hidden=32", episodes=4),
+            registries,
+            data=digits,
+            out=tmp_path / "r",
+            resume=True,
+        )
+
+
+def test_checkpoint_is_written_atomically(digits, registries, tmp_path, monkeypatch):
+    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r")
+    path = tmp_path / "r" / "checkpoints" / "last.pt"
+    good = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny("amaz", episodes=4), registries, data=digits, out=tmp_path / "r", resume=True)
+    assert path.read_bytes() == good
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
+
+
+def _one_episode_grads(spec, registries, data):
+    from modgen.train.loop import build_for_data
+
+    torch.manual_seed(0)
+    asm = build_for_data(spec, registries, data, torch.device("cpu"))
+    trainer = registries.trainer.get("meta")(
+        assembly=asm, data=data, spec=spec, registries=registries, device="cpu"
+    )
+    trainer.compute_grads(torch.Generator().manual_seed(0))
+    return {k: p.grad.clone() for k, p in trainer.params.items() if p.grad is not None}
+
+
+def test_task_adaptation_with_one_task_equals_batch_adaptation(digits, registries):
+    """With one task, per-task (vmap + torch.func.grad) and per-batch (autograd) adaptation are
+    the same computation: the meta-gradients agree to float precision. (Parameters after Adam
+    steps are not compared: Adam turns float noise on near-zero gradients into full-size steps.)"""
+    extra = [*NO_DROPOUT, "task_sampler.tasks=1"]
+    ga = _one_episode_grads(tiny("amaz", *extra, "trainer.adaptation=batch"), registries, digits)
+    gb = _one_episode_grads(tiny("amaz", *extra, "trainer.adaptation=task"), registries, digits)
+    assert ga.keys() == gb.keys() and len(ga) > 10
+    for k in ga:
+        torch.testing.assert_close(gb[k], ga[k], rtol=1e-4, atol=1e-6, msg=k)
+
+
+@pytest.mark.parametrize("adaptation", ["batch", "task"])
+def test_second_order_trains_and_differs_from_first_order(adaptation, digits, registries, tmp_path):
+    extra = [
+        *NO_DROPOUT,
+        f"trainer.adaptation={adaptation}",
+        "trainer.alpha1=0.1",
+        "trainer.alpha2=0.1",
+        "trainer.alpha3=0.1",
+    ]
+    fo = train(tiny("amaz", *extra, episodes=1), registries, data=digits, out=tmp_path / "fo")
+    so = train(
+        tiny("amaz", *extra, "trainer.first_order=false", episodes=1),
+        registries,
+        data=digits,
+        out=tmp_path / "so",
+    )
+    pf, ps = params_of(fo.assembly), params_of(so.assembly)
+    assert all(torch.isfinite(v).all() for v in ps.values())
+    assert any(not torch.allclose(pf[k], ps[k]) for k in pf)
+
+
+@pytest.mark.parametrize("backend", ["autograd", "func"])
+def test_meta_gradient_of_a_quadratic_by_hand(backend):
+    """L_s(t) = (t - 1)^2, L_q(t) = (t - 3)^2, t' = t - lr * L_s'(t).
+
+    Second order: dL_q(t')/dt = 2 (t' - 3) (1 - 2 lr); first order: 2 (t' - 3).
+    """
+    t0, lr = 0.5, 0.1
+    for first_order, factor in ((False, 1 - 2 * lr), (True, 1.0)):
+        p = {"t": torch.tensor(t0, dtype=torch.float64, requires_grad=True)}
+
+        def outer(q):
+            g = inner_grads(lambda r: (r["t"] - 1) ** 2, q, ["t"], first_order=first_order, backend=backend)
+            return (sgd_update(q, ["t"], g, lr)["t"] - 3) ** 2
+
+        if backend == "func":
+            meta = torch.func.grad(lambda t: outer({"t": t}))(p["t"])
+        else:
+            (meta,) = torch.autograd.grad(outer(p), [p["t"]])
+        t_adapted = t0 - lr * 2 * (t0 - 1)
+        assert float(meta) == pytest.approx(2 * (t_adapted - 3) * factor, rel=1e-12)
