@@ -34,6 +34,8 @@ import torch
 from torch import Tensor, nn
 
 from modgen.errors import ConfigError, DataError, ShapeError
+from modgen.functional.modulation import describe_modulation
+from modgen.nn.modulator import AttributeModulator
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -257,33 +259,35 @@ class Assembly(nn.Module):
         k = 0 if dims is None else len(dims)
         shapes = {
             "generator": f"z ({z}) + a ({a}) -> x ({d})",
-            "modulator": f"task attrs (N, {a}) -> {k} x (w, b)",
-            "critic": f"x ({d}) + a ({a}) -> score (1)",
+            "modulator": f"attrs (N, {a}) -> {k} x (w, b)",
+            "critic": f"x ({d}) + a ({a}) -> score",
             "aux_classifier": f"x ({d}) -> logits ({c})",
             "attribute_decoder": f"x ({d}) -> a' ({a})",
+            "quality_weighter": f"a, a' ({a}) -> weight",
         }
-        for kind in NETWORK_KINDS:
+        notes = []
+        for kind in (*NETWORK_KINDS, "quality_weighter"):
+            obj = getattr(self, kind)
+            count = counts.get(kind, 0)
             # A parameter-free modulator (``none``) leaves G unmodulated.
-            shape = "none (G unmodulated)" if kind == "modulator" and counts[kind] == 0 else shapes[kind]
+            shape = "none (G unmodulated)" if kind == "modulator" and count == 0 else shapes[kind]
             table.add_row(
                 kind,
-                _name_and_params(self.names.get(kind, "?"), self.params.get(kind, {})),
-                type(getattr(self, kind)).__name__,
+                self.names.get(kind, "?"),
+                type(obj).__name__,
                 shape,
-                _GROUP_LABEL[kind],
-                f"{counts[kind]:,}",
+                _GROUP_LABEL.get(kind, ""),
+                f"{count:,}",
             )
-        qw = self.quality_weighter
-        table.add_row(
-            "quality_weighter",
-            _name_and_params(
-                self.names.get("quality_weighter", "?"), self.params.get("quality_weighter", {})
-            ),
-            type(qw).__name__,
-            f"(a, a') (n, {a}) -> weights (n)",
-            "",
-            "0",
-        )
+            if self.params.get(kind):
+                notes.append(f"{kind}: " + ", ".join(f"{p}={v}" for p, v in self.params[kind].items()))
+        if isinstance(self.modulator, AttributeModulator):
+            m = self.modulator
+            notes.append(
+                "modulation: o_hat = "
+                + describe_modulation(base=m.base, operator=m.operator, gate=m.gate, bias=m.bias)
+            )
+        table.caption = "\n".join(notes) or None
         table.add_row("total", "", "", "", "", f"{sum(counts.values()):,}", style="bold")
         return table
 
@@ -293,12 +297,6 @@ class Assembly(nn.Module):
             f"noise_dim={self.noise_dim}, num_classes={self.num_classes}, "
             f"quality_weighter={self.quality_weighter!r}"
         )
-
-
-def _name_and_params(name: str, params: Mapping[str, Any]) -> str:
-    if not params:
-        return name
-    return f"{name} (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
 
 
 def _positive_dim(name: str, value: object) -> int:

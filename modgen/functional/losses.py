@@ -100,7 +100,8 @@ def gradient_penalty(
     _check_critic_inputs(x_real, x_fake, a)
     eps = _epsilon(x_real, generator, epsilon)
     x_hat = eps * x_real + (1 - eps) * x_fake
-    scores, vjp_fn = torch.func.vjp(lambda x: critic_fn(x, a), x_hat)
+    out = torch.func.vjp(lambda x: critic_fn(x, a), x_hat)
+    scores, vjp_fn = out[0], out[1]
     (grad,) = vjp_fn(torch.ones_like(scores))
     norm = torch.sqrt(grad.square().sum(dim=-1) + _NORM_EPS)
     return (norm - 1).square().mean()

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor, nn
@@ -60,7 +60,7 @@ class ContractError(AssertionError):
     """A component breaks the contract of its kind."""
 
 
-def _fail(who: str, message: str) -> None:
+def _fail(who: str, message: str) -> NoReturn:
     raise ContractError(f"{who}: {message}")
 
 
@@ -338,7 +338,9 @@ def check_modulator(
         m.train()
         projs = [_projection(o.shape, dev, seed + j) for j, o in enumerate(os_)]
         _check_gradients(
-            who, m, lambda: sum((r * p).sum() for r, p in zip(apply(m(ta), os_), projs, strict=True))
+            who,
+            m,
+            lambda: torch.stack([(r * p).sum() for r, p in zip(apply(m(ta), os_), projs, strict=True)]).sum(),
         )
         for j in range(len(tdims)):
             _check_functional(
