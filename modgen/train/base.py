@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from modgen.distributed import current_context
+
 if TYPE_CHECKING:
     from modgen.assembly import Assembly
     from modgen.config import RecipeSpec
@@ -26,6 +28,10 @@ class BaseTrainer:
     ``cls(assembly=..., data=..., spec=..., registries=..., device=...)``. Subclasses implement
     :meth:`compute_grads` (write ``.grad`` of the parameters and return the loss parts as
     device tensors) and may override :meth:`_setup`.
+
+    Under torchrun, :attr:`dist` (a :class:`~modgen.distributed.DistContext`) splits the work:
+    the parameters are broadcast from rank 0 here, and :meth:`step` averages the gradients and
+    the loss parts across ranks; a subclass takes its share of each episode or batch.
 
     Args:
         assembly: the networks, already on ``device``.
@@ -50,6 +56,8 @@ class BaseTrainer:
         self.config = spec.trainer
         self.registries = registries
         self.device = torch.device(device)
+        self.dist = current_context()
+        self.dist.broadcast_module(assembly)
         self.params: dict[str, Tensor] = dict(assembly.named_parameters())
         groups = assembly.parameter_groups()
         self.groups: dict[str, list[str]] = {g: list(ps) for g, ps in groups.items()}
@@ -99,6 +107,8 @@ class BaseTrainer:
         """One training step (an episode); returns detached loss parts on the device."""
         self.assembly.train()
         parts = self.compute_grads(gen)
+        self.dist.average_grads(self.params.values())
+        parts = self.dist.average_scalars(parts)
         for opt in self.optimizers.values():
             opt.step()
         for p in self.params.values():

@@ -227,6 +227,8 @@ def register_commands(app: typer.Typer, registries: Callable[[], Registries]) ->
                 bar, update = _progress_bar(console)
                 with bar:
                     outcome = train(s, regs, out=root, resume=resume is not None, progress=update)
+            if outcome.rank != 0:
+                continue  # under torchrun, rank 0 alone reports, evaluates and writes results
             console.print(
                 f"trained {outcome.episodes} episodes in {outcome.seconds:.1f} s on {outcome.device} "
                 f"({(outcome.episodes) / max(outcome.seconds, 1e-9):.1f} episodes/s)"

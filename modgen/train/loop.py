@@ -47,6 +47,8 @@ class TrainOutcome:
     seconds: float
     device: torch.device
     last_metrics: dict[str, float]
+    #: this process's rank in a torchrun job (0 for a 1-process run); only rank 0 writes.
+    rank: int = 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -123,13 +125,19 @@ def train(
         TrainingDivergedError: a loss became NaN/inf; the message names it and the episode, and
             the last good checkpoint is kept.
         CheckpointError: ``resume`` with a missing, corrupt or mismatched checkpoint.
+
+    Under torchrun (``WORLD_SIZE > 1``) every rank calls this; the episodes are split across
+    ranks (:mod:`modgen.distributed`) and rank 0 alone writes the run folder.
     """
+    from modgen.distributed import setup_distributed
+
     cfg = spec.trainer
-    device = resolve_device(cfg.device)
+    dist_ctx, device = setup_distributed(resolve_device(cfg.device))
+    main = dist_ctx.is_main
     data = data if data is not None else _load_data(spec, registries)
-    run = RunDir(
-        out if out is not None else Path("runs") / f"{spec.name}-{data.name}-seed{cfg.seed}"
-    ).create()
+    run = RunDir(out if out is not None else Path("runs") / f"{spec.name}-{data.name}-seed{cfg.seed}")
+    if main:
+        run.create()
 
     if resume:
         ckpt = load_checkpoint(run.checkpoint, map_location=device)
@@ -146,7 +154,8 @@ def train(
                 f"Checkpoint {str(run.checkpoint)!r} was written by a different recipe configuration; "
                 f"resume with the run's own config.toml (only trainer.episodes and trainer.device may change)"
             )
-    atomic_write_text(run.config, spec_to_toml(spec))
+    if main:
+        atomic_write_text(run.config, spec_to_toml(spec))
 
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.seed)
@@ -174,8 +183,9 @@ def train(
             if device.type == "cuda" and "cuda" in ckpt["rng"]:
                 torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
             start = int(ckpt["episode"])
-            run.truncate_metrics(start)
-        else:
+            if main:
+                run.truncate_metrics(start)
+        elif main:
             run.truncate_metrics(0)
 
         sync_every = 1 if device.type == "cpu" else cfg.log_every
@@ -188,6 +198,8 @@ def train(
         last_good = start if run.checkpoint.exists() else None
 
         def save(episode: int) -> None:
+            if not main:
+                return
             rng = {"train": gen.get_state(), "cpu": torch.get_rng_state()}
             if device.type == "cuda":
                 rng["cuda"] = torch.cuda.get_rng_state(device)
@@ -226,10 +238,11 @@ def train(
                 last = {k: float(v) / count for k, v in sums.items()}
                 rec = {"episode": episode, **last, "seconds_per_episode": (now - t_log) / count}
                 records.append(rec)
-                run.append_metrics(records)
+                if main:
+                    run.append_metrics(records)
                 records.clear()
                 sums, count, t_log = {}, 0, now
-                if progress is not None:
+                if progress is not None and main:
                     progress(episode, cfg.episodes, rec)
             if (cfg.checkpoint_every and episode % cfg.checkpoint_every == 0) or episode == cfg.episodes:
                 if count:  # make sure what we save is finite
@@ -240,23 +253,25 @@ def train(
                 last_good = episode
         seconds = time.perf_counter() - t0
 
-    run.write_json(
-        run.summary,
-        {
-            "recipe": spec.name,
-            "dataset": data.name,
-            "episodes": cfg.episodes,
-            "resumed_from": start,
-            "train_seconds": seconds,
-            "episodes_per_second": (cfg.episodes - start) / seconds if seconds > 0 else None,
-            "device": str(device),
-            "machine": _machine(device),
-            "preprocessing": data.preprocessing,
-            "last_metrics": last,
-        },
-    )
+    if main:
+        run.write_json(
+            run.summary,
+            {
+                "recipe": spec.name,
+                "dataset": data.name,
+                "episodes": cfg.episodes,
+                "resumed_from": start,
+                "train_seconds": seconds,
+                "episodes_per_second": (cfg.episodes - start) / seconds if seconds > 0 else None,
+                "device": str(device),
+                "world_size": dist_ctx.world_size,
+                "machine": _machine(device),
+                "preprocessing": data.preprocessing,
+                "last_metrics": last,
+            },
+        )
     assembly.eval()
-    return TrainOutcome(run, spec, assembly, data, cfg.episodes, seconds, device, last)
+    return TrainOutcome(run, spec, assembly, data, cfg.episodes, seconds, device, last, dist_ctx.rank)
 
 
 def load_run(

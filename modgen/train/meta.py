@@ -102,6 +102,7 @@ class MetaTrainer(BaseTrainer):
                 keys = self.groups[group]
                 if keys:
                     grads = inner_grads(fn, p, keys, first_order=cfg.first_order, backend=backend)
+                    grads = self._share_inner(grads, backend)
                     new = sgd_update(new, keys, grads, self.alphas[group])
 
             # lines 14-15: G and C with D and AP/AM/AD adapted.
@@ -119,8 +120,16 @@ class MetaTrainer(BaseTrainer):
 
             keys = self.groups["gc"]
             grads = inner_grads(loss_gc, new, keys, first_order=cfg.first_order, backend=backend)
+            grads = self._share_inner(grads, backend)
             p = sgd_update(new, keys, grads, self.alphas["gc"])
         return p
+
+    def _share_inner(self, grads: list[Tensor], backend: str) -> list[Tensor]:
+        # One adaptation for the batch of tasks: its gradient is of the mean support loss over
+        # every rank's tasks (modgen.distributed). Per-task adaptation ("func") shares nothing.
+        if backend != "autograd":
+            return grads
+        return self.dist.all_reduce_inner(grads, differentiable=not self.config.first_order)
 
     def _query_losses(
         self, p: Params, qry: dict[str, Tensor]
@@ -172,6 +181,8 @@ class MetaTrainer(BaseTrainer):
         """
         ep = self.sampler.sample(gen)
         sup, qry = self._episode_tensors(ep, gen)
+        # every rank drew the same full episode; each keeps its contiguous share of the tasks
+        sup, qry = self.dist.shard_tasks(sup), self.dist.shard_tasks(qry)
         p: Params = dict(self.params)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)

@@ -6,6 +6,10 @@ classification loss) and one of AP/AM/AD (Eq. 5), with the same losses as the me
 that comparing the recipes isolates meta-learning and modulation. When the recipe has a
 modulator, each mini-batch is one task: the modulation comes from the attribute set of the
 classes in the batch.
+
+Under torchrun every rank draws the same full mini-batch (and noise) and trains on its
+contiguous share of ``batch_size / K`` samples, with gradients averaged across ranks
+(:mod:`modgen.distributed`); BatchNorm statistics and the batch's modulation are then per rank.
 """
 
 from __future__ import annotations
@@ -31,11 +35,19 @@ class PlainTrainer(BaseTrainer):
         to_local[seen] = torch.arange(len(seen))
         self.y = to_local[labels].to(self.device)
         self.class_attrs = torch.as_tensor(d.semantics[d.seen_classes], device=self.device)
+        self._share = self.dist.task_slice(self.config.batch_size, "trainer.batch_size")
 
     def _batch(self, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         i = torch.randint(0, self.x.shape[0], (self.config.batch_size,), generator=gen, device=self.device)
+        i = i[self._share]
         y = self.y[i]
         return self.x[i], self.class_attrs[y], y
+
+    def _noise(self, gen: torch.Generator, cols: int, scale: float = 1.0, uniform: bool = False) -> Tensor:
+        # drawn for the full batch on every rank, so ranks stay in step and get distinct samples
+        shape = (self.config.batch_size, cols)
+        draw = torch.rand if uniform else torch.randn
+        return draw(shape, generator=gen, device=self.device)[self._share] * scale
 
     def _fake(self, z: Tensor, a: Tensor) -> Tensor:
         asm = self.assembly
@@ -52,18 +64,20 @@ class PlainTrainer(BaseTrainer):
         critic_keys = [self.params[k] for k in self.groups["d"]]
         for _ in range(cfg.critic_iters):
             x, a, _ = self._batch(gen)
-            z = torch.randn(x.shape[0], z_dim, generator=gen, device=self.device) * cfg.sigma_train
+            z = self._noise(gen, z_dim, cfg.sigma_train)
             with torch.no_grad():
                 x_fake = self._fake(z, a)
-            l_d, parts_d = critic_loss(asm.critic, x, x_fake, a, cfg.gp_lambda, gen)
+            eps = self._noise(gen, 1, uniform=True) if cfg.gp_lambda > 0 else None
+            l_d, parts_d = critic_loss(asm.critic, x, x_fake, a, cfg.gp_lambda, epsilon=eps)
             grads = torch.autograd.grad(l_d, critic_keys)
             for p, g in zip(critic_keys, grads, strict=True):
                 p.grad = g
+            self.dist.average_grads(critic_keys)
             self.optimizers["d"].step()
             for p in critic_keys:
                 p.grad = None
         x, a, y = self._batch(gen)
-        z = torch.randn(x.shape[0], z_dim, generator=gen, device=self.device) * cfg.sigma_train
+        z = self._noise(gen, z_dim, cfg.sigma_train)
         x_fake = self._fake(z, a)
         a_rec = asm.attribute_decoder(x_fake)
         l_ad = attribute_loss(a, a_rec)
