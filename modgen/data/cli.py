@@ -132,6 +132,7 @@ def make_semisynthetic_command(
         "real", "--samples", help="'real' split sizes, or a per-class cap per split."
     ),
     noise: float = typer.Option(0.5, "--noise", help="Within-class noise relative to the class-mean spread."),
+    image_files: bool = typer.Option(True, help="Write the image_files cell array (slow for large sets)."),
 ) -> None:
     """Write a semi-synthetic res101.mat beside a copy of ATT_SPLITS (never for accuracy claims)."""
     from modgen.data.semisynthetic import make_semisynthetic
@@ -145,6 +146,7 @@ def make_semisynthetic_command(
         samples=samples if samples == "real" else int(samples),
         seed=seed,
         noise=noise,
+        image_files=image_files,
     )
     Console().print(
         f"Wrote {path} (semi-synthetic: for shapes and speed only, never for accuracy claims). "
