@@ -144,6 +144,27 @@ def _unflat(flat: Tensor, like: list[Tensor]) -> list[Tensor]:
     return out
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """``y = sum over ranks of x``; its backward is the same sum of the output gradients.
+
+    Rank ``r``'s meta-loss depends on every rank's inner gradient through ``y``; the backward
+    sum hands each rank the gradient of the sum of all ranks' losses with respect to its own
+    ``x``, so averaging the meta-gradients afterwards gives the gradient of the mean loss.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        import torch.distributed as dist
+
+        y = x.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(y, op=dist.ReduceOp.SUM)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return _AllReduceSum.apply(grad)
+
+
 @frozen
 class DistContext:
     """This process's rank in the training job and the collectives the trainers use.
@@ -217,8 +238,9 @@ class DistContext:
         Args:
             grads: this rank's gradients of its mean support loss.
             differentiable: keep the result differentiable (second-order meta-gradients):
-                the all-reduce then goes through :func:`torch.distributed.nn.functional.all_reduce`,
-                whose backward all-reduces the incoming gradients in turn.
+                the backward of the sum over ranks all-reduces the incoming gradients in turn
+                (what :func:`torch.distributed.nn.functional.all_reduce` does; that function is
+                deprecated in recent torch, so the same autograd function is defined here).
 
         Returns:
             The averaged gradients, shaped as ``grads``.
@@ -228,9 +250,7 @@ class DistContext:
         import torch.distributed as dist
 
         if differentiable:
-            from torch.distributed.nn.functional import all_reduce
-
-            flat = all_reduce(_flat(grads), op=dist.ReduceOp.SUM) / self.world_size
+            flat = _AllReduceSum.apply(_flat(grads)) / self.world_size
         else:
             flat = _flat([g.detach() for g in grads])
             dist.all_reduce(flat, op=dist.ReduceOp.SUM)
