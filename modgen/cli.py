@@ -143,7 +143,12 @@ def build_app(registries: Registries | None = None, *, plugin_commands: bool = T
             from modgen.assembly import build_assembly
 
             assembly = build_assembly(
-                spec, state.registries, attr_dim=attr_dim, feature_dim=feature_dim, num_classes=num_classes
+                spec,
+                state.registries,
+                attr_dim=attr_dim,
+                feature_dim=feature_dim,
+                num_classes=num_classes,
+                device="meta",
             )
             console.print(assembly.describe())
         else:

@@ -207,7 +207,7 @@ def test_meta_gradient_of_a_quadratic_by_hand(backend):
     for first_order, factor in ((False, 1 - 2 * lr), (True, 1.0)):
         p = {"t": torch.tensor(t0, dtype=torch.float64, requires_grad=True)}
 
-        def outer(q):
+        def outer(q, first_order=first_order):
             g = inner_grads(lambda r: (r["t"] - 1) ** 2, q, ["t"], first_order=first_order, backend=backend)
             return (sgd_update(q, ["t"], g, lr)["t"] - 3) ** 2
 
