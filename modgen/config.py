@@ -168,6 +168,12 @@ class TrainConfig:
         critic_iters: critic updates per generator update (plain trainer).
         batch_size: samples per step (plain trainer).
         cls_weight, attr_weight: weights of the classification and attribute terms in Eq. 7.
+        real_anchor: also fit C and AD on the task's *real* features (cross-entropy of
+            C(x) and ||a - AD(x)||^2 on real x, added to L_GC and L_AD). Eqs. 5 and 7 have only
+            the generated-feature terms, which leave C and AD free to co-adapt with G; the real
+            terms (AC-GAN practice) anchor them to real data, so that C's guidance and AD's
+            quality score Q = cos(a, AD(x_hat)) (Eq. 12) mean something. ``false`` is the
+            literal reading.
         seed: random seed of the run.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         bf16: run the networks under bfloat16 autocast.
@@ -195,6 +201,7 @@ class TrainConfig:
     gp_lambda: float = field(default=10.0, converter=_float_conv, validator=_nonneg_float())
     critic_iters: int = field(default=5, validator=_positive_int())
     batch_size: int = field(default=64, validator=_positive_int())
+    real_anchor: bool = field(default=True, validator=instance_of(bool))
     cls_weight: float = field(default=1.0, converter=_float_conv, validator=_nonneg_float())
     attr_weight: float = field(default=1.0, converter=_float_conv, validator=_nonneg_float())
     seed: int = field(default=0, validator=and_(instance_of(int), ge(0)))

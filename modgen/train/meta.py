@@ -82,6 +82,21 @@ class MetaTrainer(BaseTrainer):
     def _AD(self, p: Params, x: Tensor) -> Tensor:
         return functional_call(self.assembly.attribute_decoder, self._view(p, "attribute_decoder"), (x,))
 
+    def _real_ad(self, p: Params, x: Tensor, a: Tensor) -> Tensor:
+        """``||a - AD(x)||^2`` on real features when ``real_anchor`` is on (else 0)."""
+        if not self.config.real_anchor:
+            return x.new_zeros(())
+        return attribute_loss(a, self._AD(p, x))
+
+    def _real_cls(self, p: Params, x: Tensor, y: Tensor) -> Tensor:
+        """Cross-entropy of C on real features when ``real_anchor`` is on (else 0)."""
+        if not self.config.real_anchor:
+            return x.new_zeros(())
+        logits = self._C(p, x)
+        return self.config.cls_weight * torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        )
+
     # -- Algorithm 1 ------------------------------------------------------------------------------
     def _adapt(self, p: Params, sup: dict[str, Tensor], backend: str) -> Params:
         """Fast adaptation on one support set (lines 6-15); returns the adapted parameters."""
@@ -95,7 +110,7 @@ class MetaTrainer(BaseTrainer):
 
             def loss_am(q: Params) -> Tensor:
                 x_fake = self._G(q, z, a, self._modulation(q, attrs))
-                return attribute_loss(a, self._AD(q, x_fake))
+                return attribute_loss(a, self._AD(q, x_fake)) + self._real_ad(q, x, a)
 
             new = dict(p)
             for group, fn in (("d", loss_d), ("am", loss_am)):
@@ -116,7 +131,7 @@ class MetaTrainer(BaseTrainer):
                     y,
                     cfg.attr_weight,
                     cfg.cls_weight,
-                )[0]
+                )[0] + self._real_cls(q, x, y)
 
             keys = self.groups["gc"]
             grads = inner_grads(loss_gc, new, keys, first_order=cfg.first_order, backend=backend)
@@ -140,11 +155,15 @@ class MetaTrainer(BaseTrainer):
         x_fake = self._G(p, z, a, self._modulation(p, attrs))
         l_d, parts_d = critic_loss(self._D(p), x, x_fake.detach(), a, cfg.gp_lambda, epsilon=eps)
         a_rec = self._AD(p, x_fake)
-        l_ad = attribute_loss(a, a_rec)
+        real_ad, real_cls = self._real_ad(p, x, a), self._real_cls(p, x, y)
+        l_ad = attribute_loss(a, a_rec) + real_ad
         l_gc, parts_g = generator_loss(
             self._D(p)(x_fake, a), a, a_rec, self._C(p, x_fake), y, cfg.attr_weight, cfg.cls_weight
         )
+        l_gc = l_gc + real_cls
         parts = {
+            "loss/ad_real": real_ad,
+            "loss/cls_real": real_cls,
             "loss/d": l_d,
             "loss/wasserstein": parts_d["wasserstein"],
             "loss/gp": parts_d["gp"],

@@ -84,11 +84,21 @@ class PlainTrainer(BaseTrainer):
         l_gc, parts_g = generator_loss(
             asm.critic(x_fake, a), a, a_rec, asm.aux_classifier(x_fake), y, cfg.attr_weight, cfg.cls_weight
         )
+        zero = x.new_zeros(())
+        real_ad = attribute_loss(a, asm.attribute_decoder(x)) if cfg.real_anchor else zero
+        real_cls = (
+            cfg.cls_weight * torch.nn.functional.cross_entropy(asm.aux_classifier(x), y)
+            if cfg.real_anchor
+            else zero
+        )
+        l_ad, l_gc = l_ad + real_ad, l_gc + real_cls
         self._backward_groups({"am": l_ad, "gc": l_gc})
         # the critic was already stepped above; keep its optimiser out of the shared step
         for p in critic_keys:
             p.grad = None
         return {
+            "loss/ad_real": real_ad,
+            "loss/cls_real": real_cls,
             "loss/d": l_d,
             "loss/wasserstein": parts_d["wasserstein"],
             "loss/gp": parts_d["gp"],
