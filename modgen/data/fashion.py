@@ -174,7 +174,7 @@ def load_fashion_mnist(
 
     Example:
         >>> data = load_fashion_mnist(subsample=100, pca=32)  # doctest: +SKIP
-        >>> data.features.shape, data.unseen_classes.tolist()
+        >>> data.features.shape, data.unseen_classes.tolist()  # doctest: +SKIP
         ((1700, 32), [0, 2, 9])
     """
     check_semantics_option("fashion-mnist", semantics)
@@ -288,6 +288,12 @@ def cnn_features(
 
     Returns:
         ``(n, dim)`` float32 features (ReLU outputs of the hidden layer).
+
+    Example:
+        >>> import numpy as np
+        >>> images = np.random.default_rng(0).random((12, 784), dtype=np.float32)
+        >>> cnn_features(images, np.arange(12) % 3, np.arange(8), epochs=1, dim=4).shape
+        (12, 4)
     """
     dev = torch.device(device)
     classes, fit_labels = np.unique(labels[fit_rows], return_inverse=True)

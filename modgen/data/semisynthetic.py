@@ -83,6 +83,11 @@ def make_semisynthetic(
         DataError: the split file is missing, lacks a key, or its locations cannot be given
             classes (overlapping splits, fewer samples than classes).
         ConfigError: a bad ``feature_dim``, ``samples``, ``seed`` or ``noise``.
+
+    Example:
+        >>> path = make_semisynthetic("xlsa17/SUN/att_splits.mat", "semi/SUN", feature_dim=256, samples=5)  # doctest: +SKIP
+        >>> load_xlsa17("semi", "SUN").num_classes  # doctest: +SKIP
+        717
     """
     feature_dim, cap, seed, noise = _check_options(feature_dim, samples, seed, noise)
     att_path = Path(att_splits_path).expanduser()

@@ -18,7 +18,7 @@ Note that in the release ``train_loc`` and ``val_loc`` together cover ``trainval
 
 Example:
     >>> data = load_xlsa17("~/xlsa17/data", "AWA2")  # doctest: +SKIP
-    >>> data.features.shape, data.semantics.shape
+    >>> data.features.shape, data.semantics.shape  # doctest: +SKIP
     ((37322, 2048), (50, 85))
 """
 
@@ -222,7 +222,7 @@ def load_xlsa17(
 
     Example:
         >>> data = load_xlsa17("~/xlsa17/data", "CUB", semantics="sent")  # doctest: +SKIP
-        >>> data.attr_dim
+        >>> data.attr_dim  # doctest: +SKIP
         1024
     """
     if semantics not in SEMANTICS:

@@ -447,6 +447,15 @@ class Episode:
             attribute set, the input of the task encoder).
         query_x, query_a, query_y, query_classes, query_attrs: the same for the query set
             with ``Kq`` shots.
+
+    Example:
+        >>> import torch
+        >>> from modgen.data.digits import load_digits_zsl
+        >>> from modgen.data.sampler import EpisodicTaskSampler
+        >>> ep = EpisodicTaskSampler(load_digits_zsl(), n_way=2, k_support=3, k_query=1, tasks=5).sample(
+        ...     torch.Generator().manual_seed(0))
+        >>> ep.tasks, ep.n_way, ep.k_support, ep.k_query, tuple(ep.query_a.shape)
+        (5, 2, 3, 1, (5, 2, 18))
     """
 
     support_x: torch.Tensor
