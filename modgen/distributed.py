@@ -90,7 +90,7 @@ def _env_int(environ: Mapping[str, str], key: str, default: int, low: int, high:
     raw = environ.get(key)
     if raw is None or raw.strip() == "":
         return default
-    bound = f"[{low}, {high})" if high is not None else f">= {low}"
+    bound = f"in [{low}, {high})" if high is not None else f">= {low}"
     try:
         value = int(raw.strip())
     except ValueError as err:
