@@ -25,6 +25,10 @@ How an episode is split (:class:`DistContext`):
   all ``T`` tasks, so a ``K``-rank run computes the 1-rank run's update up to float rounding.
 * **Identical parameters.** Parameters and buffers are broadcast from rank 0 when a trainer is
   built; afterwards every rank applies the same averaged update with the same optimiser state.
+* **Dropout.** Each episode, each rank seeds the global RNG from the episode generator's state
+  and its rank (:meth:`DistContext.seed_rank_rng`), so ranks draw different masks for their
+  different tasks and a resumed run draws the masks an uninterrupted one would. (With dropout
+  on, a ``K``-rank run is therefore not bit-comparable with the 1-rank run; with dropout 0 it is.)
 * **The plain trainer** (``clswgan``) draws each full mini-batch (and its noise) on every rank
   and keeps its slice of ``batch_size / K`` samples; gradients are averaged. Its BatchNorm
   statistics are then taken per rank over ``batch_size / K`` samples (as with DDP without
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import atexit
 import datetime
+import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -230,6 +235,20 @@ class DistContext:
         total = next(iter(tensors.values())).shape[0]
         sl = self.task_slice(int(total), what)
         return {k: v[sl] for k, v in tensors.items()}
+
+    def seed_rank_rng(self, gen: torch.Generator) -> None:
+        """Seed the global RNG (dropout's source) from the episode generator's state and the rank.
+
+        Every rank holds the same episode generator, so without this each rank would draw the
+        same dropout masks for its different tasks. The seed is a function of the generator's
+        state (saved in checkpoints) and the rank, so a resumed run draws the same masks as an
+        uninterrupted one and no rank's RNG state needs saving. 1 rank: nothing changes.
+        """
+        if not self.is_distributed:
+            return
+        state = gen.get_state().cpu().numpy().tobytes()
+        digest = hashlib.blake2b(state + self.rank.to_bytes(4, "little"), digest_size=8).digest()
+        torch.manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
 
     # -- collectives ----------------------------------------------------------------------------
     def all_reduce_inner(self, grads: list[Tensor], *, differentiable: bool) -> list[Tensor]:

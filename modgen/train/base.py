@@ -106,6 +106,7 @@ class BaseTrainer:
     def step(self, gen: torch.Generator) -> dict[str, Tensor]:
         """One training step (an episode); returns detached loss parts on the device."""
         self.assembly.train()
+        self.dist.seed_rank_rng(gen)
         parts = self.compute_grads(gen)
         self.dist.average_grads(self.params.values())
         parts = self.dist.average_scalars(parts)
