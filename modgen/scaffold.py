@@ -162,8 +162,10 @@ import importlib.metadata
 
 import pytest
 import torch
+from hypothesis import given, settings
 from modgen.plugins import get_registries
 from modgen.testing.contracts import check_component
+from modgen.testing.strategies import leading_dims, task_sizes
 
 from modgen_{name} import ScaleModulator, plugin
 
@@ -173,6 +175,16 @@ def test_scale_modulator_passes_the_modulator_contract() -> None:
     check_component("modulator", ScaleModulator, hidden=8)
     mod = ScaleModulator(attr_dim=3, target_dims=[4], hidden=8)
     assert mod(torch.randn(2, 3))(0, torch.randn(5, 4)).shape == (5, 4)
+
+
+@settings(max_examples=10, deadline=None)
+@given(lead=leading_dims(), size=task_sizes())
+def test_scales_lie_between_0_and_2(lead: tuple[int, ...], size: dict[str, int]) -> None:
+    mod = ScaleModulator(attr_dim=3, target_dims=[4], hidden=8)
+    modulation = mod(torch.randn(*lead, size["n_way"], 3))
+    ratio = modulation(0, torch.ones(*lead, size["n"], 4))
+    assert ratio.shape == (*lead, size["n"], 4)
+    assert ((ratio > 0) & (ratio < 2)).all()
 
 
 def test_plugin_registers_its_component() -> None:

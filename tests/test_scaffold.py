@@ -94,7 +94,7 @@ def test_scaffolded_package_passes_its_own_tests(scaffolded: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 passed, 1 skipped" in proc.stdout
+    assert "3 passed, 1 skipped" in proc.stdout
 
 
 def test_cli_command_creates_the_package(tmp_path: Path) -> None:
