@@ -36,7 +36,7 @@ from torch import Tensor
 from torch.func import functional_call
 
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
-from modgen.functional.maml import inner_grads, sgd_update
+from modgen.functional.maml import inner_grads
 from modgen.train.base import BaseTrainer
 
 if TYPE_CHECKING:
@@ -103,22 +103,24 @@ class MetaTrainer(BaseTrainer):
         cfg = self.config
         x, a, y, attrs, z, eps = sup["x"], sup["a"], sup["y"], sup["attrs"], sup["z"], sup["eps"]
         for _ in range(cfg.inner_steps):
-            # lines 10-13: D and AP/AM/AD on the support set, G as it is.
-            def loss_d(q: Params) -> Tensor:
-                x_fake = self._G(q, z, a, self._modulation(q, attrs)).detach()
-                return critic_loss(self._D(q), x, x_fake, a, cfg.gp_lambda, epsilon=eps)[0]
-
-            def loss_am(q: Params) -> Tensor:
+            # lines 10-13: D and AP/AM/AD on the support set, G as it is. Both losses use the same
+            # support samples x_hat = G(z, a), so G runs once: L_D sees x_hat detached and depends
+            # on theta_d alone, L_AD does not involve D, so the gradient of L_D + L_AD with respect
+            # to theta_d is that of L_D and with respect to theta_am that of L_AD, in one backward.
+            def loss_d_am(q: Params) -> Tensor:
                 x_fake = self._G(q, z, a, self._modulation(q, attrs))
-                return attribute_loss(a, self._AD(q, x_fake)) + self._real_ad(q, x, a)
+                l_d = critic_loss(self._D(q), x, x_fake.detach(), a, cfg.gp_lambda, epsilon=eps)[0]
+                return l_d + attribute_loss(a, self._AD(q, x_fake)) + self._real_ad(q, x, a)
 
             new = dict(p)
-            for group, fn in (("d", loss_d), ("am", loss_am)):
-                keys = self.groups[group]
-                if keys:
-                    grads = inner_grads(fn, p, keys, first_order=cfg.first_order, backend=backend)
-                    grads = self._share_inner(grads, backend)
-                    new = sgd_update(new, keys, grads, self.alphas[group])
+            d_keys, am_keys = self.groups["d"], self.groups["am"]
+            if d_keys or am_keys:
+                grads = inner_grads(
+                    loss_d_am, p, [*d_keys, *am_keys], first_order=cfg.first_order, backend=backend
+                )
+                grads = self._share_inner(grads, backend)
+                new = self._sgd(new, d_keys, grads[: len(d_keys)], self.alphas["d"], backend)
+                new = self._sgd(new, am_keys, grads[len(d_keys) :], self.alphas["am"], backend)
 
             # lines 14-15: G and C with D and AP/AM/AD adapted.
             def loss_gc(q: Params) -> Tensor:
@@ -136,8 +138,26 @@ class MetaTrainer(BaseTrainer):
             keys = self.groups["gc"]
             grads = inner_grads(loss_gc, new, keys, first_order=cfg.first_order, backend=backend)
             grads = self._share_inner(grads, backend)
-            p = sgd_update(new, keys, grads, self.alphas["gc"])
+            p = self._sgd(new, keys, grads, self.alphas["gc"], backend)
         return p
+
+    @staticmethod
+    def _sgd(params: Params, keys: list[str], grads: list[Tensor], lr: float, backend: str) -> Params:
+        """:func:`~modgen.functional.maml.sgd_update` (``p - lr * g``) in fewer passes over memory.
+
+        One fused ``p + (-lr) * g`` per tensor instead of a product and a difference, and under
+        plain autograd one multi-tensor kernel for the whole group (fewer GPU launches).
+        Both are differentiable, so second-order meta-gradients flow through them unchanged.
+        """
+        if not keys:
+            return params
+        out = dict(params)
+        if backend == "autograd" and all(params[k].device == grads[0].device for k in keys):
+            updated = torch._foreach_add([params[k] for k in keys], grads, alpha=-lr)
+        else:  # under vmap (per-task adaptation) foreach kernels have no batching rule
+            updated = [torch.add(params[k], g, alpha=-lr) for k, g in zip(keys, grads, strict=True)]
+        out.update(zip(keys, updated, strict=True))
+        return out
 
     def _share_inner(self, grads: list[Tensor], backend: str) -> list[Tensor]:
         # One adaptation for the batch of tasks: its gradient is of the mean support loss over
