@@ -81,10 +81,10 @@ modgen list modulator                  # shows {name}.scale with origin "{name}"
 pytest                                 # the contract tests from modgen.testing
 ```
 
-Use it in a run by overriding a recipe's modulator:
+Use it in a run by putting it in a recipe's modulator slot (with its default parameters):
 
 ```bash
-modgen train --recipe amaz --set modulator.name={name}.scale
+modgen train --recipe amaz --set modulator={name}.scale
 ```
 
 Add more components in `modgen_{name}/plugin.py` (`registries.<kind>.register("{name}.<name>", cls)`),
