@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,7 @@ def plugin_modules() -> Iterator[dict[str, ModuleType]]:
     finally:
         for path in added:
             sys.path.remove(path)
-            # forget what was imported from the source tree so no later test sees it by accident
+        if added:  # forget what was imported from the source tree so no later test sees it
             for name in set(sys.modules) - before:
                 if name.partition(".")[0] in {"modgen_film", "modgen_diverse_sampler"}:
                     del sys.modules[name]
