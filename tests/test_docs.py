@@ -135,3 +135,14 @@ def test_every_cli_command_is_on_the_cli_page() -> None:
     assert "modgen list" in commands
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     assert [c for c in commands if f"## {c}\n" not in text and f"### {c}\n" not in text] == []
+
+
+def _readme_block(marker: str) -> str:
+    text = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    after = text[text.index(f"<!-- ci:{marker} -->") :]
+    return re.search(r"```\w*\n(.*?)```", after, flags=re.S).group(1).strip()
+
+
+@pytest.mark.parametrize("marker", ["install", "test"])
+def test_quickstart_shows_the_readme_commands(marker: str) -> None:
+    assert _readme_block(marker) in (DOCS / "index.md").read_text(encoding="utf-8")
