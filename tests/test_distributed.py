@@ -153,6 +153,24 @@ def test_one_process_context_is_the_identity():
     assert torch.equal(p.grad, torch.full((2,), 3.0))
 
 
+def test_each_rank_draws_its_own_dropout_stream_determined_by_the_episode_generator():
+    def draws(rank: int, world: int, seed: int) -> torch.Tensor:
+        with torch.random.fork_rng(devices=[]):
+            DistContext(rank=rank, world_size=world).seed_rank_rng(torch.Generator().manual_seed(seed))
+            return torch.rand(4)
+
+    assert torch.equal(draws(1, 2, 0), draws(1, 2, 0))  # reproducible, hence resumable
+    assert not torch.equal(draws(0, 2, 0), draws(1, 2, 0))  # ranks differ
+    assert not torch.equal(draws(1, 2, 0), draws(1, 2, 1))  # episodes differ
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        DistContext().seed_rank_rng(torch.Generator().manual_seed(0))  # 1 rank: untouched
+        untouched = torch.rand(4)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        assert torch.equal(untouched, torch.rand(4))
+
+
 @given(world=st.integers(1, 6), per_rank=st.integers(1, 5))
 def test_task_slices_are_contiguous_equal_and_cover_every_task(world, per_rank):
     total = world * per_rank
