@@ -60,6 +60,14 @@ FINAL_CLASSIFIERS: dict[str, type] = {
 
 
 def register_components(registries: Registries) -> None:
-    """Register this subpackage's built-in components (called by :mod:`modgen.builtin`)."""
+    """Register the final classifiers of :data:`FINAL_CLASSIFIERS` (called by :mod:`modgen.builtin`).
+
+    Example:
+        >>> from modgen.plugins import Registries
+        >>> regs = Registries()
+        >>> register_components(regs)
+        >>> regs.final_classifier.get("weighted-svm").__name__
+        'WeightedLinearSVMClassifier'
+    """
     for name, cls in FINAL_CLASSIFIERS.items():
         registries.final_classifier.register(name, cls)

@@ -35,6 +35,10 @@ def resolve_device(device: str | torch.device, *, owner: str = "device") -> torc
 
     Raises:
         ConfigError: an unknown device string, or CUDA asked for where there is none.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
     """
     if isinstance(device, torch.device):
         return device
@@ -52,7 +56,12 @@ def resolve_device(device: str | torch.device, *, owner: str = "device") -> torc
 
 
 def to_tensor(x: Any, *, device: torch.device, dtype: torch.dtype, name: str) -> torch.Tensor:
-    """A numpy array, torch tensor or sequence as a detached tensor on ``device``."""
+    """A numpy array, torch tensor or sequence as a detached tensor on ``device``.
+
+    Example:
+        >>> to_tensor([[1, 2]], device=torch.device("cpu"), dtype=torch.float32, name="X")
+        tensor([[1., 2.]])
+    """
     if isinstance(x, torch.Tensor):
         return x.detach().to(device=device, dtype=dtype)
     try:
@@ -65,7 +74,12 @@ def to_tensor(x: Any, *, device: torch.device, dtype: torch.dtype, name: str) ->
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A torch tensor (any device) or array-like as a numpy array."""
+    """A torch tensor (any device) or array-like as a numpy array.
+
+    Example:
+        >>> to_numpy(torch.tensor([1, 2]))
+        array([1, 2])
+    """
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)
@@ -109,6 +123,13 @@ def resolve_sample_weights(
     Raises:
         ConfigError: unknown ``weighting``.
         DataError: weights of the wrong shape, negative, not finite, or all zero.
+
+    Example:
+        >>> y = np.array([0, 0, 1])
+        >>> resolve_sample_weights(np.array([1.0, 0.0, 0.5]), y, 2, "instance", owner="demo")
+        array([1.33333333, 0.        , 0.66666667])
+        >>> resolve_sample_weights(np.array([1.0, 0.0, 0.5]), y, 2, "class", owner="demo")
+        array([1., 1., 1.])
     """
     if weighting not in WEIGHTINGS:
         raise ConfigError(f"{owner}.weighting: expected one of {', '.join(WEIGHTINGS)}, got {weighting!r}")
@@ -138,7 +159,14 @@ class TorchClassifierBase(ClassifierMixin, BaseEstimator):
     """Input handling shared by modgen's final classifiers (not registered itself).
 
     Subclasses set their parameters in ``__init__`` (stored as given, so
-    :func:`sklearn.base.clone` works) and implement ``_fit`` and ``_scores``.
+    :func:`sklearn.base.clone` works), call :meth:`_prepare_fit` in ``fit`` and implement
+    ``_scores`` ``(n, D) tensor -> (n, C) tensor``; ``predict`` and ``decision_function``
+    come from here.
+
+    Example:
+        >>> from modgen.classify import LinearSVMClassifier
+        >>> issubclass(LinearSVMClassifier, TorchClassifierBase)
+        True
     """
 
     #: Hyper-parameter grid searched by model selection (:mod:`modgen.evaluate.protocols`).

@@ -424,6 +424,21 @@ def evaluate(
         UnknownComponentError: a classifier is not registered.
         DataError: the data cannot support the protocol (fewer than 2 unseen classes; no
             validation split with ``selection="val"``).
+
+    Example:
+        >>> from modgen.assembly import build_assembly
+        >>> from modgen.config import EvalConfig
+        >>> from modgen.data.digits import load_digits_zsl
+        >>> from modgen.plugins import get_registries
+        >>> from modgen.recipes import zsml
+        >>> regs, data = get_registries(entry_points=False), load_digits_zsl()
+        >>> asm = build_assembly(zsml(), regs, attr_dim=data.attr_dim, feature_dim=data.feature_dim,
+        ...                      num_classes=len(data.seen_classes), seed=0, device="cpu")
+        >>> cfg = EvalConfig(classifiers=("svm",), zsl_samples=10, gzsl_samples=10,
+        ...                  classifier_params={"svm": {"C": 1.0}})
+        >>> r = evaluate(asm, data, cfg, regs, seed=0)
+        >>> sorted(r.gzsl["svm"]), sorted(r.retrieval), r.selected_on
+        (['h', 's', 'u'], [5, 10], 'val')
     """
     _check_config(config, data)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

@@ -62,6 +62,20 @@ def sweep_synthesis(
 
     Raises:
         ConfigError: unknown ``param`` or an invalid value (the message names it).
+
+    Example:
+        >>> from modgen.assembly import build_assembly
+        >>> from modgen.config import EvalConfig
+        >>> from modgen.data.digits import load_digits_zsl
+        >>> from modgen.plugins import get_registries
+        >>> from modgen.recipes import zsml
+        >>> regs, data = get_registries(entry_points=False), load_digits_zsl()
+        >>> asm = build_assembly(zsml(), regs, attr_dim=data.attr_dim, feature_dim=data.feature_dim,
+        ...                      num_classes=len(data.seen_classes), seed=0, device="cpu")
+        >>> points = sweep_synthesis(asm, data, EvalConfig(), regs, param="sigma", values=[0.5, 1.0],
+        ...                          classifier="svm")
+        >>> [v for v, _ in points]
+        [0.5, 1.0]
     """
     if param not in SWEEP_PARAMS:
         raise ConfigError(f"sweep: param must be one of {', '.join(SWEEP_PARAMS)}, got {param!r}")

@@ -46,6 +46,12 @@ class SyntheticFeatures(NamedTuple):
         features: ``(C * n, D)`` synthetic features ``x_hat``.
         labels: ``(C * n,)`` int64 class positions ``0..C-1`` (rows of the class attributes).
         reconstructed: ``(C * n, A)`` ``AD(x_hat)``, or ``None`` without an attribute decoder.
+
+    Example:
+        >>> s = SyntheticFeatures(torch.zeros(4, 3), torch.tensor([0, 0, 1, 1]), None)
+        >>> features, labels, reconstructed = s
+        >>> features.shape, reconstructed
+        (torch.Size([4, 3]), None)
     """
 
     features: Tensor
@@ -72,7 +78,16 @@ def _module_device(assembly: Any) -> torch.device:
 
 
 def default_chunk_classes(assembly: Any, n_per_class: int) -> int:
-    """How many classes one batch holds so that its widest activation stays near 2**24 elements."""
+    """How many classes one batch holds so that its widest activation stays near 2**24 elements.
+
+    Example:
+        >>> from modgen.assembly import AWA2_SHAPES, build_assembly
+        >>> from modgen.plugins import get_registries
+        >>> from modgen.recipes import amaz
+        >>> asm = build_assembly(amaz(), get_registries(entry_points=False), device="meta", **AWA2_SHAPES)
+        >>> default_chunk_classes(asm, 300)  # 2**24 // (300 * 2048), G's widest layer is 2048
+        27
+    """
     dims = list(getattr(assembly.generator, "modulated_dims", []) or [])
     width = max([int(assembly.feature_dim), *dims])
     return max(1, _CHUNK_ELEMENTS // (n_per_class * width))
@@ -116,6 +131,16 @@ def synthesize(
     Raises:
         ShapeError: ``class_attributes`` is not ``(C, attr_dim)``.
         ConfigError: a count is not a positive integer or ``sigma`` is negative.
+
+    Example:
+        >>> from modgen.assembly import build_assembly
+        >>> from modgen.plugins import get_registries
+        >>> from modgen.recipes import zsml
+        >>> asm = build_assembly(zsml(), get_registries(entry_points=False), attr_dim=4, feature_dim=6,
+        ...                      num_classes=3, seed=0)
+        >>> out = synthesize(asm, torch.eye(2, 4), 3, generator=torch.Generator().manual_seed(0))
+        >>> out.features.shape, out.labels.tolist()
+        (torch.Size([6, 6]), [0, 0, 0, 1, 1, 1])
     """
     n = _positive_int("n_per_class", n_per_class)
     replicate = _positive_int("replicate", replicate)

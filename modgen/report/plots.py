@@ -61,6 +61,13 @@ def read_metrics(metrics_jsonl_path: str | Path) -> list[dict[str, Any]]:
     Raises:
         DataError: the file is missing or a line is not a JSON object (the message gives
             the line number).
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "metrics.jsonl")
+        >>> _ = open(path, "w").write('{"episode": 0, "loss/d": 1.5}\\n\\n{"episode": 25, "loss/d": 0.9}\\n')
+        >>> [r["loss/d"] for r in read_metrics(path)]
+        [1.5, 0.9]
     """
     path = Path(metrics_jsonl_path)
     try:
@@ -100,6 +107,15 @@ def plot_losses(
 
     Raises:
         DataError: no loss values in the file, or a record with losses but no ``"episode"``.
+
+    Example:
+        >>> import tempfile, os
+        >>> folder = tempfile.mkdtemp()
+        >>> path = os.path.join(folder, "metrics.jsonl")
+        >>> _ = open(path, "w").write('{"episode": 0, "loss/d": 1.5, "loss/ad": 0.3}\\n'
+        ...                           '{"episode": 25, "loss/d": 0.9, "loss/ad": 0.2}\\n')
+        >>> plot_losses(path, os.path.join(folder, "losses.png")).name
+        'losses.png'
     """
     records = read_metrics(metrics_jsonl_path)
     series: dict[str, tuple[list[float], list[float]]] = {}
@@ -172,6 +188,14 @@ def plot_tsne(
 
     Raises:
         ShapeError: the shapes disagree or fewer than 3 points are given.
+
+    Example:
+        >>> import tempfile, os
+        >>> X = np.random.default_rng(0).normal(size=(40, 5))
+        >>> out = plot_tsne(X, np.repeat([0, 1], 20), ["cat", "dog"], os.path.join(tempfile.mkdtemp(), "t.png"),
+        ...                 max_iter=250)  # doctest: +SKIP
+        >>> out.suffix  # doctest: +SKIP
+        '.png'
     """
     from sklearn.manifold import TSNE
 
@@ -236,6 +260,13 @@ def plot_sweep(
 
     Raises:
         ShapeError: a curve's length differs from ``values``.
+
+    Example:
+        >>> import tempfile, os
+        >>> out = os.path.join(tempfile.mkdtemp(), "sigma.png")
+        >>> plot_sweep([0.5, 1.0, 2.0], {"AWA2": [0.6, 0.7, 0.65]}, {"AWA2": [0.02, 0.01, 0.02]},
+        ...            "sigma", out).name
+        'sigma.png'
     """
     xs = np.asarray(values, dtype=np.float64)
     means = dict(mean) if isinstance(mean, Mapping) else {"": mean}

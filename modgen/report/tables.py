@@ -67,6 +67,12 @@ def results_markdown(result: EvaluationResult | Mapping[str, Any]) -> str:
 
     Raises:
         DataError: ``result`` is neither an :class:`EvaluationResult` nor an aggregate dict.
+
+    Example:
+        >>> from modgen.evaluate import EvaluationResult, aggregate
+        >>> runs = [EvaluationResult("digits", seed=s, zsl={"svm": v}) for s, v in ((0, 0.5), (1, 0.7))]
+        >>> [line for line in results_markdown(aggregate(runs)).splitlines() if line.startswith("| svm")]
+        ['| svm | 60.0 ± 14.1 |']
     """
     s = _as_summary(result)
     single = bool(s.get("single"))
