@@ -62,6 +62,8 @@ class MetaTrainer(BaseTrainer):
         s = self.spec.task_sampler
         sampler_cls = self.registries.task_sampler.get(s.name)
         self.sampler = sampler_cls(self.data, device=self.device, **s.params)
+        if isinstance(getattr(self.sampler, "tasks", None), int):
+            self.dist.task_slice(self.sampler.tasks, "task_sampler.tasks")  # fail before episode 1
         cfg = self.config
         self.alphas = {"d": cfg.alpha1, "am": cfg.alpha2, "gc": cfg.alpha3}
 
