@@ -193,6 +193,30 @@ def test_tasks_not_divisible_by_processes_is_a_config_error():
     assert ctx.shard_tasks({"x": torch.arange(6)})["x"].tolist() == [2, 3]
 
 
+def test_meta_trainer_checks_the_task_count_against_the_processes_when_built(registries, monkeypatch):
+    import modgen.train.base as base
+    from modgen.data.digits import load_digits_zsl
+    from modgen.train.loop import build_for_data
+
+    # a 3-rank context without a process group: only the check runs, no collective
+    monkeypatch.setattr(base, "current_context", lambda: DistContext(rank=0, world_size=3))
+    monkeypatch.setattr(DistContext, "broadcast_module", lambda self, module: None)
+    spec = _tiny()  # task_sampler.tasks = 4
+    data = load_digits_zsl()
+    asm = build_for_data(spec, registries, data, torch.device("cpu"))
+    cls = registries.trainer.get("meta")
+    with pytest.raises(
+        ConfigError, match=r"task_sampler.tasks = 4 cannot be split evenly across 3 processes"
+    ):
+        cls(assembly=asm, data=data, spec=spec, registries=registries, device="cpu")
+    with pytest.raises(
+        ConfigError, match=r"trainer.batch_size = 8 cannot be split evenly across 3 processes"
+    ):
+        registries.trainer.get("plain")(
+            assembly=asm, data=data, spec=spec, registries=registries, device="cpu"
+        )
+
+
 # ----------------------------------------------------------------------------------------------
 # 2-process gloo runs on CPU: one job per module (process start-up dominates the cost)
 
