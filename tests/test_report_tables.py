@@ -84,3 +84,7 @@ def test_report_errors(tmp_path):
         aggregate([result(), result(selected_on="test")])
     with pytest.raises(DataError, match=r"aggregate: no results to aggregate"):
         write_results(tmp_path, [])
+    with pytest.raises(DataError, match=r"EvaluationResult: malformed value: .*'selected_on' must be in"):
+        EvaluationResult.from_dict({"dataset": "digits", "selected_on": "train"})
+    with pytest.raises(DataError, match=r"EvaluationResult: unknown keys \['zsl_top1'\]"):
+        EvaluationResult.from_dict({"dataset": "digits", "zsl_top1": {}})

@@ -55,6 +55,7 @@ import attrs
 import numpy as np
 import torch
 from attrs import field, frozen
+from attrs.validators import in_
 
 from modgen.classify._base import resolve_device
 from modgen.errors import ConfigError, DataError
@@ -108,8 +109,8 @@ class EvaluationResult:
     dataset: str
     seed: int = 0
     name: str = ""
-    selected_on: str = field(default="val")
-    gzsl_seen: str = "synthetic"
+    selected_on: str = field(default="val", validator=in_(SELECTION_MODES))
+    gzsl_seen: str = field(default="synthetic", validator=in_(("synthetic", "real")))
     zsl: dict[str, float] = field(factory=dict)
     gzsl: dict[str, dict[str, float]] = field(factory=dict)
     retrieval: dict[int, float] = field(factory=dict)
@@ -138,8 +139,11 @@ class EvaluationResult:
                 f"EvaluationResult: unknown keys {unknown} or missing 'dataset'; expected keys {sorted(names)}"
             )
         kwargs = dict(data)
-        kwargs["retrieval"] = {int(k): float(v) for k, v in dict(data.get("retrieval", {})).items()}
-        return cls(**kwargs)
+        try:
+            kwargs["retrieval"] = {int(k): float(v) for k, v in dict(data.get("retrieval", {})).items()}
+            return cls(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"EvaluationResult: malformed value: {err}") from err
 
 
 def _jsonable(v: Any) -> Any:
