@@ -39,8 +39,8 @@ _CHUNK_ELEMENTS = 1 << 24
 
 
 def _check_positive(owner: str, name: str, value: Any, *, integer: bool = False) -> None:
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not float(value) > 0:
+    wrong_type = isinstance(value, bool) or not isinstance(value, (int, float))
+    if wrong_type or (integer and not isinstance(value, int)) or not value > 0:
         what = "an integer" if integer else "a number"
         raise ConfigError(f"{owner}.{name}: expected {what} > 0, got {value!r}")
 
