@@ -36,7 +36,8 @@ Layout of a sweep folder::
 
     DIR/grid.toml                 the grid (copied by every shard)
     DIR/plan.json                 every point id of the grid, with its shard
-    DIR/models/<train-id>/        a training run folder (config, metrics, checkpoints, summary)
+    DIR/models/<train-id>/        a training run folder (config without evaluation settings,
+                                  metrics, checkpoints, summary)
     DIR/runs/<id>/point.json      the point: recipe, dataset, seed, sigma, samples, ids
     DIR/runs/<id>/config.toml     its resolved spec
     DIR/runs/<id>/results.json    its evaluation (results.md alongside); error.json if it failed
@@ -302,10 +303,14 @@ def spec_id(spec: RecipeSpec) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_ID_LEN]
 
 
-def _train_id(spec: RecipeSpec) -> str:
+def _training_spec(spec: RecipeSpec) -> RecipeSpec:
     from modgen.config import EvalConfig
 
-    return spec_id(evolve(spec, evaluation=EvalConfig()))
+    return evolve(spec, evaluation=EvalConfig())
+
+
+def _train_id(spec: RecipeSpec) -> str:
+    return spec_id(_training_spec(spec))
 
 
 def expand_grid(grid: SweepGrid, registries: Registries) -> list[SweepPoint]:
@@ -517,7 +522,9 @@ def run_sweep(
                 pending.append(p)
         if not pending:
             continue
-        train_spec = members[0].spec  # the first of the group in id order: stable across restarts
+        # the training spec leaves evaluation out (as the training id does), so it is the same
+        # for every point of the group and across restarts, even of a grid grown meanwhile
+        train_spec = _training_spec(members[0].spec)
         if device is not None:
             train_spec = evolve(train_spec, trainer=evolve(train_spec.trainer, device=device))
         for p in pending:
@@ -770,12 +777,15 @@ def register_sweep_commands(app: typer.Typer, registries: Callable[[], Registrie
                 state = "finished" if is_finished(root, p) else "to run"
                 console.print(
                     f"{p.id}  {p.recipe} {p.dataset} seed={p.seed} sigma={p.sigma:g} samples={p.samples}  "
-                    f"model={p.train_id}  {state}"
+                    f"model={p.train_id}  {state}",
+                    markup=False,
                 )
             return
         root.mkdir(parents=True, exist_ok=True)
         _write_plan(root, Path(grid).read_text(encoding="utf-8"), points, count)
-        report = run_sweep(mine, regs, root, device=device, log=console.print)
+        report = run_sweep(
+            mine, regs, root, device=device, log=lambda line: console.print(line, markup=False)
+        )
         console.print(
             f"shard {index}/{count}: {len(report.ran)} run, {len(report.skipped)} skipped (finished), "
             f"{len(report.failed)} failed"

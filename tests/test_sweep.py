@@ -239,6 +239,29 @@ def test_a_killed_sweep_resumes_without_repeating_finished_points(regs, tmp_path
     assert again.ran == () and sorted(again.skipped) == sorted(p.id for p in points)
 
 
+def test_a_model_killed_mid_training_resumes_from_its_checkpoint(regs, tmp_path):
+    from attrs import evolve
+
+    from modgen.sweep import _training_spec
+    from modgen.train.loop import train
+    from modgen.train.run import RunDir
+
+    grid = grid_from_dict({"recipes": ["amaz"], "classifiers": ["softmax"], "set": TINY})
+    (point,) = expand_grid(grid, regs)
+    out = tmp_path / "sweep"
+    model = out / "models" / point.train_id
+    # the killed attempt: a checkpoint after episode 1 of 2, no summary
+    spec = _training_spec(point.spec)
+    train(evolve(spec, trainer=evolve(spec.trainer, episodes=1)), regs, out=model)
+    (model / "summary.json").unlink()
+
+    report = run_sweep([point], regs, out)
+    assert report.ran == (point.id,)
+    summary = json.loads((model / "summary.json").read_text())
+    assert summary["resumed_from"] == 1 and summary["episodes"] == 2
+    assert [m["episode"] for m in RunDir(model).read_metrics()] == [1, 2]
+
+
 def test_a_failing_point_writes_its_error_and_the_others_go_on(regs, tmp_path):
     grid = grid_from_dict(
         {
