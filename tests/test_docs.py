@@ -146,3 +146,15 @@ def _readme_block(marker: str) -> str:
 @pytest.mark.parametrize("marker", ["install", "test"])
 def test_quickstart_shows_the_readme_commands(marker: str) -> None:
     assert _readme_block(marker) in (DOCS / "index.md").read_text(encoding="utf-8")
+
+
+def test_griffe_extension_examples_hold() -> None:
+    pytest.importorskip("griffe")
+    import doctest
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("griffe_modgen", DOCS / "_ext" / "griffe_modgen.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = doctest.testmod(module)
+    assert result.attempted >= 3 and result.failed == 0
