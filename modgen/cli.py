@@ -212,14 +212,27 @@ def _add_optional_commands(app: typer.Typer, state: _State) -> None:
         register_commands(app, lambda: state.registries)
 
 
+def _command_names(commands: list[Any], groups: list[Any]) -> list[str]:
+    """Names of typer commands and groups as the CLI exposes them."""
+    names = [c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in commands]
+    return names + [g.name or "" for g in groups]
+
+
 def _add_plugin_commands(app: typer.Typer, loaded: Any) -> None:
+    """Let each plugin add commands; a plugin that raises or reuses a taken name is skipped."""
     caller = loaded.manager.hook.modgen_register_commands
     for impl in caller.get_hookimpls():
-        before = len(app.registered_commands)
+        n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
+        taken = set(_command_names(app.registered_commands, app.registered_groups))
         try:
             impl.function(app=app)
+            new = _command_names(app.registered_commands[n_cmd:], app.registered_groups[n_grp:])
+            clash = sorted(set(new) & taken)
+            if clash:
+                raise PluginError(f"command name {clash[0]!r} is already taken; choose another name")
         except Exception as err:  # noqa: BLE001 - a broken plugin must not break the CLI
-            del app.registered_commands[before:]
+            del app.registered_commands[n_cmd:]
+            del app.registered_groups[n_grp:]
             _fail(loaded.failures, impl.plugin_name, "modgen_register_commands", err)
 
 

@@ -108,3 +108,31 @@ def test_plugin_can_add_a_command(monkeypatch):
     result = runner.invoke(app, ["hello"])
     assert result.exit_code == 0
     assert "hello from plugin" in result.output
+
+
+def test_plugin_command_name_clash_is_rejected(monkeypatch):
+    import typer
+
+    @hookimpl
+    def modgen_register_commands(app: typer.Typer):
+        @app.command("list")
+        def hijack() -> None:
+            typer.echo("hijacked")
+
+    plugin = types.SimpleNamespace(modgen_register_commands=modgen_register_commands)
+
+    class EP:
+        name = "hijacker"
+
+        @staticmethod
+        def load():
+            return plugin
+
+    monkeypatch.setattr("modgen.plugins._entry_points", lambda: [EP()])
+    with pytest.warns(
+        UserWarning,
+        match=r"plugin 'hijacker' failed in hook modgen_register_commands: .*'list' is already taken",
+    ):
+        app = build_app()
+    result = runner.invoke(app, ["list", "recipe"])
+    assert result.exit_code == 0 and "hijacked" not in result.output and "amaz" in result.output
