@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from modgen.distributed import current_context
+from modgen.errors import ConfigError
 
 if TYPE_CHECKING:
     from modgen.assembly import Assembly
@@ -21,7 +22,9 @@ __all__ = ["BaseTrainer", "GROUP_LR"]
 GROUP_LR = {"d": "beta1", "am": "beta2", "gc": "beta3"}
 
 
-def _adam(params: list[Any], *, lr: float, betas: tuple[float, ...], device: torch.device) -> torch.optim.Adam:
+def _adam(
+    params: list[Any], *, lr: float, betas: tuple[float, ...], device: torch.device
+) -> torch.optim.Adam:
     """Adam with the fused kernel where this torch has one for ``device`` (CUDA; CPU since 2.4).
 
     The fused step reads and writes each parameter and its two moments once instead of once per
@@ -56,6 +59,9 @@ class BaseTrainer:
         device: the training device.
     """
 
+    #: Whether the trainer honours ``trainer.compile``; others refuse it rather than ignore it.
+    supports_compile: bool = False
+
     def __init__(
         self,
         *,
@@ -69,6 +75,11 @@ class BaseTrainer:
         self.data = data
         self.spec = spec
         self.config = spec.trainer
+        if self.config.compile and not self.supports_compile:
+            raise ConfigError(
+                f"trainer.compile=true: the {self.config.name!r} trainer does not compile its networks "
+                "(only the meta trainer does); set trainer.compile=false"
+            )
         self.registries = registries
         self.device = torch.device(device)
         self.dist = current_context()

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call
 
+from modgen.errors import ConfigError
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
 from modgen.functional.maml import inner_grads
 from modgen.train.base import BaseTrainer
@@ -50,6 +51,10 @@ Params = dict[str, Tensor]
 class MetaTrainer(BaseTrainer):
     """Algorithm 1: episodic meta-training of the (modulated) conditional WGAN.
 
+    With ``trainer.compile`` the generator (with its modulator), C and AD run through
+    :func:`torch.compile` (first-order meta-gradients and batch adaptation only; see
+    :meth:`_compile_networks`).
+
     Args:
         assembly: the networks (:class:`~modgen.assembly.Assembly`) on the training device.
         data: the training data (:class:`~modgen.data.zsldata.ZSLData`).
@@ -57,6 +62,8 @@ class MetaTrainer(BaseTrainer):
         registries: where the task sampler is looked up.
         device: the training device.
     """
+
+    supports_compile = True
 
     def _setup(self) -> None:
         s = self.spec.task_sampler
@@ -66,6 +73,59 @@ class MetaTrainer(BaseTrainer):
             self.dist.task_slice(self.sampler.tasks, "task_sampler.tasks")  # fail before episode 1
         cfg = self.config
         self.alphas = {"d": cfg.alpha1, "am": cfg.alpha2, "gc": cfg.alpha3}
+        self._compiled: dict[str, Callable[..., Tensor]] = {}
+        if cfg.compile:
+            self._compile_networks()
+
+    def _compile_networks(self) -> None:
+        """``trainer.compile``: run G (with the modulator), C and AD through :func:`torch.compile`.
+
+        Each is compiled as a pure function of its parameter dict (``functional_call`` inside the
+        compiled region), so adapted parameters are ordinary inputs and the compiled backward
+        serves every first-order gradient. The critic stays eager: the gradient penalty
+        differentiates D's input gradient again, and a compiled backward cannot be differentiated.
+        For the same reason compilation needs first-order meta-gradients, and it needs batch
+        adaptation (a compiled function cannot run under ``vmap``).
+
+        Raises:
+            ConfigError: ``first_order`` is false or ``adaptation`` is not ``batch``.
+        """
+        cfg = self.config
+        if not cfg.first_order:
+            raise ConfigError(
+                "trainer.compile=true needs trainer.first_order=true: second-order meta-gradients "
+                "differentiate through the inner gradients, and the backward that torch.compile builds "
+                "cannot be differentiated again. Set trainer.compile=false or trainer.first_order=true."
+            )
+        if cfg.adaptation != "batch":
+            raise ConfigError(
+                f"trainer.compile=true needs trainer.adaptation=batch, got {cfg.adaptation!r}: per-task "
+                "adaptation runs under torch.func.vmap, which cannot call compiled functions. Set "
+                "trainer.compile=false or trainer.adaptation=batch."
+            )
+        asm = self.assembly
+
+        def fake(p_gen: Params, p_mod: Params, z: Tensor, a: Tensor, attrs: Tensor) -> Tensor:
+            return functional_call(
+                asm.generator, p_gen, (z, a, functional_call(asm.modulator, p_mod, (attrs,)))
+            )
+
+        # One function (code object) per network: compiled code is cached per code object, and
+        # a shared one would make the networks' guards evict each other and recompile.
+        def aux_classifier(p: Params, x: Tensor) -> Tensor:
+            return functional_call(asm.aux_classifier, p, (x,))
+
+        def attribute_decoder(p: Params, x: Tensor) -> Tensor:
+            return functional_call(asm.attribute_decoder, p, (x,))
+
+        self._compiled = {
+            name: torch.compile(fn, dynamic=False)
+            for name, fn in (
+                ("fake", fake),
+                ("aux_classifier", aux_classifier),
+                ("attribute_decoder", attribute_decoder),
+            )
+        }
 
     # -- functional network calls ---------------------------------------------------------------
     def _modulation(self, p: Params, attrs: Tensor) -> Any:
@@ -78,10 +138,23 @@ class MetaTrainer(BaseTrainer):
         view = self._view(p, "critic")
         return lambda x, a: functional_call(self.assembly.critic, view, (x, a))
 
+    def _fake(self, p: Params, z: Tensor, a: Tensor, attrs: Tensor) -> Tensor:
+        """``G(z, a)`` modulated by the task attribute sets ``attrs`` ``(..., N, A)``."""
+        compiled = self._compiled.get("fake")
+        if compiled is not None:
+            return compiled(self._view(p, "generator"), self._view(p, "modulator"), z, a, attrs)
+        return self._G(p, z, a, self._modulation(p, attrs))
+
     def _C(self, p: Params, x: Tensor) -> Tensor:
+        compiled = self._compiled.get("aux_classifier")
+        if compiled is not None:
+            return compiled(self._view(p, "aux_classifier"), x)
         return functional_call(self.assembly.aux_classifier, self._view(p, "aux_classifier"), (x,))
 
     def _AD(self, p: Params, x: Tensor) -> Tensor:
+        compiled = self._compiled.get("attribute_decoder")
+        if compiled is not None:
+            return compiled(self._view(p, "attribute_decoder"), x)
         return functional_call(self.assembly.attribute_decoder, self._view(p, "attribute_decoder"), (x,))
 
     def _real_ad(self, p: Params, x: Tensor, a: Tensor) -> Tensor:
@@ -110,7 +183,7 @@ class MetaTrainer(BaseTrainer):
             # on theta_d alone, L_AD does not involve D, so the gradient of L_D + L_AD with respect
             # to theta_d is that of L_D and with respect to theta_am that of L_AD, in one backward.
             def loss_d_am(q: Params) -> Tensor:
-                x_fake = self._G(q, z, a, self._modulation(q, attrs))
+                x_fake = self._fake(q, z, a, attrs)
                 l_d = critic_loss(self._D(q), x, x_fake.detach(), a, cfg.gp_lambda, epsilon=eps)[0]
                 return l_d + attribute_loss(a, self._AD(q, x_fake)) + self._real_ad(q, x, a)
 
@@ -126,7 +199,7 @@ class MetaTrainer(BaseTrainer):
 
             # lines 14-15: G and C with D and AP/AM/AD adapted.
             def loss_gc(q: Params) -> Tensor:
-                x_fake = self._G(q, z, a, self._modulation(q, attrs))
+                x_fake = self._fake(q, z, a, attrs)
                 return generator_loss(
                     self._D(q)(x_fake, a),
                     a,
@@ -174,7 +247,7 @@ class MetaTrainer(BaseTrainer):
         """L_D, L_AD and L_GC on a query set at the adapted parameters (lines 17-19)."""
         cfg = self.config
         x, a, y, attrs, z, eps = qry["x"], qry["a"], qry["y"], qry["attrs"], qry["z"], qry["eps"]
-        x_fake = self._G(p, z, a, self._modulation(p, attrs))
+        x_fake = self._fake(p, z, a, attrs)
         l_d, parts_d = critic_loss(self._D(p), x, x_fake.detach(), a, cfg.gp_lambda, epsilon=eps)
         a_rec = self._AD(p, x_fake)
         real_ad, real_cls = self._real_ad(p, x, a), self._real_cls(p, x, y)
