@@ -157,9 +157,11 @@ class TrainConfig:
         first_order: first-order meta-gradients (no differentiation through the inner step).
         adaptation: ``batch`` (one fast adaptation per batch of tasks, Section II-D) or
             ``task`` (one per task, as MAML, vectorised with ``torch.func.vmap``).
-        query_modulation: which attribute set modulates G on the query set: ``support``
-            (Algorithm 1, line 6: the task embedding of the support classes) or ``query`` (the
-            query classes' own attributes, as at synthesis time).
+        query_modulation: which attribute set modulates G on the query set: ``query`` (the
+            default: the query classes' own attributes, as at synthesis time, where each class
+            is modulated by its own attribute, Section II-E) or ``support`` (Algorithm 1, line 6
+            read literally: the task embedding of the support classes also for the query losses).
+            The support losses are always modulated by the support attribute set.
         adam_betas: Adam's (beta1, beta2) for the meta-updates (the paper says only "Adam";
             0.5, 0.999 is the usual WGAN-GP / f-CLSWGAN choice).
         sigma_train: standard deviation of the generator noise z during training.
@@ -194,7 +196,7 @@ class TrainConfig:
     inner_steps: int = field(default=1, validator=_positive_int())
     first_order: bool = field(default=True, validator=instance_of(bool))
     adaptation: str = field(default="batch", validator=in_(("batch", "task")))
-    query_modulation: str = field(default="support", validator=in_(("support", "query")))
+    query_modulation: str = field(default="query", validator=in_(("support", "query")))
     adam_betas: tuple[float, float] = field(default=(0.5, 0.999), converter=tuple)
     sigma_train: float = field(default=0.1, converter=_float_conv, validator=_nonneg_float())
     noise_dim: int = field(default=0, validator=and_(instance_of(int), ge(0)))

@@ -182,14 +182,14 @@ def test_functional_call_grad_and_vmap_over_tasks_through_g_and_modulator():
     assert out.shape == (T, n, D) and torch.isfinite(out).all()
 
 
-def test_blocks_structure_and_no_buffers():
+def test_blocks_structure_and_pure_forward():
     fbd, fdl = FBD(3, 4, dropout=0.1, bn_eps=0.5), FDL(3, 4, dropout=0.2, leaky_slope=0.3)
     assert [type(x).__name__ for x in fbd.children()] == ["Linear", "TaskBatchNorm", "Dropout"]
     assert [type(x).__name__ for x in fdl.children()] == ["Linear", "Dropout", "LeakyReLU"]
     assert fbd.bn.eps == 0.5 and fbd.dropout.p == 0.1 and fbd.fc.bias is None
     assert fdl.act.negative_slope == 0.3 and fdl.dropout.p == 0.2
     g = MLPGenerator(3, 4, 3, hidden=8)
-    assert list(g.buffers()) == []
+    assert {n.rsplit(".", 1)[1] for n, _ in g.named_buffers()} == {"running_mean", "running_var", "calibrated"}
     assert g.fbd1.bn.eps == 0.8 and g.act.negative_slope == 0.2 and g.fdl.dropout.p == 0.5
     x = torch.randn(2, 5, 8)
     before = {k: v.clone() for k, v in g.state_dict().items()}
@@ -303,3 +303,23 @@ def test_shape_errors(call, match):
     m = AttributeModulator(3, g.modulated_dims, hidden=8)
     with pytest.raises(ShapeError, match=match):
         call(g, m)
+
+
+def test_batch_norm_running_statistics_after_calibration():
+    """At synthesis each class is its own task: with per-task batch statistics the class mean
+    would be normalised away, so eval() uses calibrated running statistics instead."""
+    from modgen.nn.blocks import TaskBatchNorm, calibrate_batch_norm
+
+    bn = TaskBatchNorm(2, eps=1e-5)
+    x = torch.tensor([[[0.0, 0.0], [2.0, 4.0]], [[4.0, 8.0], [6.0, 12.0]]])  # 2 tasks, 2 samples
+    bn.eval()
+    before = bn(x[:1])  # not calibrated: batch statistics even in eval()
+    torch.testing.assert_close(before.mean(-2), torch.zeros(1, 2), atol=1e-5, rtol=0)
+    assert calibrate_batch_norm(bn, [lambda: bn(x)]) == 1
+    assert bn.calibrated and not bn.training
+    torch.testing.assert_close(bn.running_mean, torch.tensor([3.0, 6.0]))  # mean of task means 1,2 and 5,10
+    torch.testing.assert_close(bn.running_var, torch.tensor([1.0, 4.0]))  # mean of task variances
+    one_class = bn(torch.full((1, 3, 2), 3.0))  # a single "class" at the running mean -> 0
+    torch.testing.assert_close(one_class, torch.zeros(1, 3, 2), atol=1e-4, rtol=0)
+    bn.train()
+    torch.testing.assert_close(bn(x).mean(-2), torch.zeros(2, 2), atol=1e-5, rtol=0)

@@ -12,10 +12,13 @@ Readings of the paper, each a parameter:
   ``nn.BatchNorm1d(n, 0.8)`` passes 0.8 as the second positional argument, ``eps`` (not
   ``momentum``). A large eps damps the normalisation of low-variance units.
 
-BatchNorm here is :class:`TaskBatchNorm`: statistics over the sample dim ``-2`` of each leading
-(task) index, batch statistics always (training and evaluation), no running-stat buffers. This
-keeps a ``(T, n, h)`` call equal to ``vmap`` over the ``T`` tasks and keeps the modules pure
-under ``torch.func``. At synthesis time, generate several samples per task at once.
+BatchNorm here is :class:`TaskBatchNorm`: in training, statistics over the sample dim ``-2`` of
+each leading (task) index, and nothing is mutated in ``forward``. This keeps a ``(T, n, h)``
+call equal to ``vmap`` over the ``T`` tasks and keeps the modules pure under ``torch.func``.
+In evaluation (``module.eval()``) it uses running statistics once they have been set by
+:func:`calibrate_batch_norm` (the trainers do this before every checkpoint): at synthesis each
+class is its own task, and normalising one class's samples by their own statistics would erase
+exactly the between-class differences the generator is meant to produce.
 
 Example:
     >>> import torch
@@ -26,13 +29,23 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 from torch import Tensor, nn
 
 from modgen.functional.normalization import task_batch_norm
 from modgen.nn import _checks
 
-__all__ = ["TaskBatchNorm", "FBD", "FDL", "DEFAULT_LEAKY_SLOPE", "DEFAULT_DROPOUT", "DEFAULT_BN_EPS"]
+__all__ = [
+    "TaskBatchNorm",
+    "calibrate_batch_norm",
+    "FBD",
+    "FDL",
+    "DEFAULT_LEAKY_SLOPE",
+    "DEFAULT_DROPOUT",
+    "DEFAULT_BN_EPS",
+]
 
 #: LeakyReLU slope of the paper's figures (the text says 0.5).
 DEFAULT_LEAKY_SLOPE = 0.2
@@ -45,8 +58,11 @@ DEFAULT_BN_EPS = 0.8
 class TaskBatchNorm(nn.Module):
     """BatchNorm over the sample dimension ``-2``, separately for each leading (task) index.
 
-    Always uses the batch's statistics and has no buffers: nothing is mutated in ``forward``,
-    so ``torch.func.functional_call``, ``grad`` and ``vmap`` see a pure function.
+    In training mode it always uses the batch's statistics and mutates nothing, so
+    ``torch.func.functional_call``, ``grad`` and ``vmap`` see a pure function. In evaluation
+    mode it uses the running statistics (buffers ``running_mean``, ``running_var``) once
+    :func:`calibrate_batch_norm` has set them (``calibrated`` is true), like
+    ``nn.BatchNorm1d`` in ``eval()``; before that it falls back to batch statistics.
 
     Args:
         num_features: width ``h``.
@@ -73,14 +89,82 @@ class TaskBatchNorm(nn.Module):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
+        self.register_buffer("running_mean", torch.zeros(self.num_features))
+        self.register_buffer("running_var", torch.ones(self.num_features))
+        self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Normalise ``(..., n, h)`` over ``n`` per leading index."""
+        """Normalise ``(..., n, h)`` over ``n`` per leading index (or by running statistics)."""
         _checks.last_dim("TaskBatchNorm", "x", x.shape, self.num_features)
+        if not self.training and bool(self.calibrated):
+            y = (x - self.running_mean) * (self.running_var + self.eps).rsqrt()
+            if self.weight is not None:
+                y = y * self.weight
+            if self.bias is not None:
+                y = y + self.bias
+            return y
         return task_batch_norm(x, self.weight, self.bias, eps=self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+
+
+@torch.no_grad()
+def calibrate_batch_norm(module: nn.Module, passes: Iterable[Callable[[], object]]) -> int:
+    """Set the running statistics of every :class:`TaskBatchNorm` in ``module``.
+
+    Each pass (a callable that runs ``module`` forward, e.g. the generator on one episode's
+    tasks) is run in training mode; each BatchNorm's running mean and variance become the
+    average of the per-task batch statistics it saw ("precise BatchNorm"). Random draws of the
+    passes (dropout) are the caller's business: wrap the call in ``torch.random.fork_rng`` to
+    keep the global stream untouched.
+
+    Args:
+        module: a module containing TaskBatchNorm layers.
+        passes: callables running the forward passes.
+
+    Returns:
+        The number of TaskBatchNorm layers calibrated (0 when there are none).
+
+    Example:
+        >>> g = FBD(3, 4)
+        >>> x = torch.randn(5, 6, 3) + 2
+        >>> calibrate_batch_norm(g, [lambda: g(x)])
+        1
+        >>> bool(g.bn.calibrated)
+        True
+    """
+    layers = [m for m in module.modules() if isinstance(m, TaskBatchNorm)]
+    if not layers:
+        return 0
+    sums: dict[int, list[Tensor | int]] = {}
+
+    def hook(layer: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        x = inputs[0].detach()
+        mean = x.mean(dim=-2).reshape(-1, x.shape[-1])
+        var = x.var(dim=-2, unbiased=False).reshape(-1, x.shape[-1])
+        acc = sums.setdefault(id(layer), [torch.zeros_like(mean[0]), torch.zeros_like(var[0]), 0])
+        acc[0] = acc[0] + mean.sum(0)  # type: ignore[operator]
+        acc[1] = acc[1] + var.sum(0)  # type: ignore[operator]
+        acc[2] = acc[2] + mean.shape[0]  # type: ignore[operator]
+
+    was_training = module.training
+    handles = [m.register_forward_pre_hook(hook) for m in layers]
+    try:
+        module.train()
+        for run in passes:
+            run()
+    finally:
+        for h in handles:
+            h.remove()
+        module.train(was_training)
+    for m in layers:
+        if id(m) in sums:
+            total_mean, total_var, count = sums[id(m)]
+            m.running_mean.copy_(total_mean / count)  # type: ignore[operator]
+            m.running_var.copy_(total_var / count)  # type: ignore[operator]
+            m.calibrated.fill_(True)
+    return len(layers)
 
 
 class FBD(nn.Module):

@@ -141,6 +141,34 @@ class BaseTrainer:
             p.grad = None
         return {k: v.detach().float() for k, v in parts.items()}
 
+    #: Training-like forward passes used to set BatchNorm running statistics.
+    calibration_passes: int = 20
+
+    def calibration_pass(self, gen: torch.Generator) -> None:
+        """One training-like forward pass of the generator (subclasses implement it)."""
+        raise NotImplementedError
+
+    def calibrate(self) -> None:
+        """Set the generator's BatchNorm running statistics (used at synthesis, in ``eval()``).
+
+        Runs :attr:`calibration_passes` training-like passes through
+        :func:`~modgen.nn.blocks.calibrate_batch_norm` with a generator seeded from the run's
+        seed and the global RNG forked, so calibrating never changes the training stream and
+        gives the same statistics on every rank and after a resume.
+        """
+        from modgen.nn.blocks import calibrate_batch_norm
+
+        seed = self.config.seed + 7919
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed)
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            calibrate_batch_norm(
+                self.assembly.generator,
+                [lambda: self.calibration_pass(gen) for _ in range(self.calibration_passes)],
+            )
+
     def state_dict(self) -> dict[str, Any]:
         """Optimiser states (the parameters live in the assembly's state dict)."""
         return {g: opt.state_dict() for g, opt in self.optimizers.items()}

@@ -198,6 +198,8 @@ def train(
         last_good = start if run.checkpoint.exists() else None
 
         def save(episode: int) -> None:
+            # BatchNorm running statistics for synthesis (every rank, identically)
+            trainer.calibrate()
             if not main:
                 return
             rng = {"train": gen.get_state(), "cpu": torch.get_rng_state()}

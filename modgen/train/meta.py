@@ -287,6 +287,13 @@ class MetaTrainer(BaseTrainer):
         qry = part(ep.query_x, ep.query_a, ep.query_y, q_attrs)
         return sup, qry
 
+    def calibration_pass(self, gen: torch.Generator) -> None:
+        """The generator on a whole episode's support and query tasks, as in training."""
+        ep = self.sampler.sample(gen)
+        asm = self.assembly
+        for part in self._episode_tensors(ep, gen):
+            asm.generator(part["z"], part["a"], asm.modulator(part["attrs"]))
+
     def compute_grads(self, gen: torch.Generator) -> dict[str, Tensor]:
         """One episode's meta-gradients, written into each parameter's ``.grad``.
 

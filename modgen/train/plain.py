@@ -57,6 +57,13 @@ class PlainTrainer(BaseTrainer):
         # one task: modulation (1, d_j) broadcast over the batch as (1, n, d_j)
         return asm.generator(z.unsqueeze(0), a.unsqueeze(0), mod).squeeze(0)
 
+    def calibration_pass(self, gen: torch.Generator) -> None:
+        """The generator on one full mini-batch, as in training."""
+        i = torch.randint(0, self.x.shape[0], (self.config.batch_size,), generator=gen, device=self.device)
+        a = self.class_attrs[self.y[i]]
+        z = torch.randn(len(i), self.assembly.noise_dim, generator=gen, device=self.device)
+        self._fake(z * self.config.sigma_train, a)
+
     def compute_grads(self, gen: torch.Generator) -> dict[str, Tensor]:
         cfg = self.config
         asm = self.assembly
