@@ -319,7 +319,7 @@ def test_batch_norm_running_statistics_after_calibration():
     assert bn.calibrated and not bn.training
     torch.testing.assert_close(bn.running_mean, torch.tensor([3.0, 6.0]))  # mean of task means 1,2 and 5,10
     torch.testing.assert_close(bn.running_var, torch.tensor([1.0, 4.0]))  # mean of task variances
-    one_class = bn(torch.full((1, 3, 2), 3.0))  # a single "class" at the running mean -> 0
+    one_class = bn(torch.tensor([3.0, 6.0]).expand(1, 3, 2))  # one "class" at the running mean -> 0
     torch.testing.assert_close(one_class, torch.zeros(1, 3, 2), atol=1e-4, rtol=0)
     bn.train()
     torch.testing.assert_close(bn(x).mean(-2), torch.zeros(2, 2), atol=1e-5, rtol=0)
