@@ -1,0 +1,327 @@
+"""Accuracy of the recipes: recipes x data sets x final classifiers x seeds -> Markdown tables.
+
+For each data set and recipe, every seed trains the recipe exactly as ``modgen train`` does
+(:func:`modgen.train.cli.resolve_train_spec`: the data-set preset, then ``--episodes`` and
+``--set``) and evaluates it with the recipe's evaluation config (ZSL per-class top-1, GZSL
+U/S/H; hyper-parameters of the final classifiers selected on the validation split). The tables
+give mean +- std over seeds, in percent, with the training time.
+
+Each data set's table is written into ``docs/benchmarks.md`` between the markers
+``<!-- accuracy:<dataset>:begin -->`` and ``<!-- accuracy:<dataset>:end -->`` (appended to the
+Results section when they are missing), with the date, the machine, the commit and the command.
+The JSON of every run goes to ``benchmarks/results/accuracy-<dataset>.json``.
+
+Usage:
+    python benchmarks/accuracy.py --datasets digits --seeds 3               # every recipe
+    python benchmarks/accuracy.py --datasets fashion-mnist --recipes amaz,zsml,clswgan --seeds 3
+    python benchmarks/accuracy.py --xlsa17 /data/xlsa17/AWA2 --dataset AWA2 --recipes amaz
+    python benchmarks/accuracy.py --quick --no-doc                          # a smoke test
+
+Example:
+    >>> result = main(["--quick", "--no-doc", "--json-dir", "/tmp/acc"])  # doctest: +SKIP
+    >>> result["datasets"][0]["recipes"][0]["recipe"]  # doctest: +SKIP
+    'amaz'
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import git_commit, machine_info, resolve_device, today, write_json  # noqa: E402
+
+from modgen.errors import ConfigError, DataError  # noqa: E402
+
+__all__ = ["DEFAULT_DOC", "run_dataset", "markdown_table", "write_doc_block", "main"]
+
+#: The page the tables go into.
+DEFAULT_DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+#: The data sets run when ``--datasets`` is not given (fashion-mnist only where installed).
+DEFAULT_DATASETS = ("digits", "fashion-mnist")
+
+#: ``--quick``: widths, task sizes and evaluation sizes of a smoke test (not a measurement).
+QUICK_OVERRIDES = [
+    "generator.hidden=16",
+    "modulator.hidden=16",
+    "critic.hidden=[16, 8]",
+    "aux_classifier.hidden=[16, 8]",
+    "attribute_decoder.hidden=[16, 8]",
+    "task_sampler.n_way=2",
+    "task_sampler.k_support=2",
+    "task_sampler.k_query=2",
+    "task_sampler.tasks=2",
+    "trainer.batch_size=8",
+    "trainer.critic_iters=1",
+    "trainer.log_every=1",
+    'evaluation.classifiers=["svm"]',
+    "evaluation.zsl_samples=5",
+    "evaluation.gzsl_samples=5",
+    "evaluation.retrieval_k=[1]",
+    "evaluation.classifier_params.svm.grid={}",
+    "evaluation.classifier_params.svm.max_iter=20",
+]
+
+
+def _fashion_installed() -> bool:
+    from modgen.data.fashion import FASHION_MNIST_DIR
+
+    return (Path(FASHION_MNIST_DIR) / "train-images-idx3-ubyte.gz").is_file()
+
+
+def run_dataset(
+    dataset: str,
+    recipes: list[str],
+    *,
+    seeds: list[int],
+    episodes: int | None,
+    device: str,
+    overrides: list[str],
+    registries: Any,
+    data_root: Path | None = None,
+    workdir: Path,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Train and evaluate every recipe on ``dataset`` for every seed.
+
+    Returns:
+        ``{"dataset", "recipes": [{"recipe", "episodes", "train_seconds", "eval_seconds",
+        "aggregate", "runs"}]}`` (``aggregate`` as :func:`modgen.evaluate.aggregate`).
+    """
+    from modgen.data import load_dataset
+    from modgen.evaluate import aggregate, evaluate
+    from modgen.train.cli import resolve_train_spec
+    from modgen.train.loop import train
+
+    data = None
+    out: dict[str, Any] = {"dataset": dataset, "recipes": []}
+    for recipe in recipes:
+        results, train_s, eval_s, n_episodes = [], [], [], None
+        for seed in seeds:
+            spec = resolve_train_spec(
+                registries,
+                recipe,
+                data=data_root,
+                dataset=dataset,
+                episodes=episodes,
+                seed=seed,
+                device=device,
+                overrides=overrides,
+            )
+            if data is None:
+                data = load_dataset(registries, spec.data)
+            n_episodes = spec.trainer.episodes
+            outcome = train(spec, registries, data=data, out=workdir / f"{dataset}-{recipe}-{seed}")
+            t0 = time.perf_counter()
+            result = evaluate(
+                outcome.assembly,
+                data,
+                spec.evaluation,
+                registries,
+                device=outcome.device,
+                seed=seed,
+                name=recipe,
+            )
+            eval_s.append(time.perf_counter() - t0)
+            train_s.append(outcome.seconds)
+            results.append(result)
+            best = max(result.zsl.values()) if result.zsl else float("nan")
+            log(
+                f"  {dataset} {recipe} seed {seed}: {n_episodes} episodes in {outcome.seconds:.1f} s, "
+                f"eval {eval_s[-1]:.1f} s, best ZSL top-1 {100 * best:.1f}%"
+            )
+        out["recipes"].append(
+            {
+                "recipe": recipe,
+                "episodes": n_episodes,
+                "seeds": seeds,
+                "train_seconds": train_s,
+                "eval_seconds": eval_s,
+                "aggregate": aggregate(results),
+                "runs": [r.to_dict() for r in results],
+            }
+        )
+    return out
+
+
+def _pm(stat: dict[str, float], n: int) -> str:
+    mean = 100.0 * stat["mean"]
+    return f"{mean:.1f}" if n < 2 else f"{mean:.1f} ± {100.0 * stat['std']:.1f}"
+
+
+def markdown_table(ds: dict[str, Any], *, header: str) -> str:
+    """One data set's table: a row per recipe and final classifier."""
+    lines = [f"### {ds['dataset']}", "", header, ""]
+    lines += [
+        "| recipe | classifier | ZSL top-1 | GZSL U | GZSL S | GZSL H | episodes | train s / seed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in ds["recipes"]:
+        agg, n = r["aggregate"], r["aggregate"]["n_seeds"]
+        secs = sum(r["train_seconds"]) / max(len(r["train_seconds"]), 1)
+        for clf, zsl in agg["zsl"].items():
+            g = agg["gzsl"].get(clf)
+            gz = [_pm(g[m], n) for m in ("u", "s", "h")] if g else ["-", "-", "-"]
+            lines.append(
+                f"| {r['recipe']} | {clf} | {_pm(zsl, n)} | {' | '.join(gz)} | {r['episodes']} | {secs:.0f} |"
+            )
+    selected = {r["aggregate"]["selected_on"] for r in ds["recipes"]}
+    lines += [
+        "",
+        f"Per-class mean top-1 in %, mean ± std over seeds; classifier hyper-parameters selected on "
+        f"{' / '.join(sorted(selected))}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_doc_block(doc: Path, key: str, body: str) -> None:
+    """Replace the text between ``<!-- <key>:begin -->`` and ``<!-- <key>:end -->`` in ``doc``.
+
+    Without the markers, the block is appended at the end of the page (the Results section).
+
+    Raises:
+        DataError: ``doc`` does not exist or holds only one of the two markers.
+    """
+    if not doc.is_file():
+        raise DataError(f"--doc {str(doc)!r}: no such file; give the benchmarks page or --no-doc")
+    text = doc.read_text(encoding="utf-8")
+    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    has_begin, has_end = begin in text, end in text
+    if has_begin != has_end:
+        raise DataError(
+            f"{doc}: found only {'the begin' if has_begin else 'the end'} marker of {key!r}; "
+            f"restore both {begin} and {end} or delete the one left"
+        )
+    if has_begin:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(text, encoding="utf-8")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see the module doc)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--recipes", default="all", help="comma-separated recipe names, or 'all' (default)")
+    p.add_argument(
+        "--datasets",
+        default=None,
+        help="comma-separated: digits, fashion-mnist (default: both, fashion-mnist where installed)",
+    )
+    p.add_argument("--xlsa17", default=None, help="an xlsa17 data set folder (res101.mat + att_splits.mat)")
+    p.add_argument(
+        "--dataset", default=None, help="the xlsa17 data set's name with --xlsa17 (AWA2, CUB, ...)"
+    )
+    p.add_argument(
+        "--classifiers", default=None, help="comma-separated final classifiers (default: the recipe's)"
+    )
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    p.add_argument("--episodes", type=int, default=None, help="override the preset's trainer.episodes")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--set", action="append", default=[], help="recipe override, e.g. --set trainer.bf16=true")
+    p.add_argument("--quick", action="store_true", help="tiny networks, 1 seed, 3 episodes: a smoke test")
+    p.add_argument("--doc", default=str(DEFAULT_DOC), help="the page to write the tables into")
+    p.add_argument("--no-doc", action="store_true", help="do not touch the docs page")
+    p.add_argument(
+        "--json-dir", default=None, help="where accuracy-<dataset>.json go (default benchmarks/results)"
+    )
+    args = p.parse_args(argv)
+    if args.seeds < 1:
+        p.error(f"--seeds must be positive, got {args.seeds}")
+    if args.episodes is not None and args.episodes < 1:
+        p.error(f"--episodes must be positive, got {args.episodes}")
+    if (args.xlsa17 is None) != (args.dataset is None):
+        p.error("--xlsa17 and --dataset go together: --xlsa17 /path/to/xlsa17/AWA2 --dataset AWA2")
+    if args.quick:
+        args.seeds = 1
+        args.episodes = args.episodes or 3
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark, write JSON and the docs tables; return the results."""
+    from modgen.plugins import get_registries
+
+    args = parse_args(argv)
+    registries = get_registries(entry_points=False)
+    device = resolve_device(args.device)
+    recipes = sorted(registries.recipe.names()) if args.recipes == "all" else args.recipes.split(",")
+    for r in recipes:
+        registries.recipe.get(r)  # UnknownComponentError lists the names
+    overrides = list(QUICK_OVERRIDES if args.quick else [])
+    if args.classifiers:
+        names = args.classifiers.split(",")
+        for n in names:
+            registries.final_classifier.get(n)
+        overrides.append("evaluation.classifiers=[" + ", ".join(f'"{n}"' for n in names) + "]")
+    overrides += args.set
+    if args.xlsa17 is not None:
+        datasets = [(args.dataset, Path(args.xlsa17))]
+    elif args.datasets:
+        datasets = [(d, None) for d in args.datasets.split(",") if d]
+    else:
+        datasets = [(d, None) for d in DEFAULT_DATASETS if d != "fashion-mnist" or _fashion_installed()]
+    for name, _ in datasets:
+        if name == "fashion-mnist" and not _fashion_installed():
+            raise ConfigError(
+                "--datasets fashion-mnist: its idx files are not installed (apt-get install dataset-fashion-mnist)"
+            )
+    seeds = list(range(args.seeds))
+    machine = machine_info(device)
+    command = "python benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    result: dict[str, Any] = {
+        "benchmark": "accuracy",
+        "date": today(),
+        "commit": git_commit(),
+        "device": str(device),
+        "machine": machine,
+        "command": command.strip(),
+        "quick": args.quick,
+        "datasets": [],
+    }
+    json_dir = Path(args.json_dir) if args.json_dir else Path(__file__).resolve().parent / "results"
+    with tempfile.TemporaryDirectory(prefix="modgen-accuracy-") as tmp:
+        for name, root in datasets:
+            print(f"... {name}: {', '.join(recipes)}; seeds {seeds}", flush=True)
+            t0 = time.perf_counter()
+            ds = run_dataset(
+                name,
+                recipes,
+                seeds=seeds,
+                episodes=args.episodes,
+                device=str(device),
+                overrides=overrides,
+                registries=registries,
+                data_root=root,
+                workdir=Path(tmp),
+            )
+            ds["wall_seconds"] = time.perf_counter() - t0
+            ds["load_average_after"] = machine_info(device)["load_average"]
+            result["datasets"].append(ds)
+            where = machine["cuda_device"] or f"{machine['cpu_model']}, {machine['cpu_threads']} threads"
+            header = (
+                f"Measured {result['date']} on {where} (device `{device}`, torch {machine['torch']}, commit "
+                f"`{result['commit']}`, load average {', '.join(map(str, machine['load_average']))} at the start), "
+                f"{ds['wall_seconds'] / 60:.0f} min in all, with `{result['command']}`."
+                + (" QUICK settings: a smoke test, not a measurement." if args.quick else "")
+            )
+            ds["markdown"] = markdown_table(ds, header=header)
+            print(ds["markdown"], flush=True)
+            write_json(json_dir / f"accuracy-{name}.json", {**result, "datasets": [ds]})
+            if not args.no_doc:
+                write_doc_block(Path(args.doc), f"accuracy:{name}", ds["markdown"])
+                print(f"wrote the {name} table into {args.doc}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

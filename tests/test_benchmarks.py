@@ -1,0 +1,342 @@
+"""Benchmarks: each script runs at a tiny --quick setting; the reference episode computes the
+meta-trainer's gradients; helpers, trainer.compile's refusals and error messages."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from modgen.errors import ConfigError, DataError, UnknownComponentError
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+NO_DROPOUT = [
+    f"{k}.dropout=0.0" for k in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder")
+]
+
+
+def _load(name: str):
+    """Import benchmarks/<name>.py as a module (the folder is not a package)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    added = str(BENCH) not in sys.path
+    if added:
+        sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    finally:
+        if added and str(BENCH) in sys.path:
+            sys.path.remove(str(BENCH))
+    return module
+
+
+@pytest.fixture(scope="module")
+def speed():
+    return _load("speed")
+
+
+@pytest.fixture(scope="module")
+def accuracy():
+    return _load("accuracy")
+
+
+@pytest.fixture(scope="module")
+def benchlib():
+    return _load("benchlib")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from modgen.data.digits import load_digits_zsl
+
+    return load_digits_zsl()
+
+
+# -- speed.py -------------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_speed_quick_runs_and_writes_json_and_markdown(speed, tmp_path):
+    out = tmp_path / "speed.json"
+    result = speed.main(
+        [
+            "--quick",
+            "--device",
+            "cpu",
+            "--xlsa17",
+            "",
+            "--datasets",
+            "AWA2",
+            "--variants",
+            "batch",
+            "--episodes",
+            "1",
+            "--warmup",
+            "0",
+            "--clf-classes",
+            "6",
+            "--clf-per-class",
+            "8",
+            "--svc-per-class",
+            "4",
+            "--json",
+            str(out),
+        ]
+    )
+    saved = json.loads(out.read_text())
+    assert saved["machine"]["torch"] == torch.__version__ and saved["device"] == "cpu"
+    (ds,) = saved["datasets"]
+    assert ds["source"].startswith("synthetic class semantics") and ds["attr_dim"] == 85
+    names = [r["name"] for r in ds["runs"]]
+    assert names == ["modgen batch", "reference (task loop)"]
+    ours, ref = ds["runs"]
+    assert ref["speedup_vs_reference"] == pytest.approx(1.0)
+    assert ours["speedup_vs_reference"] == pytest.approx(ref["median_s"] / ours["median_s"])
+    assert ours["flops"] > 0 and ref["flops"] > 0 and ours["median_s"] > 0
+    clf = saved["classifier"]
+    assert [r["per_class"] for r in clf["runs"]] == [8, 4, 4] and 0 <= clf["agreement"] <= 1
+    md = out.with_suffix(".md").read_text()
+    assert "| modgen batch |" in md and "LinearSVC" in md and result["quick"] is True
+
+
+def test_paper_shapes_fall_back_to_synthetic_semantics(benchlib):
+    data, source = benchlib.paper_shaped_data("CUB", xlsa17=None, feature_dim=8, per_class=5)
+    assert (data.attr_dim, len(data.seen_classes), len(data.unseen_classes)) == (1024, 150, 50)
+    assert data.feature_dim == 8 and "synthetic" in source
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parents[2] / "shared" / "data" / "xlsa17" / "CUB").is_dir(),
+    reason="the real xlsa17 split files (../shared) are not here",
+)
+@pytest.mark.parametrize(("dataset", "attr_dim", "seen"), [("AWA2", 85, 40), ("CUB", 1024, 150)])
+def test_paper_shapes_from_real_att_splits(benchlib, tmp_path, dataset, attr_dim, seen):
+    data, source = benchlib.paper_shaped_data(
+        dataset, xlsa17=benchlib.DEFAULT_XLSA17, feature_dim=8, per_class=5, workdir=tmp_path
+    )
+    assert source.startswith("semi-synthetic") and (data.attr_dim, len(data.seen_classes)) == (attr_dim, seen)
+
+
+def test_paper_shapes_name_the_unknown_data_set(benchlib):
+    with pytest.raises(ConfigError, match=r"unknown data set 'MNIST'; expected some of AWA2, CUB"):
+        benchlib.paper_shaped_data("MNIST", xlsa17=None, feature_dim=8, per_class=5)
+
+
+@pytest.mark.parametrize(("tasks", "adaptation"), [(1, "batch"), (2, "task")])
+def test_reference_episode_computes_the_meta_trainers_gradients(speed, digits, registries, tasks, adaptation):
+    """Without dropout the task loop and MetaTrainer agree: one task vs batch adaptation, two tasks
+    vs per-task (vmap) adaptation. So the speed ratio compares the same computation."""
+    cpu = torch.device("cpu")
+    spec = speed.build_spec(
+        device=cpu,
+        quick=True,
+        adaptation=adaptation,
+        overrides=[*NO_DROPOUT, f"task_sampler.tasks={tasks}", "trainer.alpha1=0.05", "trainer.alpha3=0.05"],
+    )
+    ours = registries.trainer.get("meta")(
+        assembly=speed.build_networks(spec, registries, digits, cpu, 0),
+        data=digits,
+        spec=spec,
+        registries=registries,
+        device=cpu,
+    )
+    ref = speed.ReferenceEpisode(
+        speed.build_networks(spec, registries, digits, cpu, 0), digits, spec, registries, cpu
+    )
+    ours.compute_grads(torch.Generator().manual_seed(3))
+    ref.compute_grads(torch.Generator().manual_seed(3))
+    scale = max(float(p.grad.abs().max()) for p in ours.params.values() if p.grad is not None)
+    for k, p in ours.params.items():
+        mine = torch.zeros_like(p) if p.grad is None else p.grad
+        theirs = torch.zeros_like(p) if ref.params[k].grad is None else ref.params[k].grad
+        torch.testing.assert_close(theirs, mine, rtol=1e-3, atol=1e-5 * scale, msg=k)
+
+
+def test_reference_episode_refuses_second_order(speed, digits, registries):
+    spec = speed.build_spec(device=torch.device("cpu"), quick=True, overrides=["trainer.first_order=false"])
+    asm = speed.build_networks(spec, registries, digits, torch.device("cpu"), 0)
+    with pytest.raises(
+        ConfigError, match=r"first-order meta-gradients with one inner step; got trainer.first_order"
+    ):
+        speed.ReferenceEpisode(asm, digits, spec, registries, torch.device("cpu"))
+
+
+# -- trainer.compile's refusals (compiling itself is checked on the GPU: pytest -m cuda) -----------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.first_order=false"], r"trainer.compile=true needs trainer.first_order=true"),
+        (["trainer.adaptation=task"], r"trainer.compile=true needs trainer.adaptation=batch, got 'task'"),
+        (['trainer.name="plain"'], r"the 'plain' trainer does not compile its networks"),
+    ],
+)
+def test_trainer_compile_refuses_what_it_cannot_compile(speed, digits, registries, overrides, message):
+    cpu = torch.device("cpu")
+    spec = speed.build_spec(device=cpu, quick=True, compile=True, overrides=overrides)
+    with pytest.raises(ConfigError, match=message):
+        registries.trainer.get(spec.trainer.name)(
+            assembly=speed.build_networks(spec, registries, digits, cpu, 0),
+            data=digits,
+            spec=spec,
+            registries=registries,
+            device=cpu,
+        )
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def test_flop_counter_counts_matrix_products_through_the_gradient_penalty(benchlib):
+    a, b = torch.randn(4, 5), torch.randn(5, 3)
+    assert benchlib.count_flops(lambda: a @ b) == 2 * 4 * 5 * 3
+
+    w = torch.randn(5, 1, requires_grad=True)
+
+    def penalty() -> None:  # the pattern that breaks FlopCounterMode's module tracker
+        from modgen.functional.losses import gradient_penalty
+
+        gp = gradient_penalty(lambda x, _: (x @ w).squeeze(-1), a, a, a[:, :1], epsilon=torch.rand(4, 1))
+        torch.autograd.grad(gp, [w])
+
+    assert benchlib.count_flops(penalty) > 0
+
+
+def test_peak_memory_and_gpu_peaks(benchlib):
+    with benchlib.PeakMemory(torch.device("cpu")) as pm:
+        torch.ones(1 << 20).sum()
+    assert pm.peak_bytes is None or pm.peak_bytes > 1 << 20
+    assert benchlib.gpu_peak_tflops("NVIDIA H100 80GB HBM3")["bf16"] == pytest.approx(989.4)
+    assert benchlib.gpu_peak_tflops("NVIDIA H100 PCIe")["tf32"] == pytest.approx(378.0)
+    assert benchlib.gpu_peak_tflops("NVIDIA H200")["fp32"] == pytest.approx(66.9)
+    assert benchlib.gpu_peak_tflops("Some Future GPU") is None
+
+
+def test_gpu_script_is_valid_bash_and_runs_every_check():
+    script = BENCH / "gpu.sh"
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
+    text = script.read_text()
+    for part in ("pytest -m cuda", "benchmarks/speed.py", "benchmarks/accuracy.py", "$OUT"):
+        assert part in text
+
+
+# -- accuracy.py ----------------------------------------------------------------------------------
+
+
+def test_accuracy_quick_writes_its_block_into_the_page_once(accuracy, tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Results\n\nintro\n", encoding="utf-8")
+    args = [
+        "--quick",
+        "--recipes",
+        "amaz",
+        "--datasets",
+        "digits",
+        "--doc",
+        str(doc),
+        "--json-dir",
+        str(tmp_path),
+    ]
+    accuracy.main(args)
+    accuracy.main(args)
+    text = doc.read_text()
+    assert (
+        text.count("<!-- accuracy:digits:begin -->") == 1 and text.count("<!-- accuracy:digits:end -->") == 1
+    )
+    assert text.startswith("# Benchmarks\n\n## Results\n\nintro\n")
+    assert "| amaz | svm |" in text and "QUICK settings" in text
+    saved = json.loads((tmp_path / "accuracy-digits.json").read_text())
+    (rec,) = saved["datasets"][0]["recipes"]
+    assert rec["episodes"] == 3 and 0.0 <= rec["aggregate"]["zsl"]["svm"]["mean"] <= 1.0
+
+
+def test_doc_block_with_one_marker_is_an_error(accuracy, tmp_path):
+    doc = tmp_path / "b.md"
+    doc.write_text("x\n<!-- accuracy:digits:begin -->\nold\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"found only the begin marker of 'accuracy:digits'"):
+        accuracy.write_doc_block(doc, "accuracy:digits", "new")
+    with pytest.raises(DataError, match=r"no such file; give the benchmarks page or --no-doc"):
+        accuracy.write_doc_block(tmp_path / "missing.md", "accuracy:digits", "new")
+
+
+def test_accuracy_rejects_unknown_recipes_and_lone_xlsa17(accuracy, capsys):
+    with pytest.raises(UnknownComponentError, match=r"amazz"):
+        accuracy.main(["--quick", "--no-doc", "--recipes", "amazz", "--datasets", "digits"])
+    with pytest.raises(SystemExit):
+        accuracy.main(["--xlsa17", "/nowhere/AWA2"])
+    assert "--xlsa17 and --dataset go together" in capsys.readouterr().err
+
+
+# -- on a GPU -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("adaptation", ["batch", "task"])
+def test_cuda_episode_has_no_host_synchronisation(speed, digits, registries, adaptation):
+    cuda = torch.device("cuda")
+    spec = speed.build_spec(device=cuda, quick=True, adaptation=adaptation)
+    trainer = registries.trainer.get("meta")(
+        assembly=speed.build_networks(spec, registries, digits, cuda, 0),
+        data=digits,
+        spec=spec,
+        registries=registries,
+        device=cuda,
+    )
+    gen = torch.Generator(device=cuda).manual_seed(0)
+    trainer.step(gen)  # the first step allocates optimiser state
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        parts = trainer.step(gen)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert all(v.device.type == "cuda" for v in parts.values())
+
+
+@pytest.mark.cuda
+def test_cuda_compiled_trainer_matches_eager(speed, digits, registries):
+    cuda = torch.device("cuda")
+    grads = []
+    for compiled in (False, True):
+        spec = speed.build_spec(device=cuda, quick=True, compile=compiled, overrides=NO_DROPOUT)
+        trainer = registries.trainer.get("meta")(
+            assembly=speed.build_networks(spec, registries, digits, cuda, 0),
+            data=digits,
+            spec=spec,
+            registries=registries,
+            device=cuda,
+        )
+        trainer.compute_grads(torch.Generator(device=cuda).manual_seed(0))
+        grads.append({k: p.grad for k, p in trainer.params.items() if p.grad is not None})
+    scale = max(float(g.abs().max()) for g in grads[0].values())
+    assert grads[0].keys() == grads[1].keys()
+    for k in grads[0]:
+        torch.testing.assert_close(grads[1][k], grads[0][k], rtol=1e-3, atol=1e-5 * scale, msg=k)
+
+
+@pytest.mark.cuda
+def test_cuda_speed_quick_reports_the_card(speed, tmp_path):
+    result = speed.main(
+        [
+            "--quick",
+            "--device",
+            "cuda",
+            "--xlsa17",
+            "",
+            "--datasets",
+            "AWA2",
+            "--no-svc",
+            "--json",
+            str(tmp_path / "s.json"),
+        ]
+    )
+    assert result["machine"]["cuda_device"] and result["datasets"][0]["runs"][0]["peak_bytes"] > 0
