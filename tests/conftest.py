@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# Tiny networks run fastest on one thread, and tests that start subprocesses (examples,
+# distributed) must not oversubscribe the 2-core CI machine.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -22,6 +26,12 @@ def registries():
     from modgen.plugins import get_registries
 
     return get_registries(entry_points=False)
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -177,8 +177,19 @@ def register_commands(app: typer.Typer, registries: Callable[[], Registries]) ->
             False, "--no-eval", help="Train only; evaluate later with modgen evaluate."
         ),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        threads: int | None = typer.Option(
+            None,
+            "--threads",
+            help="CPU threads for torch (default: torch's choice). Small networks run fastest on 1.",
+        ),
     ) -> None:
         """Train a recipe (default: amaz on the embedded digits data), then evaluate it."""
+        if threads is not None:
+            if threads < 1:
+                raise ConfigError(f"--threads: expected a positive integer, got {threads}")
+            import torch
+
+            torch.set_num_threads(threads)
         from modgen.config import apply_overrides, spec_from_toml
         from modgen.evaluate import aggregate
         from modgen.report import write_results
