@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -36,14 +35,22 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import git_commit, machine_info, resolve_device, today, write_json  # noqa: E402
+from benchlib import (  # noqa: E402
+    DEFAULT_DOC_PAGE,
+    git_commit,
+    machine_info,
+    resolve_device,
+    today,
+    write_doc_block,
+    write_json,
+)
 
-from modgen.errors import ConfigError, DataError  # noqa: E402
+from modgen.errors import ConfigError  # noqa: E402
 
 __all__ = ["DEFAULT_DOC", "run_dataset", "markdown_table", "write_doc_block", "main"]
 
 #: The page the tables go into.
-DEFAULT_DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+DEFAULT_DOC = DEFAULT_DOC_PAGE
 
 #: The data sets run when ``--datasets`` is not given (fashion-mnist only where installed).
 DEFAULT_DATASETS = ("digits", "fashion-mnist")
@@ -182,32 +189,6 @@ def markdown_table(ds: dict[str, Any], *, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc_block(doc: Path, key: str, body: str) -> None:
-    """Replace the text between ``<!-- <key>:begin -->`` and ``<!-- <key>:end -->`` in ``doc``.
-
-    Without the markers, the block is appended at the end of the page (the Results section).
-
-    Raises:
-        DataError: ``doc`` does not exist or holds only one of the two markers.
-    """
-    if not doc.is_file():
-        raise DataError(f"--doc {str(doc)!r}: no such file; give the benchmarks page or --no-doc")
-    text = doc.read_text(encoding="utf-8")
-    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
-    block = f"{begin}\n{body.rstrip()}\n{end}"
-    has_begin, has_end = begin in text, end in text
-    if has_begin != has_end:
-        raise DataError(
-            f"{doc}: found only {'the begin' if has_begin else 'the end'} marker of {key!r}; "
-            f"restore both {begin} and {end} or delete the one left"
-        )
-    if has_begin:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(text, encoding="utf-8")
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module doc)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -228,6 +209,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--episodes", type=int, default=None, help="override the preset's trainer.episodes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--set", action="append", default=[], help="recipe override, e.g. --set trainer.bf16=true")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice, the core count)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny networks, 1 seed, 3 episodes: a smoke test")
     p.add_argument("--doc", default=str(DEFAULT_DOC), help="the page to write the tables into")
     p.add_argument("--no-doc", action="store_true", help="do not touch the docs page")
@@ -252,6 +239,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from modgen.plugins import get_registries
 
     args = parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     registries = get_registries(entry_points=False)
     device = resolve_device(args.device)
     recipes = sorted(registries.recipe.names()) if args.recipes == "all" else args.recipes.split(",")

@@ -15,6 +15,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import tempfile
@@ -45,8 +46,13 @@ __all__ = [
     "paper_shaped_data",
     "synthetic_zsl_data",
     "write_json",
+    "write_doc_block",
+    "DEFAULT_DOC_PAGE",
     "resolve_device",
 ]
+
+#: The docs page the benchmark tables are written into.
+DEFAULT_DOC_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 #: Where the xlsa17 split files live in this workplace (absent elsewhere: the scripts fall back).
 DEFAULT_XLSA17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "xlsa17"
@@ -388,3 +394,29 @@ def write_json(path: Path, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def write_doc_block(doc: Path, key: str, body: str) -> None:
+    """Replace the text between ``<!-- <key>:begin -->`` and ``<!-- <key>:end -->`` in ``doc``.
+
+    Without the markers, the block is appended at the end of the page (the Results section).
+
+    Raises:
+        DataError: ``doc`` does not exist or holds only one of the two markers.
+    """
+    if not doc.is_file():
+        raise DataError(f"--doc {str(doc)!r}: no such file; give the benchmarks page or --no-doc")
+    text = doc.read_text(encoding="utf-8")
+    begin, end = f"<!-- {key}:begin -->", f"<!-- {key}:end -->"
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    has_begin, has_end = begin in text, end in text
+    if has_begin != has_end:
+        raise DataError(
+            f"{doc}: found only {'the begin' if has_begin else 'the end'} marker of {key!r}; "
+            f"restore both {begin} and {end} or delete the one left"
+        )
+    if has_begin:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    doc.write_text(text, encoding="utf-8")

@@ -259,13 +259,13 @@ def test_accuracy_quick_writes_its_block_into_the_page_once(accuracy, tmp_path):
     assert rec["episodes"] == 3 and 0.0 <= rec["aggregate"]["zsl"]["svm"]["mean"] <= 1.0
 
 
-def test_doc_block_with_one_marker_is_an_error(accuracy, tmp_path):
+def test_doc_block_with_one_marker_is_an_error(benchlib, tmp_path):
     doc = tmp_path / "b.md"
     doc.write_text("x\n<!-- accuracy:digits:begin -->\nold\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"found only the begin marker of 'accuracy:digits'"):
-        accuracy.write_doc_block(doc, "accuracy:digits", "new")
+        benchlib.write_doc_block(doc, "accuracy:digits", "new")
     with pytest.raises(DataError, match=r"no such file; give the benchmarks page or --no-doc"):
-        accuracy.write_doc_block(tmp_path / "missing.md", "accuracy:digits", "new")
+        benchlib.write_doc_block(tmp_path / "missing.md", "accuracy:digits", "new")
 
 
 def test_accuracy_rejects_unknown_recipes_and_lone_xlsa17(accuracy, capsys):
