@@ -6,7 +6,8 @@ import os
 
 # Tiny networks run fastest on one thread, and tests that start subprocesses (examples,
 # distributed) must not oversubscribe the 2-core CI machine.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+if not os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+    os.environ["OMP_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings
