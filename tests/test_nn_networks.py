@@ -189,7 +189,11 @@ def test_blocks_structure_and_pure_forward():
     assert fbd.bn.eps == 0.5 and fbd.dropout.p == 0.1 and fbd.fc.bias is None
     assert fdl.act.negative_slope == 0.3 and fdl.dropout.p == 0.2
     g = MLPGenerator(3, 4, 3, hidden=8)
-    assert {n.rsplit(".", 1)[1] for n, _ in g.named_buffers()} == {"running_mean", "running_var", "calibrated"}
+    assert {n.rsplit(".", 1)[1] for n, _ in g.named_buffers()} == {
+        "running_mean",
+        "running_var",
+        "calibrated",
+    }
     assert g.fbd1.bn.eps == 0.8 and g.act.negative_slope == 0.2 and g.fdl.dropout.p == 0.5
     x = torch.randn(2, 5, 8)
     before = {k: v.clone() for k, v in g.state_dict().items()}
