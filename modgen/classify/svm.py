@@ -122,11 +122,15 @@ class LinearSVMClassifier(TorchClassifierBase):
         chunk = max(1, _CHUNK_ELEMENTS // k)
         # The objective divided by n: the same minimiser, with gradients of order 1 for any n.
         scale_reg, scale_loss = 1.0 / n, float(self.C) / n
+        # tol is relative to the gradient at the start (as liblinear's): with many classes each
+        # column's gradient is of order (its class's share of n), and an absolute threshold
+        # stopped L-BFGS long before the optimum (53% vs LinearSVC's 82% at SUN's 717 classes).
+        grad0 = _initial_grad_max(Xt, yt, wt, k, scale_loss, chunk)
         opt = torch.optim.LBFGS(
             [W, b],
             lr=1.0,
             max_iter=int(self.max_iter),
-            tolerance_grad=float(self.tol),
+            tolerance_grad=float(self.tol) * grad0,
             tolerance_change=1e-12,
             history_size=20,
             line_search_fn="strong_wolfe",
@@ -164,6 +168,24 @@ class LinearSVMClassifier(TorchClassifierBase):
         W = torch.as_tensor(self.coef_, device=X.device)
         b = torch.as_tensor(self.intercept_, device=X.device)
         return X @ W.T + b
+
+
+@torch.no_grad()
+def _initial_grad_max(
+    Xt: torch.Tensor, yt: torch.Tensor, wt: torch.Tensor, k: int, scale_loss: float, chunk: int
+) -> float:
+    """Largest gradient entry of the SVM objective at W = 0, b = 0 (every hinge is 1)."""
+    n, d = Xt.shape
+    gW = torch.zeros(d, k, device=Xt.device)
+    gb = torch.zeros(k, device=Xt.device)
+    for start in range(0, n, chunk):
+        xs, ys, ws = Xt[start : start + chunk], yt[start : start + chunk], wt[start : start + chunk]
+        sign = torch.full((xs.shape[0], k), -1.0, device=Xt.device)
+        sign[torch.arange(xs.shape[0], device=Xt.device), ys] = 1.0
+        g = (-2.0 * scale_loss) * ws[:, None] * sign
+        gW.addmm_(xs.T, g)
+        gb += g.sum(0)
+    return max(float(gW.abs().max()), float(gb.abs().max()), 1e-12)
 
 
 class WeightedLinearSVMClassifier(LinearSVMClassifier):
