@@ -19,20 +19,14 @@ from modgen.config import apply_overrides
 from modgen.distributed import DistContext, current_context, read_env, setup_distributed
 from modgen.errors import ConfigError
 from modgen.recipes import builtin_recipes, with_dataset_preset
+from modgen.testing.presets import TINY_NETWORKS
 from modgen.train.loop import train
 from modgen.train.run import RunDir, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = [
-    "generator.hidden=16",
-    "modulator.hidden=16",
-    "critic.hidden=[16, 8]",
-    "aux_classifier.hidden=[16, 8]",
-    "attribute_decoder.hidden=[16, 8]",
-    "task_sampler.n_way=2",
-    "task_sampler.k_support=2",
-    "task_sampler.k_query=2",
+    *TINY_NETWORKS,
     "task_sampler.tasks=4",
     "trainer.log_every=1",
     "trainer.checkpoint_every=0",

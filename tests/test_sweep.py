@@ -25,18 +25,11 @@ from modgen.sweep import (
     spec_id,
     sweep_markdown,
 )
+from modgen.testing.presets import TINY_NETWORKS
 
 TINY = [
     "trainer.episodes=2",
-    "generator.hidden=16",
-    "modulator.hidden=16",
-    "critic.hidden=[16, 8]",
-    "aux_classifier.hidden=[16, 8]",
-    "attribute_decoder.hidden=[16, 8]",
-    "task_sampler.n_way=2",
-    "task_sampler.k_support=2",
-    "task_sampler.k_query=2",
-    "task_sampler.tasks=2",
+    *TINY_NETWORKS,
     "evaluation.gzsl_samples=10",
     "evaluation.retrieval_k=[]",
     "evaluation.zsl_samples=10",

@@ -12,19 +12,12 @@ from modgen.config import apply_overrides
 from modgen.errors import CheckpointError, TrainingDivergedError
 from modgen.functional.maml import inner_grads, sgd_update
 from modgen.recipes import builtin_recipes, with_dataset_preset
+from modgen.testing.presets import TINY_NETWORKS
 from modgen.train.loop import load_run, train
 from modgen.train.run import RunDir, load_checkpoint
 
 TINY = [
-    "generator.hidden=16",
-    "modulator.hidden=16",
-    "critic.hidden=[16, 8]",
-    "aux_classifier.hidden=[16, 8]",
-    "attribute_decoder.hidden=[16, 8]",
-    "task_sampler.n_way=2",
-    "task_sampler.k_support=2",
-    "task_sampler.k_query=2",
-    "task_sampler.tasks=2",
+    *TINY_NETWORKS,
     "trainer.log_every=1",
     "trainer.checkpoint_every=2",
     "trainer.batch_size=8",

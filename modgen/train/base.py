@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
     from modgen.plugins import Registries
 
-__all__ = ["BaseTrainer", "GROUP_LR"]
+__all__ = ["BaseTrainer", "GROUP_LR", "loss_parts"]
 
 #: The meta learning rate of each parameter group: theta_d, theta_am, theta_gc (Algorithm 1).
 GROUP_LR = {"d": "beta1", "am": "beta2", "gc": "beta3"}
@@ -37,6 +37,30 @@ def _adam(
         except RuntimeError:  # an older torch without a fused CPU kernel
             pass
     return torch.optim.Adam(params, lr=lr, betas=betas)
+
+
+def loss_parts(
+    l_d: Tensor,
+    parts_d: dict[str, Tensor],
+    l_ad: Tensor,
+    l_gc: Tensor,
+    parts_g: dict[str, Tensor],
+    real_ad: Tensor,
+    real_cls: Tensor,
+) -> dict[str, Tensor]:
+    """The logged loss parts of a step (metrics.jsonl keys), the same for every trainer."""
+    return {
+        "loss/ad_real": real_ad,
+        "loss/cls_real": real_cls,
+        "loss/d": l_d,
+        "loss/wasserstein": parts_d["wasserstein"],
+        "loss/gp": parts_d["gp"],
+        "loss/ad": l_ad,
+        "loss/gc": l_gc,
+        "loss/adv": parts_g["adv"],
+        "loss/attr": parts_g["attr"],
+        "loss/cls": parts_g["cls"],
+    }
 
 
 class BaseTrainer:

@@ -38,7 +38,7 @@ from torch.func import functional_call
 from modgen.errors import ConfigError
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
 from modgen.functional.maml import inner_grads
-from modgen.train.base import BaseTrainer
+from modgen.train.base import BaseTrainer, loss_parts
 
 if TYPE_CHECKING:
     from modgen.data.zsldata import Episode
@@ -256,18 +256,7 @@ class MetaTrainer(BaseTrainer):
             self._D(p)(x_fake, a), a, a_rec, self._C(p, x_fake), y, cfg.attr_weight, cfg.cls_weight
         )
         l_gc = l_gc + real_cls
-        parts = {
-            "loss/ad_real": real_ad,
-            "loss/cls_real": real_cls,
-            "loss/d": l_d,
-            "loss/wasserstein": parts_d["wasserstein"],
-            "loss/gp": parts_d["gp"],
-            "loss/ad": l_ad,
-            "loss/gc": l_gc,
-            "loss/adv": parts_g["adv"],
-            "loss/attr": parts_g["attr"],
-            "loss/cls": parts_g["cls"],
-        }
+        parts = loss_parts(l_d, parts_d, l_ad, l_gc, parts_g, real_ad, real_cls)
         return l_d, l_ad, l_gc, parts
 
     def _episode_tensors(

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
-from modgen.train.base import BaseTrainer
+from modgen.train.base import BaseTrainer, loss_parts
 
 __all__ = ["PlainTrainer"]
 
@@ -103,15 +103,4 @@ class PlainTrainer(BaseTrainer):
         # the critic was already stepped above; keep its optimiser out of the shared step
         for p in critic_keys:
             p.grad = None
-        return {
-            "loss/ad_real": real_ad,
-            "loss/cls_real": real_cls,
-            "loss/d": l_d,
-            "loss/wasserstein": parts_d["wasserstein"],
-            "loss/gp": parts_d["gp"],
-            "loss/ad": l_ad,
-            "loss/gc": l_gc,
-            "loss/adv": parts_g["adv"],
-            "loss/attr": parts_g["attr"],
-            "loss/cls": parts_g["cls"],
-        }
+        return loss_parts(l_d, parts_d, l_ad, l_gc, parts_g, real_ad, real_cls)
