@@ -135,6 +135,16 @@ class EpisodicTaskSampler:
             f"features_split={self.features_split!r}, classes={self.class_ids.size})"
         )
 
+    def choose_classes(self, generator: torch.Generator) -> torch.Tensor:
+        """Each task's classes: ``(T, 2N)`` rows of the class table (``class_ids``), on the device.
+
+        The first ``N`` of a row are the support classes, the next ``N`` the query classes; they
+        must be distinct. This sampler draws them uniformly; a subclass overrides this method to
+        choose classes differently and inherits the rest (sample drawing, the Episode).
+        """
+        keys = torch.rand((self.tasks, self.class_ids.size), generator=generator, device=generator.device)
+        return keys.argsort(dim=1)[:, : 2 * self.n_way].to(self.device)
+
     def sample(self, generator: torch.Generator) -> Episode:
         """Draw one episode: ``T`` tasks of ``N``-way support and query sets, disjoint classes.
 
@@ -149,8 +159,7 @@ class EpisodicTaskSampler:
         t, n, ks, kq = self.tasks, self.n_way, self.k_support, self.k_query
         gen_device = generator.device
         dev = self.device
-        class_keys = torch.rand((t, self.class_ids.size), generator=generator, device=gen_device)
-        picked = class_keys.argsort(dim=1)[:, : 2 * n].to(dev)  # (T, 2N) rows of the class table
+        picked = self.choose_classes(generator)  # (T, 2N) rows of the class table
         width = self._table.shape[1]
         sample_keys = torch.rand((t, 2 * n, width), generator=generator, device=gen_device).to(dev)
         # Padding slots get a key above every real one (keys are in [0, 1)), so topk never picks them.

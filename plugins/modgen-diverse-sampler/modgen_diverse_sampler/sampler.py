@@ -8,28 +8,24 @@ chosen classes are split at random into ``N`` support and ``N`` query classes (d
 Algorithm 1, line 3 asks), and each class contributes ``K`` distinct samples drawn uniformly
 without replacement.
 
-It uses only modgen's public data types (:class:`~modgen.data.zsldata.ZSLData` in,
-:class:`~modgen.data.zsldata.Episode` out) and draws all tasks of an episode at once on the
-sampler's device.
+It subclasses the built-in :class:`~modgen.data.sampler.EpisodicTaskSampler` and overrides only
+how classes are chosen, so it returns the same :class:`~modgen.data.zsldata.Episode` and draws
+all tasks of an episode at once on the sampler's device.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import torch
 from torch import Tensor
 
-from modgen.data.zsldata import Episode, ZSLData
-from modgen.errors import ConfigError, DataError, ShapeError
+from modgen.data.sampler import EpisodicTaskSampler
+from modgen.data.zsldata import ZSLData
+from modgen.errors import ConfigError, ShapeError
 
 __all__ = ["METRICS", "AttributeDiverseTaskSampler", "farthest_point_classes"]
 
 #: Distances between class semantics understood by :class:`AttributeDiverseTaskSampler`.
 METRICS: tuple[str, ...] = ("euclidean", "cosine")
-
-_SPLITS = ("trainval", "train")
 
 
 def farthest_point_classes(distances: Tensor, start: Tensor, count: int) -> Tensor:
@@ -71,14 +67,12 @@ def farthest_point_classes(distances: Tensor, start: Tensor, count: int) -> Tens
     return torch.stack(chosen, dim=1)
 
 
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"task_sampler.{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
-class AttributeDiverseTaskSampler:
+class AttributeDiverseTaskSampler(EpisodicTaskSampler):
     """Draws episodes of ``T`` tasks whose ``2N`` classes are spread out in attribute space.
+
+    A subclass of the built-in sampler that overrides only
+    :meth:`~modgen.data.sampler.EpisodicTaskSampler.choose_classes`; validation, the device-side
+    sample table and the :class:`~modgen.data.zsldata.Episode` come from the built-in one.
 
     Args:
         data: the data set; training samples come from ``data.<features_split>``.
@@ -119,56 +113,12 @@ class AttributeDiverseTaskSampler:
         features_split: str = "trainval",
         metric: str = "euclidean",
     ) -> None:
-        if not isinstance(data, ZSLData):
-            raise ConfigError(f"task_sampler: expected a ZSLData, got {type(data).__name__}")
-        self.n_way = _positive("n_way", n_way)
-        self.k_support = _positive("k_support", k_support)
-        self.k_query = _positive("k_query", k_query)
-        self.tasks = _positive("tasks", tasks)
-        for name, value, choices in (
-            ("features_split", features_split, _SPLITS),
-            ("metric", metric, METRICS),
-        ):
-            if value not in choices:
-                raise ConfigError(
-                    f"task_sampler.{name}: unknown value {value!r}; expected one of {', '.join(choices)}"
-                )
-        self.features_split, self.metric = features_split, metric
-        self.device = torch.device(device)
-
-        rows = getattr(data, features_split)
-        labels = data.labels[rows]
-        order = np.argsort(labels, kind="stable")
-        rows, labels = rows[order], labels[order]
-        classes, starts, counts = np.unique(labels, return_index=True, return_counts=True)
-        if classes.size < 2 * self.n_way:
-            raise DataError(
-                f"{data.name}: diverse.attribute-diverse needs at least 2 * n_way = {2 * self.n_way} training "
-                f"classes in {features_split!r} (support and query classes are disjoint), but there are "
-                f"{classes.size}. Lower task_sampler.n_way to at most {classes.size // 2}."
+        if metric not in METRICS:
+            raise ConfigError(
+                f"task_sampler.metric: unknown value {metric!r}; expected one of {', '.join(METRICS)}"
             )
-        shots = max(self.k_support, self.k_query)
-        if counts.min() < shots:
-            c = int(np.argmin(counts))
-            raise DataError(
-                f"{data.name}: class {classes[c]} ({data.class_names[classes[c]]!r}) has only {counts[c]} "
-                f"samples in {features_split!r}, fewer than max(k_support, k_query) = {shots}. Lower "
-                f"task_sampler.k_support/k_query to at most {counts.min()}."
-            )
-        self.class_ids = classes
-        self.num_classes = int(data.seen_classes.size)
-
-        dev = self.device
-        width = int(counts.max())
-        rank = np.arange(rows.size) - np.repeat(starts, counts)
-        table = np.zeros((classes.size, width), dtype=np.int64)
-        table[np.repeat(np.arange(classes.size), counts), rank] = np.arange(rows.size)
-        # Copied to the device once; every episode indexes into these.
-        self._features = torch.from_numpy(np.ascontiguousarray(data.features[rows])).to(dev)
-        self._table = torch.from_numpy(table).to(dev)
-        self._valid = torch.arange(width, device=dev)[None, :] < torch.from_numpy(counts).to(dev)[:, None]
-        self._attrs = torch.from_numpy(np.ascontiguousarray(data.semantics[classes])).to(dev)
-        self._label = torch.from_numpy(np.searchsorted(data.seen_classes, classes)).to(dev)
+        super().__init__(data, n_way, k_support, k_query, tasks, device, features_split)
+        self.metric = metric
         self._distances = self._class_distances(self._attrs.double()).to(self._attrs.dtype)
 
     def _class_distances(self, sem: Tensor) -> Tensor:
@@ -184,41 +134,11 @@ class AttributeDiverseTaskSampler:
             f"features_split={self.features_split!r}, metric={self.metric!r}, classes={self.class_ids.size})"
         )
 
-    def sample(self, generator: torch.Generator) -> Episode:
-        """Draw one episode of ``T`` tasks with attribute-diverse, disjoint support and query classes.
-
-        Args:
-            generator: the source of randomness; the same generator state gives the same episode.
-
-        Returns:
-            An :class:`~modgen.data.zsldata.Episode` on the sampler's device: support
-            ``(T, N*Ks, ·)``, query ``(T, N*Kq, ·)``, labels indexing ``data.seen_classes``.
-        """
-        t, n, ks, kq = self.tasks, self.n_way, self.k_support, self.k_query
-        dev, gdev = self.device, generator.device
+    def choose_classes(self, generator: torch.Generator) -> Tensor:
+        """Farthest-point classes from a random start, split at random into support and query."""
+        t, n, dev, gdev = self.tasks, self.n_way, self.device, generator.device
         start = torch.randint(self.class_ids.size, (t,), generator=generator, device=gdev).to(dev)
         picked = farthest_point_classes(self._distances, start, 2 * n)  # (T, 2N) rows of the class table
         # A random support/query split keeps both halves spread out (FPS order is not random).
         halves = torch.rand((t, 2 * n), generator=generator, device=gdev).to(dev).argsort(dim=1)
-        picked = picked.gather(1, halves)
-        width = self._table.shape[1]
-        keys = torch.rand((t, 2 * n, width), generator=generator, device=gdev).to(dev)
-        keys = keys.masked_fill(~self._valid[picked], 2.0)  # padding slots sort after every real sample
-        shots = keys.topk(max(ks, kq), dim=-1, largest=False).indices  # (T, 2N, K)
-        x = self._features[self._table[picked].gather(-1, shots)]  # (T, 2N, K, D)
-        attrs, label = self._attrs[picked], self._label[picked]  # (T, 2N, A), (T, 2N)
-
-        def part(lo: int, k: int) -> dict[str, Tensor]:
-            a, y = attrs[:, lo : lo + n], label[:, lo : lo + n]
-            return {
-                "x": x[:, lo : lo + n, :k].reshape(t, n * k, -1),
-                "a": a[:, :, None, :].expand(t, n, k, a.shape[-1]).reshape(t, n * k, -1),
-                "y": y[:, :, None].expand(t, n, k).reshape(t, n * k),
-                "classes": y,
-                "attrs": a,
-            }
-
-        sup, qry = part(0, ks), part(n, kq)
-        return Episode(
-            **{f"support_{k}": v for k, v in sup.items()}, **{f"query_{k}": v for k, v in qry.items()}
-        )
+        return picked.gather(1, halves)
