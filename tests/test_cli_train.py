@@ -1,0 +1,77 @@
+"""The run commands end to end through CliRunner with a tiny recipe on digits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from modgen.cli import build_app
+from modgen.testing.presets import TINY_NETWORKS
+
+runner = CliRunner()
+
+FAST_EVAL = [
+    "evaluation.zsl_samples=10",
+    "evaluation.gzsl_samples=10",
+    'evaluation.classifiers=["svm", "weighted-softmax"]',
+    "evaluation.classifier_params.svm.grid={}",
+    "evaluation.classifier_params.weighted-softmax.grid={}",
+    "evaluation.classifier_params.weighted-softmax.epochs=2",
+]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    app = build_app(plugin_commands=False)
+    args = ["train", "--recipe", "amaz", "--episodes", "3", "--out", str(out), "--quiet"]
+    for s in [*TINY_NETWORKS, *FAST_EVAL]:
+        args += ["--set", s]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "ZSL top-1" in result.output and "weighted-softmax" in result.output
+    return out
+
+
+def test_train_writes_the_run_folder(run_dir):
+    for name in ("config.toml", "metrics.jsonl", "summary.json", "results.json", "results.md"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "checkpoints" / "last.pt").is_file()
+    assert (run_dir / "plots" / "losses.png").is_file()
+    results = json.loads((run_dir / "results.json").read_text())
+    zsl = results["runs"][0]["zsl"]
+    assert set(zsl) == {"svm", "weighted-softmax"} and all(0.0 <= v <= 1.0 for v in zsl.values())
+
+
+def test_evaluate_synthesize_retrieve_and_sweep(run_dir, tmp_path):
+    app = build_app(plugin_commands=False)
+    r = runner.invoke(app, ["evaluate", str(run_dir)])
+    assert r.exit_code == 0, r.output
+    assert "results written to" in r.output
+    out = tmp_path / "syn.npz"
+    r = runner.invoke(app, ["synthesize", str(run_dir), "--classes", "4,5", "--n", "7", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    with np.load(out) as z:
+        assert z["features"].shape == (14, 64) and sorted(set(z["labels"].tolist())) == [4, 5]
+    r = runner.invoke(app, ["retrieve", str(run_dir), "--k", "5", "--n", "10"])
+    assert r.exit_code == 0 and "AP@5" in r.output, r.output
+    r = runner.invoke(
+        app,
+        ["sweep", "synthesis", str(run_dir), "--param", "samples", "--values", "5,10", "--classifier", "svm"],
+    )
+    assert r.exit_code == 0, r.output
+    assert (run_dir / "sweep-samples.json").is_file() and (run_dir / "plots" / "sweep-samples.png").is_file()
+
+
+def test_run_commands_fail_clearly(tmp_path):
+    app = build_app(plugin_commands=False)
+    r = runner.invoke(app, ["evaluate", str(tmp_path)])
+    assert r.exit_code != 0 and "is not a modgen run folder: no config.toml" in r.output
+    r = runner.invoke(app, ["train", "--data", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and "cannot tell which data set this is" in r.output
+    r = runner.invoke(app, ["train", "--threads", "-1"])
+    assert r.exit_code == 2 and "--threads" in r.output
+    assert "Traceback" not in r.output
