@@ -104,6 +104,7 @@ def run_dataset(
         "aggregate", "runs"}]}`` (``aggregate`` as :func:`modgen.evaluate.aggregate`).
     """
     from modgen.data import load_dataset
+    from modgen.errors import TrainingDivergedError
     from modgen.evaluate import aggregate, evaluate
     from modgen.train.cli import resolve_train_spec
     from modgen.train.loop import train
@@ -112,6 +113,7 @@ def run_dataset(
     out: dict[str, Any] = {"dataset": dataset, "recipes": []}
     for recipe in recipes:
         results, train_s, eval_s, n_episodes = [], [], [], None
+        diverged: list[dict[str, Any]] = []
         for seed in seeds:
             spec = resolve_train_spec(
                 registries,
@@ -126,7 +128,13 @@ def run_dataset(
             if data is None:
                 data = load_dataset(registries, spec.data)
             n_episodes = spec.trainer.episodes
-            outcome = train(spec, registries, data=data, out=workdir / f"{dataset}-{recipe}-{seed}")
+            try:
+                outcome = train(spec, registries, data=data, out=workdir / f"{dataset}-{recipe}-{seed}")
+            except TrainingDivergedError as err:
+                # a diverged seed is a result too: reported, left out of the means
+                diverged.append({"seed": seed, "error": str(err)})
+                log(f"  {dataset} {recipe} seed {seed}: DIVERGED: {err}")
+                continue
             t0 = time.perf_counter()
             result = evaluate(
                 outcome.assembly,
@@ -152,7 +160,8 @@ def run_dataset(
                 "seeds": seeds,
                 "train_seconds": train_s,
                 "eval_seconds": eval_s,
-                "aggregate": aggregate(results),
+                "aggregate": aggregate(results) if results else None,
+                "diverged": diverged,
                 "runs": [r.to_dict() for r in results],
             }
         )
@@ -171,8 +180,20 @@ def markdown_table(ds: dict[str, Any], *, header: str) -> str:
         "| recipe | classifier | ZSL top-1 | GZSL U | GZSL S | GZSL H | episodes | train s / seed |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    notes = []
     for r in ds["recipes"]:
-        agg, n = r["aggregate"], r["aggregate"]["n_seeds"]
+        bad = r.get("diverged") or []
+        if bad:
+            seeds = ", ".join(str(d["seed"]) for d in bad)
+            notes.append(
+                f"{r['recipe']}: seed{'s' if len(bad) > 1 else ''} {seeds} diverged ({bad[0]['error'].split(';')[0]}) "
+                f"and {'are' if len(bad) > 1 else 'is'} left out of its means."
+            )
+        agg = r["aggregate"]
+        if agg is None:
+            lines.append(f"| {r['recipe']} | - | diverged | - | - | - | {r['episodes']} | - |")
+            continue
+        n = agg["n_seeds"]
         secs = sum(r["train_seconds"]) / max(len(r["train_seconds"]), 1)
         for clf, zsl in agg["zsl"].items():
             g = agg["gzsl"].get(clf)
@@ -180,12 +201,13 @@ def markdown_table(ds: dict[str, Any], *, header: str) -> str:
             lines.append(
                 f"| {r['recipe']} | {clf} | {_pm(zsl, n)} | {' | '.join(gz)} | {r['episodes']} | {secs:.0f} |"
             )
-    selected = {r["aggregate"]["selected_on"] for r in ds["recipes"]}
+    selected = {r["aggregate"]["selected_on"] for r in ds["recipes"] if r["aggregate"]}
     lines += [
         "",
         f"Per-class mean top-1 in %, mean ± std over seeds; classifier hyper-parameters selected on "
-        f"{' / '.join(sorted(selected))}.",
+        f"{' / '.join(sorted(selected)) or '-'}.",
     ]
+    lines += [f"\n{note}" for note in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -298,7 +320,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ds["wall_seconds"] = time.perf_counter() - t0
             ds["load_average_after"] = machine_info(device)["load_average"]
             result["datasets"].append(ds)
-            where = machine["cuda_device"] or f"{machine['cpu_model']}, {machine['cpu_threads']} threads"
+            n = machine["cpu_threads"]
+            where = machine["cuda_device"] or f"{machine['cpu_model']}, {n} thread{'' if n == 1 else 's'}"
             header = (
                 f"Measured {result['date']} on {where} (device `{device}`, torch {machine['torch']}, commit "
                 f"`{result['commit']}`, load average {', '.join(map(str, machine['load_average']))} at the start), "

@@ -375,7 +375,10 @@ def paper_shaped_data(
         except DataError:
             data = load_xlsa17(out, dataset, semantics="att")
             semantics = "att"
-        return data, f"semi-synthetic from {folder / 'att_splits.mat'} (semantics {semantics})"
+        return (
+            data,
+            f"semi-synthetic features over the real {dataset} att_splits.mat (semantics {semantics!r})",
+        )
     data = synthetic_zsl_data(
         dataset,
         attr_dim=shape["attr_dim"],

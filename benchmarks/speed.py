@@ -546,7 +546,8 @@ def _fmt_flops(f: float | None, unit: float, suffix: str) -> str:
 def markdown(result: dict[str, Any]) -> str:
     """The speed tables of ``result`` (what :func:`main` returns) as Markdown."""
     m = result["machine"]
-    where = m["cuda_device"] or f"{m['cpu_model']} ({m['cpu_threads']} threads)"
+    threads = f"{m['cpu_threads']} thread{'' if m['cpu_threads'] == 1 else 's'}"
+    where = m["cuda_device"] or f"{m['cpu_model']} ({threads} of {m['cpu_cores']} cores)"
     lines = [
         f"Measured {result['date']} on {where}, torch {m['torch']}, device `{result['device']}`, "
         f"commit `{result['commit']}`, load average {', '.join(map(str, m['load_average'])) or '-'}"

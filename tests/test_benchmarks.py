@@ -259,6 +259,23 @@ def test_accuracy_quick_writes_its_block_into_the_page_once(accuracy, tmp_path):
     assert rec["episodes"] == 3 and 0.0 <= rec["aggregate"]["zsl"]["svm"]["mean"] <= 1.0
 
 
+def test_accuracy_reports_a_diverged_seed_and_goes_on(accuracy, tmp_path, monkeypatch):
+    import modgen.train.loop
+    from modgen.errors import TrainingDivergedError
+
+    def diverge(spec, *args, **kwargs):
+        raise TrainingDivergedError(f"Loss 'loss/ad' became inf by episode 2 of run 'r{spec.name}'; kept")
+
+    monkeypatch.setattr(modgen.train.loop, "train", diverge)
+    result = accuracy.main(
+        ["--quick", "--recipes", "amaz,zsml", "--datasets", "digits", "--no-doc", "--json-dir", str(tmp_path)]
+    )
+    recs = result["datasets"][0]["recipes"]
+    assert [r["aggregate"] for r in recs] == [None, None] and recs[1]["diverged"][0]["seed"] == 0
+    md = result["datasets"][0]["markdown"]
+    assert "| zsml | - | diverged |" in md and "zsml: seed 0 diverged (Loss 'loss/ad' became inf" in md
+
+
 def test_doc_block_with_one_marker_is_an_error(benchlib, tmp_path):
     doc = tmp_path / "b.md"
     doc.write_text("x\n<!-- accuracy:digits:begin -->\nold\n", encoding="utf-8")
