@@ -134,8 +134,11 @@ DATASET_PRESETS: dict[str, list[str]] = {
         "trainer.beta3=1e-3",
         "evaluation.classifier_params.softmax.epochs=20",
     ],
+    # fashion-mnist: the digits preset's optimiser and noise settings (not tuned separately).
     "fashion-mnist": [
-        "trainer.episodes=1000",
+        "trainer.episodes=600",
+        "trainer.sigma_train=1.0",
+        "generator.dropout=0.0",
         "generator.hidden=512",
         "modulator.hidden=512",
         "critic.hidden=(512, 256)",
@@ -143,8 +146,8 @@ DATASET_PRESETS: dict[str, list[str]] = {
         "attribute_decoder.hidden=(512, 256)",
         "task_sampler.n_way=3",
         "task_sampler.tasks=10",
-        "trainer.beta2=1e-4",
-        "trainer.beta3=1e-4",
+        "trainer.beta2=1e-3",
+        "trainer.beta3=1e-3",
     ],
 }
 
