@@ -87,6 +87,8 @@ def test_speed_quick_runs_and_writes_json_and_markdown(speed, tmp_path):
             "8",
             "--svc-per-class",
             "4",
+            "--clf-tol",
+            "default,1e-7",
             "--json",
             str(out),
         ]
@@ -102,7 +104,12 @@ def test_speed_quick_runs_and_writes_json_and_markdown(speed, tmp_path):
     assert ours["speedup_vs_reference"] == pytest.approx(ref["median_s"] / ours["median_s"])
     assert ours["flops"] > 0 and ref["flops"] > 0 and ours["median_s"] > 0
     clf = saved["classifier"]
-    assert [r["per_class"] for r in clf["runs"]] == [8, 4, 4] and 0 <= clf["agreement"] <= 1
+    from modgen.classify import LinearSVMClassifier, SklearnLinearSVC
+
+    default, svc_tol = LinearSVMClassifier().tol, SklearnLinearSVC().tol
+    want = [(8, default), (4, default), (8, 1e-7), (4, 1e-7), (4, svc_tol)]
+    assert [(r["per_class"], r["tol"]) for r in clf["runs"]] == want
+    assert 0 <= clf["runs"][1]["agreement"] <= 1 and "agreement" not in clf["runs"][0]
     md = out.with_suffix(".md").read_text()
     assert "| modgen batch |" in md and "LinearSVC" in md and result["quick"] is True
 
