@@ -46,6 +46,7 @@ from benchlib import (  # noqa: E402
 )
 
 from modgen.errors import ConfigError  # noqa: E402
+from modgen.testing.presets import TINY_NETWORKS  # noqa: E402
 
 __all__ = ["DEFAULT_DOC", "run_dataset", "markdown_table", "write_doc_block", "main"]
 
@@ -57,15 +58,7 @@ DEFAULT_DATASETS = ("digits", "fashion-mnist")
 
 #: ``--quick``: widths, task sizes and evaluation sizes of a smoke test (not a measurement).
 QUICK_OVERRIDES = [
-    "generator.hidden=16",
-    "modulator.hidden=16",
-    "critic.hidden=[16, 8]",
-    "aux_classifier.hidden=[16, 8]",
-    "attribute_decoder.hidden=[16, 8]",
-    "task_sampler.n_way=2",
-    "task_sampler.k_support=2",
-    "task_sampler.k_query=2",
-    "task_sampler.tasks=2",
+    *TINY_NETWORKS,
     "trainer.batch_size=8",
     "trainer.critic_iters=1",
     "trainer.log_every=1",
