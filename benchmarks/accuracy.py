@@ -179,7 +179,7 @@ def markdown_table(ds: dict[str, Any], *, header: str) -> str:
         if bad:
             seeds = ", ".join(str(d["seed"]) for d in bad)
             notes.append(
-                f"{r['recipe']}: seed{'s' if len(bad) > 1 else ''} {seeds} diverged ({bad[0]['error'].split(';')[0]}) "
+                f"{r['recipe']}: seed{'s' if len(bad) > 1 else ''} {seeds} diverged ({bad[0]['error'].split(';')[0].split(' of run ')[0]}) "
                 f"and {'are' if len(bad) > 1 else 'is'} left out of its means."
             )
         agg = r["aggregate"]
