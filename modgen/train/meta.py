@@ -37,7 +37,7 @@ from torch.func import functional_call
 
 from modgen.errors import ConfigError
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
-from modgen.functional.maml import inner_grads
+from modgen.functional.maml import inner_grads, sgd_update
 from modgen.train.base import BaseTrainer, loss_parts
 
 if TYPE_CHECKING:
@@ -218,21 +218,8 @@ class MetaTrainer(BaseTrainer):
 
     @staticmethod
     def _sgd(params: Params, keys: list[str], grads: list[Tensor], lr: float, backend: str) -> Params:
-        """:func:`~modgen.functional.maml.sgd_update` (``p - lr * g``) in fewer passes over memory.
-
-        One fused ``p + (-lr) * g`` per tensor instead of a product and a difference, and under
-        plain autograd one multi-tensor kernel for the whole group (fewer GPU launches).
-        Both are differentiable, so second-order meta-gradients flow through them unchanged.
-        """
-        if not keys:
-            return params
-        out = dict(params)
-        if backend == "autograd" and all(params[k].device == grads[0].device for k in keys):
-            updated = torch._foreach_add([params[k] for k in keys], grads, alpha=-lr)
-        else:  # under vmap (per-task adaptation) foreach kernels have no batching rule
-            updated = [torch.add(params[k], g, alpha=-lr) for k, g in zip(keys, grads, strict=True)]
-        out.update(zip(keys, updated, strict=True))
-        return out
+        # foreach kernels have no vmap batching rule: only under plain autograd (batch adaptation)
+        return sgd_update(params, keys, grads, lr, foreach=backend == "autograd")
 
     def _share_inner(self, grads: list[Tensor], backend: str) -> list[Tensor]:
         # One adaptation for the batch of tasks: its gradient is of the mean support loss over
