@@ -2,29 +2,60 @@
 
 It implements AMAZ (Li, Liu, Yao, Chang, "Attribute-Modulated Generative Meta Learning for
 Zero-Shot Learning", arXiv 2104.10857) as the recipe ``amaz``, one assembly among swappable
-components. Nothing happens at import time beyond definitions: registries come from
-:func:`get_registries`.
+components. Nothing happens at import time beyond definitions, and nothing heavy is imported
+until it is used: the names below are loaded on first access (PEP 562), so ``import modgen``
+and ``modgen --version`` do not import torch.
+
+Example:
+    >>> import modgen
+    >>> spec = modgen.resolve_spec(modgen.get_registries(entry_points=False), "amaz", dataset="digits")
+    >>> spec.data.dataset, spec.trainer.name
+    ('digits', 'meta')
 """
 
 from __future__ import annotations
 
-from modgen._version import __version__
-from modgen.config import ComponentSpec, DataConfig, EvalConfig, RecipeSpec, TrainConfig
-from modgen.errors import ModgenError
-from modgen.hookspecs import hookimpl
-from modgen.plugins import Registries, get_registries
-from modgen.registry import Registry
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "__version__",
-    "ComponentSpec",
-    "DataConfig",
-    "EvalConfig",
-    "ModgenError",
-    "RecipeSpec",
-    "Registries",
-    "Registry",
-    "TrainConfig",
-    "get_registries",
-    "hookimpl",
-]
+from modgen._version import __version__
+
+if TYPE_CHECKING:
+    from modgen.config import ComponentSpec, DataConfig, EvalConfig, RecipeSpec, RunConfig
+    from modgen.errors import ModgenError
+    from modgen.hookspecs import hookimpl
+    from modgen.pipeline import RunResult, resolve_spec, run
+    from modgen.plugins import Registries, get_registries
+    from modgen.registry import Registry
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "ComponentSpec": "modgen.config",
+    "DataConfig": "modgen.config",
+    "EvalConfig": "modgen.config",
+    "RecipeSpec": "modgen.config",
+    "RunConfig": "modgen.config",
+    "ModgenError": "modgen.errors",
+    "hookimpl": "modgen.hookspecs",
+    "RunResult": "modgen.pipeline",
+    "resolve_spec": "modgen.pipeline",
+    "run": "modgen.pipeline",
+    "Registries": "modgen.plugins",
+    "get_registries": "modgen.plugins",
+    "Registry": "modgen.registry",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modgen' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -25,8 +25,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import difflib
-import inspect
+import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,17 +33,13 @@ import torch
 from torch import Tensor, nn
 
 from modgen.errors import ConfigError, DataError, ShapeError
-from modgen.functional.modulation import describe_modulation
-from modgen.nn.modulator import AttributeModulator
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from modgen.config import RecipeSpec
     from modgen.interfaces import Modulation
     from modgen.plugins import Registries
 
-__all__ = ["Assembly", "build_assembly", "AWA2_SHAPES", "NETWORK_KINDS", "PARAMETER_GROUPS"]
+__all__ = ["Assembly", "build_assembly", "group_of", "AWA2_SHAPES", "NETWORK_KINDS", "PARAMETER_GROUPS"]
 
 #: The data shapes of AWA2 (85-d attributes, 2048-d ResNet-101 features, 40 seen classes).
 AWA2_SHAPES: dict[str, int] = {"attr_dim": 85, "feature_dim": 2048, "num_classes": 40}
@@ -68,6 +63,16 @@ _GROUP_LABEL = {
 }
 
 
+def group_of(kind: str) -> str:
+    """The parameter group (``d``, ``am``, ``gc``) of a network kind; ``""`` for others.
+
+    Example:
+        >>> group_of("modulator")
+        'am'
+    """
+    return _GROUP_LABEL.get(kind, "")
+
+
 class Assembly(nn.Module):
     """The networks of one run: G, the modulator, D, C and AD, plus the quality weighter.
 
@@ -79,7 +84,7 @@ class Assembly(nn.Module):
         generator, modulator, critic, aux_classifier, attribute_decoder: the networks.
         quality_weighter: the :class:`~modgen.interfaces.QualityWeighter` (not a module).
         attr_dim, feature_dim, noise_dim, num_classes: ``A``, ``D``, ``Z``, ``C``.
-        names: registered name of each component by kind (for :meth:`describe`).
+        names: registered name of each component by kind.
         params: the parameters each component was built with, by kind.
         recipe: the recipe's name.
 
@@ -92,7 +97,7 @@ class Assembly(nn.Module):
         ...     attribute_decoder=MLPAttributeDecoder(5, 3, hidden=(8, 8)),
         ...     quality_weighter=UniformQualityWeighter(), attr_dim=3, feature_dim=5, noise_dim=3,
         ...     num_classes=2)
-        >>> asm.generate(torch.randn(4, 3), torch.randn(4, 3)).shape
+        >>> asm.generator(torch.randn(4, 3), torch.randn(4, 3), asm.modulation(torch.randn(2, 3))).shape
         torch.Size([4, 5])
     """
 
@@ -130,21 +135,6 @@ class Assembly(nn.Module):
     def modulation(self, task_attributes: Tensor) -> Modulation | None:
         """The modulator's output for task attribute sets ``(..., N, A)`` (``None``: unmodulated)."""
         return self.modulator(task_attributes)
-
-    def generate(self, z: Tensor, a: Tensor, task_attributes: Tensor | None = None) -> Tensor:
-        """``G(z, a)`` modulated by ``task_attributes`` when given.
-
-        Args:
-            z: ``(..., n, Z)`` noise.
-            a: ``(..., n, A)`` attributes of the samples.
-            task_attributes: ``(..., N, A)`` the attribute set of each task, or ``None`` for the
-                unmodulated generator.
-
-        Returns:
-            ``(..., n, D)`` synthetic features.
-        """
-        modulation = None if task_attributes is None else self.modulator(task_attributes)
-        return self.generator(z, a, modulation)
 
     def networks(self) -> dict[str, nn.Module]:
         """The five networks by kind."""
@@ -224,73 +214,6 @@ class Assembly(nn.Module):
                 f"[0, {self.num_classes})); map labels to training-class indices"
             )
 
-    # -- showing ----------------------------------------------------------------------------------
-    def describe(self) -> Table:
-        """A rich table of the components, their shapes, groups and parameter counts.
-
-        Example:
-            >>> from modgen.plugins import get_registries
-            >>> from modgen.recipes import amaz
-            >>> asm = build_assembly(amaz(), get_registries(entry_points=False), device="meta",
-            ...     **AWA2_SHAPES)
-            >>> asm.describe().row_count
-            7
-        """
-        from rich.table import Table
-
-        a, d, z, c = self.attr_dim, self.feature_dim, self.noise_dim, self.num_classes
-        counts = self.parameter_counts()
-        title = (
-            f"Assembly {self.recipe!r}: A={a}, D={d}, Z={z}, C={c}"
-            if self.recipe
-            else (f"Assembly: A={a}, D={d}, Z={z}, C={c}")
-        )
-        table = Table(title=title)
-        for col, justify in (
-            ("kind", "left"),
-            ("component", "left"),
-            ("class", "left"),
-            ("shapes", "left"),
-            ("group", "center"),
-            ("parameters", "right"),
-        ):
-            table.add_column(col, justify=justify)  # type: ignore[arg-type]
-        dims = getattr(self.generator, "modulated_dims", None)
-        k = 0 if dims is None else len(dims)
-        shapes = {
-            "generator": f"z ({z}) + a ({a}) -> x ({d})",
-            "modulator": f"attrs (N, {a}) -> {k} x (w, b)",
-            "critic": f"x ({d}) + a ({a}) -> score",
-            "aux_classifier": f"x ({d}) -> logits ({c})",
-            "attribute_decoder": f"x ({d}) -> a' ({a})",
-            "quality_weighter": f"a, a' ({a}) -> weight",
-        }
-        notes = []
-        for kind in (*NETWORK_KINDS, "quality_weighter"):
-            obj = getattr(self, kind)
-            count = counts.get(kind, 0)
-            # A parameter-free modulator (``none``) leaves G unmodulated.
-            shape = "none (G unmodulated)" if kind == "modulator" and count == 0 else shapes[kind]
-            table.add_row(
-                kind,
-                self.names.get(kind, "?"),
-                type(obj).__name__,
-                shape,
-                _GROUP_LABEL.get(kind, ""),
-                f"{count:,}",
-            )
-            if self.params.get(kind):
-                notes.append(f"{kind}: " + ", ".join(f"{p}={v}" for p, v in self.params[kind].items()))
-        if isinstance(self.modulator, AttributeModulator):
-            m = self.modulator
-            notes.append(
-                "modulation: o_hat = "
-                + describe_modulation(base=m.base, operator=m.operator, gate=m.gate, bias=m.bias)
-            )
-        table.caption = "\n".join(notes) or None
-        table.add_row("total", "", "", "", "", f"{sum(counts.values()):,}", style="bold")
-        return table
-
     def extra_repr(self) -> str:
         return (
             f"recipe={self.recipe!r}, attr_dim={self.attr_dim}, feature_dim={self.feature_dim}, "
@@ -305,46 +228,19 @@ def _positive_dim(name: str, value: object) -> int:
     return value
 
 
-def _accepted(sig: inspect.Signature, reserved: Mapping[str, Any]) -> list[str]:
-    return [
-        p.name
-        for p in sig.parameters.values()
-        if p.name not in reserved and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY)
-    ]
+def _noise_dim(spec: RecipeSpec) -> int:
+    value = spec.generator.params.get("noise_dim", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(
+            f"generator.noise_dim: expected an integer >= 0 (0: the attribute dimension), got {value!r}"
+        )
+    return value
 
 
-def _build_component(
-    registries: Registries, kind: str, name: str, params: Mapping[str, Any], dims: dict[str, Any]
-) -> Any:
-    """Build one component; errors name the kind, the component and the parameter."""
-    factory = registries.kind(kind).get(name)  # UnknownComponentError lists the names
-    where = f"{kind} {name!r}"
-    for p in params:
-        if p in dims:
-            raise ConfigError(
-                f"{where}: parameter {p!r} is set from the data ({p}={dims[p]!r}); remove it from the "
-                f"recipe's {kind} params"
-            )
-    try:
-        sig: inspect.Signature | None = inspect.signature(factory)
-    except (TypeError, ValueError):  # builtins or C callables without a signature
-        sig = None
-    if sig is not None and not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        accepted = _accepted(sig, dims)
-        for p in params:
-            if p not in sig.parameters or p not in accepted:
-                close = difflib.get_close_matches(p, accepted, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(
-                    f"{where}: unknown parameter {p!r}. Accepted parameters: "
-                    f"{', '.join(accepted) or '(none)'}.{hint}"
-                )
-    try:
-        return factory(**dims, **params)
-    except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from err
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{where}: cannot build with params {dict(params)!r}: {err}") from err
+def _component_seed(seed: int, kind: str) -> int:
+    """The initialisation seed of one network: the run's init seed and the network's kind."""
+    digest = hashlib.blake2b(f"{seed}:{kind}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
 def build_assembly(
@@ -396,7 +292,7 @@ def build_assembly(
         "num_classes": _positive_dim("num_classes", num_classes),
     }
     if noise_dim is None:
-        noise_dim = spec.trainer.noise_dim or attr_dim
+        noise_dim = _noise_dim(spec) or attr_dim
     z = _positive_dim("noise_dim", noise_dim)
     a, d, c = dims["attr_dim"], dims["feature_dim"], dims["num_classes"]
     target = torch.device(device) if device is not None else None
@@ -409,13 +305,15 @@ def build_assembly(
             stack.enter_context(torch.device("meta"))
         elif seed is not None:
             stack.enter_context(torch.random.fork_rng(devices=[]))
-            torch.manual_seed(seed)
         comps = spec.components()
         built: dict[str, Any] = {}
 
         def make(kind: str, kind_dims: dict[str, Any]) -> Any:
             cs = comps[kind]
-            built[kind] = _build_component(registries, kind, cs.name, cs.params, kind_dims)
+            params = {k: v for k, v in cs.params.items() if not (kind == "generator" and k == "noise_dim")}
+            if seed is not None:  # one stream per network: a recipe's other networks do not shift it
+                torch.manual_seed(_component_seed(seed, kind))
+            built[kind] = registries.kind(kind).build(cs.name, params, fixed=kind_dims)
             return built[kind]
 
         generator = make("generator", {"attr_dim": a, "feature_dim": d, "noise_dim": z})

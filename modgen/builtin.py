@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from modgen.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    import typer
+
+    from modgen.plugins import PluginRegistries as Registries
 
 
 @hookimpl
@@ -22,8 +24,21 @@ def modgen_register_components(registries: Registries) -> None:
 
 @hookimpl
 def modgen_register_recipes(registries: Registries) -> None:
-    """Register ``amaz``, ``zsml``, ``clswgan`` and the Table IV variants."""
-    from modgen.recipes import builtin_recipes
+    """Register ``amaz``, ``zsml``, ``clswgan``, the Table IV variants and the presets."""
+    from modgen.recipes import builtin_presets, builtin_recipes
+    from modgen.testing.presets import tiny
 
     for name, recipe in builtin_recipes().items():
         registries.recipe.register(name, recipe)
+    for name, preset in builtin_presets().items():
+        registries.preset.register(name, preset)
+    registries.preset.register("tiny", tiny)
+
+
+@hookimpl
+def modgen_register_commands(app: typer.Typer) -> None:
+    """Add modgen's own commands: train, evaluate, synthesize, retrieve, data, sweep, plugin."""
+    from modgen.cli import data, plugin, runs, sweep
+
+    for module in (runs, data, sweep, plugin):
+        module.register(app)

@@ -1,13 +1,19 @@
-"""Configuration as frozen attrs values, with TOML round trip and ``--set`` overrides.
+"""Configuration as frozen attrs values: one :class:`RecipeSpec` describes a whole run.
 
-A :class:`RecipeSpec` describes one complete run: the data, each component (a
-:class:`ComponentSpec`: registered name + parameters), the trainer and the evaluation. Specs
-are immutable; change them with :func:`attrs.evolve` or :func:`apply_overrides`.
+A spec holds the data (:class:`DataConfig`), one :class:`ComponentSpec` (a registered name and
+its parameters) per component slot — the trainer included —, the evaluation
+(:class:`EvalConfig`) and the run's machine-side settings (:class:`RunConfig`: seed, device,
+threads, logging). Specs are immutable; change them with :func:`attrs.evolve` or
+:func:`apply_overrides`.
+
+Plain data crosses the edges only: :func:`spec_from_dict` / :func:`spec_to_dict` (cattrs, with
+every error naming its key path), :func:`spec_from_toml` / :func:`spec_to_toml` (tomllib and
+tomli-w), and ``key=value`` overrides (:func:`apply_overrides`).
 
 Example:
     >>> spec = RecipeSpec(name="demo")
     >>> spec2 = apply_overrides(spec, ["trainer.episodes=200", "generator.hidden=256"])
-    >>> spec2.trainer.episodes, spec2.generator.params["hidden"]
+    >>> spec2.trainer.params["episodes"], spec2.generator.params["hidden"]
     (200, 256)
     >>> spec_from_toml(spec_to_toml(spec2)) == spec2
     True
@@ -17,14 +23,13 @@ from __future__ import annotations
 
 import math
 import sys
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import attrs
+import cattrs
+import tomli_w
 from attrs import field, frozen
-from attrs.validators import and_, ge, gt, in_, instance_of
 
 from modgen.errors import ConfigError
 
@@ -36,62 +41,135 @@ else:  # pragma: no cover
 __all__ = [
     "ComponentSpec",
     "DataConfig",
-    "TrainConfig",
     "EvalConfig",
+    "RunConfig",
     "RecipeSpec",
+    "SEMANTICS",
+    "SELECTION_MODES",
+    "GZSL_SEEN",
     "spec_to_dict",
     "spec_from_dict",
     "spec_to_toml",
     "spec_from_toml",
     "apply_overrides",
     "parse_override",
-    "dumps_toml",
+    "check_device_name",
 ]
 
 S = TypeVar("S")
 
-_SCALARS = (str, int, float, bool)
+#: Values of ``DataConfig.semantics``.
+SEMANTICS: tuple[str, ...] = ("att", "original_att", "sent")
+#: Values of ``EvalConfig.selection`` (see :mod:`modgen.evaluate.protocols`).
+SELECTION_MODES: tuple[str, ...] = ("val", "none", "test")
+#: Values of ``EvalConfig.gzsl_seen``.
+GZSL_SEEN: tuple[str, ...] = ("synthetic", "real")
 
 
-def _check_params(instance: Any, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
-    for k, v in value.items():
-        if not isinstance(k, str) or not k:
-            raise ConfigError(f"{attribute.name}: parameter names must be non-empty strings, got {k!r}")
-        _check_toml_value(f"params.{k}", v)
+# ----------------------------------------------------------------------------------------------
+# field validators: each raises ConfigError naming the field (cattrs adds the path)
 
 
-def _check_toml_value(key: str, v: Any) -> None:
-    if isinstance(v, float) and not math.isfinite(v):
-        raise ConfigError(f"{key}: {v!r} is not a finite number")
-    if isinstance(v, _SCALARS):
+def choice(choices: tuple[str, ...]) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            raise ConfigError(f"{attribute.name}: expected one of {', '.join(choices)}, got {value!r}")
+
+    return check
+
+
+def int_at_least(low: int) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{attribute.name}: expected an integer >= {low}, got {value!r}")
+
+    return check
+
+
+def number_at_least(low: float) -> Any:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{attribute.name}: expected a number, got {value!r}")
+        if not math.isfinite(value) or value < low:
+            raise ConfigError(f"{attribute.name}: expected a finite number >= {low:g}, got {value!r}")
+
+    return check
+
+
+def flag(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{attribute.name}: expected true or false, got {value!r}")
+
+
+def _text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{attribute.name}: expected a string, got {value!r}")
+
+
+def check_device_name(value: Any, *, key: str = "device") -> str:
+    """``value`` if it names a device (``auto``, ``cpu``, ``cuda``, ``cuda:N``), else ConfigError.
+
+    Example:
+        >>> check_device_name("cuda:1")
+        'cuda:1'
+    """
+    if not isinstance(value, str) or not (
+        value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())
+    ):
+        raise ConfigError(f"{key}: expected auto, cpu, cuda or cuda:N, got {value!r}")
+    return value
+
+
+def _device(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    check_device_name(value, key=attribute.name)
+
+
+def check_toml_value(key: str, value: Any) -> None:
+    """Raise ConfigError unless ``value`` can be written to TOML (finite numbers, no None).
+
+    Example:
+        >>> check_toml_value("generator.hidden", [128, 64])
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: {value!r} is not a finite number")
+    if isinstance(value, (str, int, float, bool)):
         return
-    if isinstance(v, (list, tuple)):
-        for i, item in enumerate(v):
-            _check_toml_value(f"{key}[{i}]", item)
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            check_toml_value(f"{key}[{i}]", item)
         return
-    if isinstance(v, Mapping):
-        for k, item in v.items():
-            _check_toml_value(f"{key}.{k}", item)
+    if isinstance(value, Mapping):
+        for k, item in value.items():
+            if not isinstance(k, str) or not k:
+                raise ConfigError(f"{key}: table keys must be non-empty strings, got {k!r}")
+            check_toml_value(f"{key}.{k}", item)
         return
-    raise ConfigError(f"{key}: {v!r} ({type(v).__name__}) cannot be stored in TOML")
+    raise ConfigError(f"{key}: {value!r} ({type(value).__name__}) cannot be stored in a config file")
 
 
-def _to_plain(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_to_plain(x) for x in v]
-    if isinstance(v, list):
-        return [_to_plain(x) for x in v]
-    if isinstance(v, Mapping):
-        return {k: _to_plain(x) for k, x in v.items()}
-    return v
+def _plain(value: Any) -> Any:
+    """Tuples as lists, mappings as dicts, recursively (what TOML stores)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(x) for x in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(x) for k, x in value.items()}
+    return value
 
 
-def _params_converter(value: Mapping[str, Any] | None) -> dict[str, Any]:
+def _table(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"params must be a table (mapping), got {value!r}")
-    return {k: _to_plain(v) for k, v in value.items()}
+        raise ConfigError(f"expected a table of parameters, got {value!r}")
+    return {k: _plain(v) for k, v in value.items()}
+
+
+def _params(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
+    check_toml_value(attribute.name, value)
+
+
+# ----------------------------------------------------------------------------------------------
+# the specs
 
 
 @frozen
@@ -101,26 +179,18 @@ class ComponentSpec:
     Attributes:
         name: the registry key, e.g. ``"attribute"`` or ``"myplugin.film"``.
         params: keyword arguments for the component's constructor (TOML-representable).
+
+    Example:
+        >>> ComponentSpec("mlp", {"hidden": 128}).params["hidden"]
+        128
     """
 
-    name: str = field(validator=instance_of(str))
-    params: dict[str, Any] = field(factory=dict, converter=_params_converter, validator=_check_params)
+    name: str = field(validator=_text)
+    params: dict[str, Any] = field(factory=dict, converter=_table, validator=_params)
 
 
 def _component(name: str, **params: Any) -> Any:
     return field(factory=lambda: ComponentSpec(name, dict(params)))
-
-
-def _positive_int() -> Any:
-    return and_(instance_of(int), gt(0))
-
-
-def _nonneg_float() -> Any:
-    return and_(instance_of((int, float)), ge(0))
-
-
-def _float_conv(v: Any) -> Any:
-    return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
 @frozen
@@ -128,107 +198,36 @@ class DataConfig:
     """Which data set to load and how.
 
     Attributes:
-        dataset: a registered dataset name (``digits``, ``fashion-mnist``, ``xlsa17``) .
-        root: folder of the data files (``xlsa17``: the folder holding ``res101.mat``), or ``""``.
-        name: the xlsa17 data set (``AWA1``, ``AWA2``, ``CUB``, ``SUN``, ``APY``) or ``""``.
+        dataset: a registered dataset loader (``digits``, ``fashion-mnist``, ``xlsa17``, ...).
+        root: the folder of the data files (``xlsa17``: the folder holding ``res101.mat``), or
+            ``""`` for embedded data.
+        name: the data set's name in reports (``xlsa17``: AWA1, AWA2, CUB, SUN, APY or any
+            folder's name), or ``""`` for the loader's own.
         semantics: ``att``, ``original_att`` or ``sent`` (xlsa17 only).
-        validation: train on ``train`` and select on ``val`` instead of ``trainval``/test.
+        validation: load the validation view (train on ``train``, test on ``val``).
         options: further keyword arguments for the loader.
     """
 
-    dataset: str = field(default="digits", validator=instance_of(str))
-    root: str = field(default="", validator=instance_of(str))
-    name: str = field(default="", validator=instance_of(str))
-    semantics: str = field(default="att", validator=in_(("att", "original_att", "sent")))
-    validation: bool = field(default=False, validator=instance_of(bool))
-    options: dict[str, Any] = field(factory=dict, converter=_params_converter, validator=_check_params)
+    dataset: str = field(default="digits", validator=_text)
+    root: str = field(default="", validator=_text)
+    name: str = field(default="", validator=_text)
+    semantics: str = field(default="att", validator=choice(SEMANTICS))
+    validation: bool = field(default=False, validator=flag)
+    options: dict[str, Any] = field(factory=dict, converter=_table, validator=_params)
+
+    @property
+    def label(self) -> str:
+        """The data set's name as reports and run names show it.
+
+        Example:
+            >>> DataConfig(dataset="xlsa17", name="AWA2").label, DataConfig().label
+            ('AWA2', 'digits')
+        """
+        return self.name or self.dataset
 
 
-@frozen
-class TrainConfig:
-    """Training settings shared by the meta and plain trainers (Algorithm 1 names).
-
-    Attributes:
-        name: the registered trainer: ``meta`` (Algorithm 1) or ``plain`` (conditional WGAN).
-        episodes: meta-training episodes (plain trainer: generator iterations).
-        alpha1, alpha2, alpha3: inner (fast-adaptation) learning rates of D, AP/AM/AD, G/C.
-        beta1, beta2, beta3: meta (Adam) learning rates of D, AP/AM/AD, G/C.
-        inner_steps: fast-adaptation steps per episode.
-        first_order: first-order meta-gradients (no differentiation through the inner step).
-        adaptation: ``batch`` (one fast adaptation per batch of tasks, Section II-D) or
-            ``task`` (one per task, as MAML, vectorised with ``torch.func.vmap``).
-        query_modulation: which attribute set modulates G on the query set: ``query`` (the
-            default: the query classes' own attributes, as at synthesis time, where each class
-            is modulated by its own attribute, Section II-E) or ``support`` (Algorithm 1, line 6
-            read literally: the task embedding of the support classes also for the query losses).
-            The support losses are always modulated by the support attribute set.
-        adam_betas: Adam's (beta1, beta2) for the meta-updates (the paper says only "Adam";
-            0.5, 0.999 is the usual WGAN-GP / f-CLSWGAN choice).
-        sigma_train: standard deviation of the generator noise z during training.
-        noise_dim: width Z of the noise z; 0 means "the attribute dimension A".
-        gp_lambda: gradient-penalty weight of the WGAN critic loss.
-        critic_iters: critic updates per generator update (plain trainer).
-        batch_size: samples per step (plain trainer).
-        cls_weight, attr_weight: weights of the classification and attribute terms in Eq. 7.
-        real_anchor: also fit C and AD on the task's *real* features (cross-entropy of
-            C(x) and ||a - AD(x)||^2 on real x, added to L_GC and L_AD). Eqs. 5 and 7 have only
-            the generated-feature terms, which leave C and AD free to co-adapt with G; the real
-            terms (AC-GAN practice) anchor them to real data, so that C's guidance and AD's
-            quality score Q = cos(a, AD(x_hat)) (Eq. 12) mean something. ``false`` is the
-            literal reading.
-        seed: random seed of the run.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        bf16: run the networks under bfloat16 autocast.
-        compile: compile the episode with ``torch.compile``.
-        log_every: episodes between metric records (and host synchronisations).
-        checkpoint_every: episodes between checkpoints (0: only at the end).
-        options: further keyword arguments understood by a third-party trainer.
-    """
-
-    name: str = field(default="meta", validator=instance_of(str))
-    episodes: int = field(default=15000, validator=_positive_int())
-    alpha1: float = field(default=1e-3, converter=_float_conv, validator=_nonneg_float())
-    alpha2: float = field(default=1e-3, converter=_float_conv, validator=_nonneg_float())
-    alpha3: float = field(default=1e-3, converter=_float_conv, validator=_nonneg_float())
-    beta1: float = field(default=1e-3, converter=_float_conv, validator=_nonneg_float())
-    beta2: float = field(default=1e-5, converter=_float_conv, validator=_nonneg_float())
-    beta3: float = field(default=1e-5, converter=_float_conv, validator=_nonneg_float())
-    inner_steps: int = field(default=1, validator=_positive_int())
-    first_order: bool = field(default=True, validator=instance_of(bool))
-    adaptation: str = field(default="batch", validator=in_(("batch", "task")))
-    query_modulation: str = field(default="query", validator=in_(("support", "query")))
-    adam_betas: tuple[float, float] = field(default=(0.5, 0.999), converter=tuple)
-    sigma_train: float = field(default=0.1, converter=_float_conv, validator=_nonneg_float())
-    noise_dim: int = field(default=0, validator=and_(instance_of(int), ge(0)))
-    gp_lambda: float = field(default=10.0, converter=_float_conv, validator=_nonneg_float())
-    critic_iters: int = field(default=5, validator=_positive_int())
-    batch_size: int = field(default=64, validator=_positive_int())
-    real_anchor: bool = field(default=True, validator=instance_of(bool))
-    cls_weight: float = field(default=1.0, converter=_float_conv, validator=_nonneg_float())
-    attr_weight: float = field(default=1.0, converter=_float_conv, validator=_nonneg_float())
-    seed: int = field(default=0, validator=and_(instance_of(int), ge(0)))
-    device: str = field(default="auto", validator=instance_of(str))
-    bf16: bool = field(default=False, validator=instance_of(bool))
-    compile: bool = field(default=False, validator=instance_of(bool))
-    log_every: int = field(default=50, validator=_positive_int())
-    checkpoint_every: int = field(default=1000, validator=and_(instance_of(int), ge(0)))
-    options: dict[str, Any] = field(factory=dict, converter=_params_converter, validator=_check_params)
-
-    @adam_betas.validator
-    def _check_betas(self, attribute: attrs.Attribute[Any], value: tuple[float, ...]) -> None:
-        if len(value) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in value):
-            raise ConfigError(f"trainer.adam_betas: expected two numbers in [0, 1), got {list(value)!r}")
-
-    @device.validator
-    def _check_device(self, attribute: attrs.Attribute[str], value: str) -> None:
-        if not (value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit())):
-            raise ConfigError(f"trainer.device: expected auto, cpu, cuda or cuda:N, got {value!r}")
-
-
-def _classifier_list(v: Iterable[Any]) -> tuple[str, ...]:
-    if isinstance(v, str):
-        v = [v]
-    return tuple(v)
+def _classifier_list(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @frozen
@@ -241,26 +240,65 @@ class EvalConfig:
         gzsl_samples: synthetic features per class for GZSL.
         sigma_test: standard deviation of z at synthesis (the paper: 1).
         gzsl_seen: ``synthetic`` (Section II-E) or ``real`` (Section III-G) seen features.
-        selection: ``val`` selects on the validation split; ``test`` is the
-            literature-comparison mode and marks every result it produces.
-        retrieval_k: the k of zero-shot retrieval (top-k average precision).
-        seeds: repeated evaluations aggregated as mean +- std.
+        selection: how each classifier's hyper-parameters are chosen: ``val`` (a second
+            generator trained on the ``train`` classes is judged on the ``val`` classes it never
+            saw, Xian et al.'s protocol), ``none`` (the classifiers' own parameters) or
+            ``test`` (the literature-comparison mode; every number it produces is marked).
+        retrieval_k: the k of zero-shot retrieval (top-k precision averaged over classes).
+        seeds: evaluation seeds (synthesis noise and classifier initialisation); every
+            measurement is their mean, with the standard deviation beside it.
         classifier_params: per-classifier keyword arguments, ``{name: {param: value}}``.
     """
 
     classifiers: tuple[str, ...] = field(
         default=("softmax", "weighted-softmax", "svm", "weighted-svm"), converter=_classifier_list
     )
-    zsl_samples: int = field(default=100, validator=_positive_int())
-    gzsl_samples: int = field(default=300, validator=_positive_int())
-    sigma_test: float = field(default=1.0, converter=_float_conv, validator=_nonneg_float())
-    gzsl_seen: str = field(default="synthetic", validator=in_(("synthetic", "real")))
-    selection: str = field(default="val", validator=in_(("val", "test")))
+    zsl_samples: int = field(default=100, validator=int_at_least(1))
+    gzsl_samples: int = field(default=300, validator=int_at_least(1))
+    sigma_test: float = field(default=1.0, converter=float, validator=number_at_least(0))
+    gzsl_seen: str = field(default="synthetic", validator=choice(GZSL_SEEN))
+    selection: str = field(default="val", validator=choice(SELECTION_MODES))
     retrieval_k: tuple[int, ...] = field(default=(5, 10), converter=tuple)
-    seeds: int = field(default=1, validator=_positive_int())
-    classifier_params: dict[str, Any] = field(
-        factory=dict, converter=_params_converter, validator=_check_params
-    )
+    seeds: int = field(default=3, validator=int_at_least(1))
+    classifier_params: dict[str, Any] = field(factory=dict, converter=_table, validator=_params)
+
+    @retrieval_k.validator
+    def _check_k(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+        for k in value:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ConfigError(f"retrieval_k: expected integers >= 1, got {list(value)!r}")
+
+    @classifiers.validator
+    def _check_classifiers(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+        if not value or not all(isinstance(c, str) and c for c in value):
+            raise ConfigError(
+                f"classifiers: expected a non-empty list of final classifier names, got {list(value)!r}"
+            )
+
+
+@frozen
+class RunConfig:
+    """Where and how a run executes; none of it changes what is computed, except the seed.
+
+    Attributes:
+        seed: the run's seed (network initialisation, task sampling and noise each get their
+            own stream derived from it, so two recipes with the same seed see the same tasks).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        threads: CPU threads for torch; 0 lets modgen choose (see :mod:`modgen.runtime`).
+        log_every: episodes between metric records (and host synchronisations).
+        checkpoint_every: episodes between checkpoints (0: only at the end).
+    """
+
+    seed: int = field(default=0, validator=int_at_least(0))
+    device: str = field(default="auto", validator=_device)
+    threads: int = field(default=0, validator=int_at_least(0))
+    log_every: int = field(default=50, validator=int_at_least(1))
+    checkpoint_every: int = field(default=1000, validator=int_at_least(0))
+
+    @seed.validator
+    def _check_seed(self, attribute: attrs.Attribute[Any], value: int) -> None:
+        if value >= 2**63:
+            raise ConfigError(f"seed: expected an integer below 2**63, got {value}")
 
 
 @frozen
@@ -271,15 +309,18 @@ class RecipeSpec:
         name: the recipe's name (``amaz``, ``zsml``, ``clswgan``, ...).
         description: one line on what the recipe is.
         paper: the paper section or table the recipe follows.
-        data, trainer, evaluation: see :class:`DataConfig`, :class:`TrainConfig`,
-            :class:`EvalConfig`.
+        data: see :class:`DataConfig`.
         generator, modulator, critic, aux_classifier, attribute_decoder, quality_weighter,
-            task_sampler: the components (:class:`ComponentSpec`).
+            task_sampler, trainer: the components (:class:`ComponentSpec`). The trainer's
+            params are validated against its settings class
+            (:class:`~modgen.train.settings.MetaSettings` for ``meta``).
+        evaluation: see :class:`EvalConfig`.
+        run: see :class:`RunConfig`.
     """
 
-    name: str = field(validator=instance_of(str))
-    description: str = field(default="", validator=instance_of(str))
-    paper: str = field(default="", validator=instance_of(str))
+    name: str = field(validator=_text)
+    description: str = field(default="", validator=_text)
+    paper: str = field(default="", validator=_text)
     data: DataConfig = field(factory=DataConfig)
     generator: ComponentSpec = _component("mlp")
     modulator: ComponentSpec = _component("attribute")
@@ -288,178 +329,209 @@ class RecipeSpec:
     attribute_decoder: ComponentSpec = _component("mlp")
     quality_weighter: ComponentSpec = _component("cosine")
     task_sampler: ComponentSpec = _component("episodic")
-    trainer: TrainConfig = field(factory=TrainConfig)
+    trainer: ComponentSpec = _component("meta")
     evaluation: EvalConfig = field(factory=EvalConfig)
+    run: RunConfig = field(factory=RunConfig)
 
     def components(self) -> dict[str, ComponentSpec]:
-        """The component specs by kind."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in attrs.fields(RecipeSpec)
-            if f.type in (ComponentSpec, "ComponentSpec")
-        }
+        """The component specs by kind (the trainer included)."""
+        return {name: getattr(self, name) for name in COMPONENT_SLOTS}
+
+
+for _cls in (ComponentSpec, DataConfig, EvalConfig, RunConfig, RecipeSpec):
+    attrs.resolve_types(_cls, globals())
+
+#: Sections of a spec that name a component.
+COMPONENT_SLOTS: tuple[str, ...] = tuple(
+    f.name for f in attrs.fields(RecipeSpec) if f.type is ComponentSpec
+)
+
+#: Keys that moved out of the trainer section, with their new place (named in errors).
+MOVED_KEYS: dict[str, str] = {
+    "trainer.seed": "run.seed",
+    "trainer.device": "run.device",
+    "trainer.log_every": "run.log_every",
+    "trainer.checkpoint_every": "run.checkpoint_every",
+    "trainer.noise_dim": "generator.noise_dim",
+    "trainer.options": "trainer.<param>",
+}
 
 
 # ----------------------------------------------------------------------------------------------
-# dict / TOML conversion
+# structure / unstructure (cattrs) and TOML (tomllib / tomli-w)
+
+
+def _strict(kind: type, what: str) -> Any:
+    def hook(value: Any, _: Any) -> Any:
+        if isinstance(value, bool) and kind is not bool:
+            raise ConfigError(f"expected {what}, got {value!r}")
+        if kind is float and isinstance(value, int):
+            return float(value)
+        if not isinstance(value, kind):
+            raise ConfigError(f"expected {what}, got {value!r}")
+        return value
+
+    return hook
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True)
+    conv.register_structure_hook(int, _strict(int, "an integer"))
+    conv.register_structure_hook(float, _strict(float, "a number"))
+    conv.register_structure_hook(bool, _strict(bool, "true or false"))
+    conv.register_structure_hook(str, _strict(str, "a string"))
+
+    def tuple_of(kind: type) -> Any:
+        def hook(value: Any, _: Any) -> tuple[Any, ...]:
+            if isinstance(value, str) and kind is str:
+                value = [value]
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"expected a list, got {value!r}")
+            return tuple(conv.structure(v, kind) for v in value)
+
+        return hook
+
+    for tp, kind in ((tuple[str, ...], str), (tuple[int, ...], int)):
+        conv.register_structure_hook_func(lambda t, tp=tp: t == tp, tuple_of(kind))
+
+    def table(value: Any, _: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"expected a table, got {value!r}")
+        return dict(value)
+
+    conv.register_structure_hook_func(lambda t: t == dict[str, Any], table)
+    base = cattrs.gen.make_dict_structure_fn(ComponentSpec, conv, _cattrs_forbid_extra_keys=True)
+
+    def component(value: Any, _: Any) -> ComponentSpec:
+        if isinstance(value, str):  # shorthand: generator = "mlp"
+            value = {"name": value}
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"expected a component table (name, params) or a name, got {value!r}")
+        return base(value, ComponentSpec)
+
+    conv.register_structure_hook(ComponentSpec, component)
+    return conv
+
+
+_CONVERTER = _make_converter()
+
+
+def _error_lines(err: BaseException, path: str) -> list[tuple[str, str]]:
+    """(key path, message) of every leaf error of a cattrs error tree."""
+    if isinstance(err, cattrs.ClassValidationError | cattrs.IterableValidationError):
+        out: list[tuple[str, str]] = []
+        for sub in err.exceptions:
+            notes = getattr(sub, "__notes__", []) or []
+            note = notes[0] if notes else ""
+            key = ""
+            for marker in ("Structuring class ", "Structuring "):
+                if note.startswith(marker):
+                    break
+            if "@ attribute " in note:
+                key = note.rsplit("@ attribute ", 1)[1].strip()
+            elif "@ index " in note:
+                key = f"[{note.rsplit('@ index ', 1)[1].strip()}]"
+            sub_path = path + ("" if not key else (key if key.startswith("[") else f".{key}" if path else key))
+            out += _error_lines(sub, sub_path)
+        return out
+    if isinstance(err, cattrs.ForbiddenExtraKeysError):
+        return [(path, f"unknown key(s) {', '.join(sorted(err.extra_fields))}")]
+    if isinstance(err, KeyError):
+        return [(path, "required key missing")]
+    message = str(err)
+    if isinstance(err, ConfigError) and message.split(":", 1)[0].isidentifier() and ":" in message:
+        # a field validator's "field: message" inside the class at ``path``
+        name, _, rest = message.partition(":")
+        return [(f"{path}.{name}" if path else name, rest.strip())]
+    return [(path, message)]
+
+
+def _unknown_key_message(cls: type, path: str, extra: list[str]) -> str:
+    names = [f.name for f in attrs.fields(cls)]
+    key = f"{path}.{extra[0]}" if path else extra[0]
+    moved = MOVED_KEYS.get(key)
+    hint = f" It moved to {moved!r}." if moved else ""
+    return f"Unknown config key {key!r}. Valid keys{' of ' + repr(path) if path else ''}: {', '.join(names)}.{hint}"
+
+
+def _find_class(root: type, path: str) -> type | None:
+    cls: Any = root
+    for part in [p for p in path.split(".") if p]:
+        if not attrs.has(cls):
+            return None
+        cls = {f.name: f.type for f in attrs.fields(cls)}.get(part)
+    return cls if attrs.has(cls) else None
+
+
+def spec_from_dict(cls: type[S], data: Mapping[str, Any], *, source: str = "") -> S:
+    """Build ``cls`` (a spec class) from plain data (parsed TOML), naming the key of any error.
+
+    Raises:
+        ConfigError: an unknown key, a missing required key, or a value of the wrong type or
+            out of range; the message names ``source`` (a file) and the key path.
+
+    Example:
+        >>> spec_from_dict(RunConfig, {"seed": 3}).seed
+        3
+    """
+    where = f"{source}: " if source else ""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}expected a table of {cls.__name__} keys, got {data!r}")
+    try:
+        return _CONVERTER.structure(dict(data), cls)
+    except (cattrs.BaseValidationError, ConfigError) as err:
+        path, message = _error_lines(err, "")[0]
+        if message.startswith("unknown key(s) "):
+            extra = message[len("unknown key(s) ") :].split(", ")
+            owner = _find_class(cls, path)
+            if owner is not None:
+                raise ConfigError(where + _unknown_key_message(owner, path, extra)) from None
+        raise ConfigError(f"{where}{path}: {message}" if path else f"{where}{message}") from None
 
 
 def spec_to_dict(spec: Any) -> dict[str, Any]:
-    """A spec as plain dicts, lists and scalars (TOML-ready)."""
-    return _to_plain(attrs.asdict(spec, recurse=True))
+    """A spec as plain dicts, lists and scalars (TOML-ready).
 
-
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _describe(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def spec_from_dict(cls: type[S], data: Mapping[str, Any], *, path: str = "") -> S:
-    """Build ``cls`` (a spec class) from plain data, naming the key of any error.
-
-    Raises:
-        ConfigError: an unknown key, a missing required key, or a value of the wrong type
-            or out of range; the message names the key path.
+    Example:
+        >>> spec_to_dict(RunConfig())["device"]
+        'auto'
     """
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path or cls.__name__}: expected a table, got {data!r}")
-    hints = _field_types(cls)
-    names = [f.name for f in attrs.fields(cls)]
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        where = f"{path}.{unknown[0]}" if path else unknown[0]
-        raise ConfigError(
-            f"Unknown config key {where!r}. Valid keys{' of ' + repr(path) if path else ''}: "
-            f"{', '.join(names)}."
-        )
-    kwargs: dict[str, Any] = {}
-    for k, v in data.items():
-        tp = hints[k]
-        key = f"{path}.{k}" if path else k
-        if attrs.has(tp):
-            if isinstance(v, str) and tp is ComponentSpec:
-                v = {"name": v}
-            kwargs[k] = spec_from_dict(tp, v, path=key)
-        else:
-            kwargs[k] = _check_type(key, tp, v)
-    try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{path or cls.__name__}: {_attrs_message(err)}") from err
+    return _plain(_CONVERTER.unstructure(spec))
 
 
-def _attrs_message(err: Exception) -> str:
-    # attrs validators raise TypeError/ValueError with (msg, attribute, expected, value) args
-    args = err.args
-    if len(args) >= 4 and isinstance(args[1], attrs.Attribute):
-        attr, expected, value = args[1], args[2], args[3]
-        exp = getattr(expected, "__name__", expected)
-        return f"field {attr.name!r} got {value!r}; expected {exp}"
-    return str(err)
+def spec_to_toml(spec: Any) -> str:
+    """The spec as a TOML document (see :func:`spec_from_toml`).
+
+    Example:
+        >>> print(spec_to_toml(RunConfig()).splitlines()[0])
+        seed = 0
+    """
+    return tomli_w.dumps(_without_empty_tables(spec_to_dict(spec)))
 
 
-def _check_type(key: str, tp: Any, v: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if tp is bool:
-        if not isinstance(v, bool):
-            raise ConfigError(f"{key}: expected true or false, got {v!r}")
-        return v
-    if tp is int:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"{key}: expected an integer, got {v!r}")
-        return v
-    if tp is float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {v!r}")
-        return float(v)
-    if tp is str:
-        if not isinstance(v, str):
-            raise ConfigError(f"{key}: expected a string, got {v!r}")
-        return v
-    if origin is tuple:
-        if isinstance(v, str) and typing.get_args(tp)[0] is str:
-            v = [v]
-        if not isinstance(v, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {v!r}")
-        inner = typing.get_args(tp)[0]
-        return tuple(_check_type(f"{key}[{i}]", inner, x) for i, x in enumerate(v))
-    if origin is dict or tp is dict:
-        if not isinstance(v, Mapping):
-            raise ConfigError(f"{key}: expected a table, got {v!r}")
-        return dict(v)
-    if isinstance(tp, types.UnionType):  # pragma: no cover - not used by the specs
-        return v
-    return v
-
-
-def dumps_toml(data: Mapping[str, Any]) -> str:
-    """Write nested dicts of TOML-representable values as a TOML document."""
-    lines: list[str] = []
-    _emit_table(lines, data, [])
-    return "\n".join(lines).strip() + "\n"
-
-
-def _toml_key(k: str) -> str:
-    return k if k and all(c.isalnum() or c in "_-" for c in k) else _toml_value(k)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        r = repr(v)
-        return r if any(c in r for c in ".en") else r + ".0"
-    if isinstance(v, str):
-        out = v.replace("\\", "\\\\").replace('"', '\\"')
-        out = "".join(
-            c
-            if c.isprintable() or c == " "
-            else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
-            for c in out
-        )
-        return f'"{out}"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise ConfigError(f"cannot write {v!r} to TOML")
-
-
-def _emit_table(lines: list[str], data: Mapping[str, Any], prefix: list[str]) -> None:
-    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping)}
-    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
-    if prefix and (scalars or not tables):
-        lines.append("")
-        lines.append("[" + ".".join(_toml_key(p) for p in prefix) + "]")
-    for k, v in scalars.items():
-        lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-    for k, v in tables.items():
-        _emit_table(lines, v, [*prefix, k])
-
-
-def spec_to_toml(spec: RecipeSpec) -> str:
-    """The spec as a TOML document (see :func:`spec_from_toml`)."""
-    return dumps_toml(spec_to_dict(spec))
+def _without_empty_tables(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without empty sub-tables (``[generator.params]`` with nothing in it)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = _without_empty_tables(value)
+            if not value:
+                continue
+        out[key] = value
+    return out
 
 
 def spec_from_toml(text: str, *, source: str = "<string>") -> RecipeSpec:
     """Parse a TOML document into a :class:`RecipeSpec`.
 
     Raises:
-        ConfigError: the TOML is malformed (the message names ``source``) or a key is invalid.
+        ConfigError: the TOML is malformed or a key is invalid (the message names ``source``).
     """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{source}: invalid TOML: {err}") from err
-    return spec_from_dict(RecipeSpec, data)
+        raise ConfigError(f"{source}: invalid TOML: {err}") from None
+    return spec_from_dict(RecipeSpec, data, source=source)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -469,34 +541,54 @@ def spec_from_toml(text: str, *, source: str = "<string>") -> RecipeSpec:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``"trainer.episodes=200"`` into ``(["trainer", "episodes"], 200)``.
 
-    The value is read as a TOML value (numbers, booleans, ``"strings"``, ``[lists]``); anything
-    that is not valid TOML is taken as a bare string.
+    The value is read as a TOML value (numbers, booleans, ``"strings"``, ``[lists]``,
+    ``{tables}``); a bare word is taken as a string. Anything else that is not valid TOML is
+    an error (``--set x=[1, 2`` is refused rather than stored as the text ``[1, 2``).
+
+    Raises:
+        ConfigError: no ``=``, an empty key, or a malformed value.
+
+    Example:
+        >>> parse_override("critic.hidden=[128, 64]")
+        (['critic', 'hidden'], [128, 64])
+        >>> parse_override("evaluation.gzsl_seen=real")
+        (['evaluation', 'gzsl_seen'], 'real')
     """
     if "=" not in text:
-        raise ConfigError(f"Override {text!r} must look like key=value, e.g. trainer.episodes=200")
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. trainer.episodes=200")
     key, _, raw = text.partition("=")
-    key = key.strip()
+    key, raw = key.strip(), raw.strip()
     parts = key.split(".")
     if not key or any(not p for p in parts):
-        raise ConfigError(f"Override {text!r}: the key {key!r} is empty or malformed")
-    raw = raw.strip()
+        raise ConfigError(f"--set {text!r}: the key {key!r} is empty or malformed")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
+        if not raw or any(c in raw for c in "[]{}\"'=,"):
+            raise ConfigError(
+                f"--set {text!r}: {raw!r} is not a valid value; write numbers, true/false, "
+                f'"strings" or [lists] as in TOML, e.g. {key}=[128, 64]'
+            ) from None
         value = raw
+    check_toml_value(key, value)
     return parts, value
 
 
 def apply_overrides(spec: RecipeSpec, overrides: Iterable[str]) -> RecipeSpec:
     """Apply ``key=value`` overrides and validate the result.
 
-    A key names a field path (``trainer.episodes``, ``evaluation.gzsl_seen``,
-    ``generator.name``); for components, keys other than ``name``/``params`` go into the
-    component's params (``generator.hidden=256`` is ``generator.params.hidden=256``).
+    A key names a field path (``run.seed``, ``evaluation.gzsl_seen``, ``generator.name``); in
+    a component section, keys other than ``name``/``params`` go into the component's params
+    (``generator.hidden=256`` is ``generator.params.hidden=256``, ``trainer.episodes=200`` is
+    ``trainer.params.episodes=200``).
 
     Raises:
         ConfigError: the key does not exist (the message names it and lists valid keys) or
             the value is invalid for it.
+
+    Example:
+        >>> apply_overrides(RecipeSpec(name="x"), ["run.seed=4"]).run.seed
+        4
     """
     data = spec_to_dict(spec)
     for text in overrides:
@@ -507,37 +599,37 @@ def apply_overrides(spec: RecipeSpec, overrides: Iterable[str]) -> RecipeSpec:
 
 def _set_path(data: dict[str, Any], cls: Any, parts: list[str], value: Any, full: str) -> None:
     head, rest = parts[0], parts[1:]
-    if cls is None or cls is dict:  # free-form params table
+    if cls is None:  # a free-form table (component params, loader options)
         if rest:
             node = data.setdefault(head, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"Override {full!r}: {head!r} is not a table")
+                raise ConfigError(f"--set {full}: {head!r} is a value, not a table")
             _set_path(node, None, rest, value, full)
         else:
             data[head] = value
         return
-    names = [f.name for f in attrs.fields(cls)]
-    if head not in names:
+    fields = {f.name: f.type for f in attrs.fields(cls)}
+    if head not in fields:
         if cls is ComponentSpec:  # shorthand: generator.hidden -> generator.params.hidden
             _set_path(data.setdefault("params", {}), None, parts, value, full)
             return
         prefix = full[: len(full) - len(".".join(parts))].rstrip(".")
-        raise ConfigError(
-            f"Unknown config key {full!r}. Valid keys{' under ' + repr(prefix) if prefix else ''}: "
-            f"{', '.join(names)}."
-        )
-    tp = _field_types(cls)[head]
+        raise ConfigError(_unknown_key_message(cls, prefix, [head]).replace("config key", "key", 1))
+    tp = fields[head]
+    nested = _find_class(cls, head)
     if not rest:
-        if attrs.has(tp) and not (tp is ComponentSpec and isinstance(value, str)):
-            raise ConfigError(f"Override {full!r}: {head!r} is a table; set one of its keys")
         if tp is ComponentSpec:
+            if not isinstance(value, str):
+                raise ConfigError(f"--set {full}: expected a component name, got {value!r}")
             data[head] = {"name": value, "params": {}}
+        elif nested is not None:
+            raise ConfigError(f"--set {full}: {head!r} is a table; set one of its keys, e.g. {full}.<key>=...")
         else:
             data[head] = value
         return
-    if attrs.has(tp):
-        _set_path(data[head], tp, rest, value, full)
-    elif typing.get_origin(tp) is dict or tp is dict:
+    if nested is not None:
+        _set_path(data[head], nested, rest, value, full)
+    elif "dict" in str(tp):
         _set_path(data[head], None, rest, value, full)
     else:
-        raise ConfigError(f"Override {full!r}: {head!r} is a value, not a table")
+        raise ConfigError(f"--set {full}: {head!r} is a value, not a table")

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import os
 import warnings
@@ -34,6 +35,8 @@ from modgen.registry import BUILTIN, Registry
 
 __all__ = [
     "Registries",
+    "PluginRegistries",
+    "ScopedRegistry",
     "PluginWarning",
     "PluginFailure",
     "LoadedPlugins",
@@ -43,11 +46,14 @@ __all__ = [
     "strict_plugins",
     "ENTRY_POINT_GROUP",
     "KINDS",
+    "COMPONENT_KINDS",
+    "add_commands",
+    "plugin_summary",
 ]
 
 ENTRY_POINT_GROUP = "modgen"
-#: Registry kinds: every component kind plus ``recipe``.
-KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe")
+#: Registry kinds: every component kind plus ``recipe`` and ``preset``.
+KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset")
 
 
 class PluginWarning(UserWarning):
@@ -63,24 +69,44 @@ class PluginFailure:
     error: str
 
 
-class _ScopedRegistry:
-    """A view of a :class:`Registry` that records ``origin`` on every registration."""
+class ScopedRegistry:
+    """What a plugin's hook sees of a :class:`Registry`: registration and lookup, no removal.
+
+    Every registration is recorded with the plugin's name as its origin, and a third-party
+    name must start with ``"<plugin>."``.
+    """
 
     def __init__(self, registry: Registry[Any], origin: str) -> None:
         self._registry = registry
         self._origin = origin
 
-    def register(self, name: str, obj: Any = None, *, origin: str | None = None) -> Any:
+    @property
+    def kind(self) -> str:
+        """The component kind of the registry."""
+        return self._registry.kind
+
+    def register(self, name: str, obj: Any = None) -> Any:
+        """Register ``obj`` under ``name`` (or return a decorator); see :meth:`Registry.register`.
+
+        Raises:
+            PluginError: a third-party name without the ``"<plugin>."`` prefix.
+            DuplicateComponentError: the name is taken.
+        """
         if self._origin != BUILTIN and not name.startswith(self._origin + "."):
-            raise ValueError(
-                f"Plugin {self._origin!r} tried to register {self._registry.kind} {name!r}: "
+            raise PluginError(
+                f"plugin {self._origin!r} tried to register {self._registry.kind} {name!r}: "
                 f"third-party names must start with '{self._origin}.' (e.g. "
-                f"'{self._origin}.{name.split('.')[-1]}')."
+                f"'{self._origin}.{name.split('.')[-1]}')"
             )
         return self._registry.register(name, obj, origin=self._origin)
 
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self._registry, item)
+    def get(self, name: str) -> Any:
+        """The object registered under ``name`` (a recipe may build on a built-in one)."""
+        return self._registry.get(name)
+
+    def names(self) -> list[str]:
+        """Every registered name, sorted."""
+        return self._registry.names()
 
     def __contains__(self, name: object) -> bool:
         return name in self._registry
@@ -105,6 +131,7 @@ class Registries:
     trainer: Registry[Any] = field(factory=lambda: Registry("trainer"))
     dataset: Registry[Any] = field(factory=lambda: Registry("dataset"))
     recipe: Registry[Any] = field(factory=lambda: Registry("recipe"))
+    preset: Registry[Any] = field(factory=lambda: Registry("preset"))
     #: Plugins that were skipped, with the reason (filled by :func:`get_registries`).
     failures: list[PluginFailure] = field(factory=list)
     #: Names of the plugins whose hooks ran, built-in first.
@@ -120,14 +147,28 @@ class Registries:
             )
         return getattr(self, kind)
 
-    def scoped(self, origin: str) -> Registries:
-        """A view whose registrations are recorded as coming from ``origin``."""
-        view = object.__new__(Registries)
+    def scoped(self, origin: str) -> PluginRegistries:
+        """What the registration hooks of plugin ``origin`` receive (see :class:`PluginRegistries`)."""
+        return PluginRegistries(self, origin)
+
+
+class PluginRegistries:
+    """The registries as a plugin's hook sees them: one :class:`ScopedRegistry` per kind.
+
+    Attributes are the kinds (``registries.modulator.register(...)``); nothing can be removed.
+    """
+
+    def __init__(self, registries: Registries, origin: str) -> None:
         for k in KINDS:
-            object.__setattr__(view, k, _ScopedRegistry(getattr(self, k), origin))
-        object.__setattr__(view, "failures", self.failures)
-        object.__setattr__(view, "plugins", self.plugins)
-        return view
+            setattr(self, k, ScopedRegistry(getattr(registries, k), origin))
+
+    def kind(self, kind: str) -> ScopedRegistry:
+        """The scoped registry of ``kind``."""
+        if kind not in KINDS:
+            from modgen.errors import UnknownComponentError
+
+            raise UnknownComponentError(f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}.")
+        return getattr(self, kind)  # type: ignore[no-any-return]
 
 
 def strict_plugins() -> bool:
@@ -215,7 +256,7 @@ def _check_unknown_hooks(pm: pluggy.PluginManager, name: str, plugin: object) ->
     known = {n for n in dir(hookspecs) if n.startswith("modgen_")}
     for caller in pm.get_hookcallers(plugin) or []:
         if caller.name not in known:
-            close = [k for k in known if k[:10] == caller.name[:10]] or sorted(known)
+            close = difflib.get_close_matches(caller.name, sorted(known), n=1, cutoff=0.6)
             raise PluginError(
                 f"unknown hook {caller.name!r}; known hooks: {', '.join(sorted(known))}"
                 + (f" (did you mean {close[0]!r}?)" if close else "")
@@ -264,3 +305,66 @@ def _remove_origin(regs: Registries, origin: str) -> None:
 def get_registries(extra: Iterable[tuple[str, object]] = (), *, entry_points: bool = True) -> Registries:
     """Build the plugin manager and return the filled registries (see :func:`load_plugins`)."""
     return load_plugins(get_plugin_manager(extra, entry_points=entry_points))
+
+
+def _command_names(app: Any) -> list[str]:
+    """Names of the commands and groups a typer app exposes."""
+    names = [c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in app.registered_commands]
+    return names + [g.name or "" for g in app.registered_groups]
+
+
+def add_commands(app: Any, loaded: LoadedPlugins) -> None:
+    """Let every plugin add commands to the typer ``app`` (``modgen_register_commands``).
+
+    modgen's own commands come first, through the same hook. A third-party plugin that raises
+    or reuses a taken command name is skipped and reported; modgen's own failing is an error.
+
+    Raises:
+        PluginError: modgen's built-in commands failed to register.
+    """
+    caller = loaded.manager.hook.modgen_register_commands
+    for impl in caller.get_hookimpls():
+        n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
+        taken = set(_command_names(app))
+        try:
+            impl.function(app=app)
+            names = _command_names(app)
+            new = names[n_cmd : len(app.registered_commands)] + names[len(app.registered_commands) + n_grp :]
+            clash = sorted(set(new) & taken)
+            if clash:
+                raise PluginError(f"command name {clash[0]!r} is already taken; choose another name")
+        except Exception as err:  # noqa: BLE001 - a broken plugin must not break the CLI
+            del app.registered_commands[n_cmd:]
+            del app.registered_groups[n_grp:]
+            if impl.plugin_name == BUILTIN:
+                raise PluginError(f"modgen's own commands failed to register: {type(err).__name__}: {err}") from err
+            _fail(loaded.failures, impl.plugin_name, "modgen_register_commands", err)
+
+
+def plugin_summary(registries: Registries) -> list[dict[str, Any]]:
+    """One row per loaded plugin: its version and how many components, recipes and presets it added.
+
+    Example:
+        >>> rows = plugin_summary(get_registries(entry_points=False))
+        >>> rows[0]["name"], rows[0]["recipes"] > 0
+        ('builtin', True)
+    """
+    from modgen import __version__
+
+    rows = []
+    for name in registries.plugins:
+        counts = {"components": 0, "recipes": 0, "presets": 0}
+        for kind in KINDS:
+            n = sum(1 for e in registries.kind(kind).entries() if e.origin == name)
+            key = "recipes" if kind == "recipe" else "presets" if kind == "preset" else "components"
+            counts[key] += n
+        version = __version__ if name == BUILTIN else _distribution_version(name)
+        rows.append({"name": name, "version": version, **counts})
+    return rows
+
+
+def _distribution_version(plugin: str) -> str:
+    for ep in _entry_points():
+        if ep.name == plugin and ep.dist is not None:
+            return str(ep.dist.version)
+    return "?"

@@ -1,33 +1,43 @@
-"""Built-in recipes: AMAZ, its baselines and the Table IV modulator variants.
+"""Built-in recipes (AMAZ, its baselines, the Table IV variants) and presets.
 
-A recipe is a function returning a :class:`~modgen.config.RecipeSpec`. Data-set presets
-(:data:`DATASET_PRESETS`) adapt a recipe to a data set (the paper's episode counts, network
-widths small enough for the embedded data sets).
+A **recipe** is a function returning a :class:`~modgen.config.RecipeSpec`: which components,
+which trainer. A **preset** is a function ``(spec, registries) -> spec`` that sizes a recipe for
+a data set or a machine (episode counts, network widths, learning rates); presets are
+registered under ``preset`` like recipes, so plugins can add their own, and
+:func:`modgen.pipeline.resolve_spec` applies the one a data set names (or ``--preset``).
+
+Presets set component parameters through :func:`tune`, which gives a parameter to whatever
+component fills the slot *if that component accepts it* — a plugin modulator with a ``hidden``
+argument is sized like the built-in one; one without it keeps its own defaults.
 
 Example:
     >>> spec = amaz()
-    >>> spec.modulator.params["gate"], spec.trainer.alpha1, spec.trainer.beta2
-    ('sigmoid', 0.001, 1e-05)
+    >>> spec.modulator.params["gate"], spec.trainer.name
+    ('sigmoid', 'meta')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from attrs import evolve
+from attrs import evolve, fields
 
-from modgen.config import ComponentSpec, EvalConfig, RecipeSpec, TrainConfig, apply_overrides
+from modgen.config import COMPONENT_SLOTS, ComponentSpec, RecipeSpec, spec_from_dict, spec_to_dict
+
+if TYPE_CHECKING:
+    from modgen.plugins import Registries
 
 __all__ = [
     "amaz",
     "zsml",
     "clswgan",
     "TABLE4_VARIANTS",
-    "DATASET_PRESETS",
-    "PRESET_TARGETS",
-    "with_dataset_preset",
     "builtin_recipes",
+    "builtin_presets",
+    "tune",
+    "accepted_params",
+    "DATASET_PRESET",
 ]
 
 _AMAZ_MODULATION = {"base": True, "operator": "add", "gate": "sigmoid", "bias": True}
@@ -44,8 +54,7 @@ def amaz() -> RecipeSpec:
         paper="Sections II-B to II-E, Algorithm 1, Section III-A hyper-parameters",
         modulator=ComponentSpec("attribute", dict(_AMAZ_MODULATION)),
         task_sampler=ComponentSpec("episodic", dict(_SAMPLER)),
-        trainer=TrainConfig(name="meta"),
-        evaluation=EvalConfig(),
+        trainer=ComponentSpec("meta"),
     )
 
 
@@ -57,7 +66,6 @@ def zsml() -> RecipeSpec:
         description="Meta-learned conditional WGAN without modulation (ZSML baseline)",
         paper="Section III-B, ablation baseline ZSML [7]",
         modulator=ComponentSpec("none"),
-        quality_weighter=ComponentSpec("cosine"),
     )
 
 
@@ -69,7 +77,7 @@ def clswgan() -> RecipeSpec:
         description="Conditional WGAN-GP with auxiliary classifier, no meta-learning (f-CLSWGAN style)",
         paper="Related work [38] (f-CLSWGAN); non-meta baseline",
         modulator=ComponentSpec("none"),
-        trainer=TrainConfig(name="plain", beta1=1e-4, beta2=1e-4, beta3=1e-4),
+        trainer=ComponentSpec("plain"),
     )
 
 
@@ -105,84 +113,134 @@ def _table4(name: str, params: dict[str, Any]) -> Callable[[], RecipeSpec]:
     return recipe
 
 
-#: Overrides applied per data set (``--dataset``). The paper's episode counts for
-#: AWA1/AWA2 (15,000) and CUB/SUN (25,000); CPU-sized networks for the embedded data sets.
-DATASET_PRESETS: dict[str, list[str]] = {
-    "AWA1": ["trainer.episodes=15000"],
-    "AWA2": ["trainer.episodes=15000"],
-    "CUB": ["trainer.episodes=25000"],
-    "SUN": ["trainer.episodes=25000"],
-    "APY": ["trainer.episodes=15000"],
-    # digits: tuned on this CPU in a few minutes (see docs/recipes.md): G learns at 1e-3, no
-    # dropout in G, and sigma_train = 1 (the paper's 0.1 left G's samples collapsed on 64-d pixels).
-    "digits": [
-        "trainer.episodes=600",
-        "trainer.sigma_train=1.0",
-        "generator.dropout=0.0",
-        "trainer.log_every=25",
-        "trainer.checkpoint_every=0",
-        "generator.hidden=128",
-        "modulator.hidden=128",
-        "critic.hidden=(128, 64)",
-        "aux_classifier.hidden=(64, 64)",
-        "attribute_decoder.hidden=(128, 64)",
-        "task_sampler.n_way=3",
-        "task_sampler.k_support=5",
-        "task_sampler.k_query=3",
-        "task_sampler.tasks=4",
-        "trainer.beta2=1e-3",
-        "trainer.beta3=1e-3",
-        "evaluation.classifier_params.softmax.epochs=20",
-    ],
-    # fashion-mnist: the digits preset's noise and dropout settings, meta learning rates 1e-4 (1e-3
-    # diverged at these widths: loss/ad became inf by episode 278); not tuned further.
-    "fashion-mnist": [
-        "trainer.episodes=600",
-        "trainer.sigma_train=1.0",
-        "generator.dropout=0.0",
-        "generator.hidden=512",
-        "modulator.hidden=512",
-        "critic.hidden=(512, 256)",
-        "aux_classifier.hidden=(256, 256)",
-        "attribute_decoder.hidden=(512, 256)",
-        "task_sampler.n_way=3",
-        "task_sampler.tasks=10",
-        "trainer.beta2=1e-4",
-        "trainer.beta3=1e-4",
-    ],
-}
-
-
-#: The built-in component each preset key targets; a preset's component parameters are
-#: applied only when the recipe uses that component (a plugin's modulator keeps its own).
-PRESET_TARGETS: dict[str, str] = {
-    "generator": "mlp",
-    "modulator": "attribute",
-    "critic": "mlp",
-    "aux_classifier": "mlp",
-    "attribute_decoder": "mlp",
-    "task_sampler": "episodic",
-}
-
-
-def with_dataset_preset(spec: RecipeSpec, dataset: str) -> RecipeSpec:
-    """``spec`` with the preset of ``dataset`` applied (unchanged if there is none).
-
-    Component parameters of the preset apply only to the built-in component they were tuned
-    for (:data:`PRESET_TARGETS`): ``modulator.hidden`` leaves ``zsml``'s ``none`` modulator alone.
-    """
-    overrides = []
-    for item in DATASET_PRESETS.get(dataset, []):
-        head = item.split(".", 1)[0]
-        if head in PRESET_TARGETS and getattr(spec, head).name != PRESET_TARGETS[head]:
-            continue
-        overrides.append(item.replace("(", "[").replace(")", "]"))
-    return apply_overrides(spec, overrides)
-
-
 def builtin_recipes() -> dict[str, Callable[[], RecipeSpec]]:
     """Every built-in recipe by name."""
     out: dict[str, Callable[[], RecipeSpec]] = {"amaz": amaz, "zsml": zsml, "clswgan": clswgan}
     for name, params in TABLE4_VARIANTS.items():
         out[name] = _table4(name, params)
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# presets
+
+
+def accepted_params(registries: Registries, slot: str, name: str) -> set[str] | None:
+    """The parameters the component ``name`` of ``slot`` accepts; ``None`` means any.
+
+    A trainer's are the fields of its ``settings_class``; another component's are its
+    constructor's keyword parameters (``None`` when it takes ``**kwargs``).
+
+    Example:
+        >>> from modgen.plugins import get_registries
+        >>> "hidden" in accepted_params(get_registries(entry_points=False), "modulator", "attribute")
+        True
+    """
+    registry = registries.kind(slot)
+    settings = getattr(registry.get(name), "settings_class", None)
+    if settings is not None:
+        return {f.name for f in fields(settings)}
+    return registry.accepts(name)
+
+
+def tune(spec: RecipeSpec, registries: Registries, **sections: Mapping[str, Any]) -> RecipeSpec:
+    """``spec`` with parameters set section by section, where the component accepts them.
+
+    For a component slot (``generator``, ``modulator``, ..., ``trainer``) each parameter is set
+    only if the component in that slot accepts it (see :func:`accepted_params`); for
+    ``evaluation``, ``run`` and ``data`` the fields are set as given (and validated).
+
+    Example:
+        >>> from modgen.plugins import get_registries
+        >>> regs = get_registries(entry_points=False)
+        >>> spec = tune(zsml(), regs, modulator={"hidden": 128}, generator={"hidden": 128})
+        >>> spec.modulator.params, spec.generator.params
+        ({}, {'hidden': 128})
+    """
+    data = spec_to_dict(spec)
+    for section, values in sections.items():
+        if section in COMPONENT_SLOTS:
+            comp = getattr(spec, section)
+            accepted = accepted_params(registries, section, comp.name)
+            params = data[section]["params"]
+            for key, value in values.items():
+                if accepted is None or key in accepted:
+                    params[key] = value
+        elif section in ("evaluation", "run", "data"):
+            data[section].update(values)
+        else:
+            raise ValueError(f"tune: unknown section {section!r}")
+    return spec_from_dict(RecipeSpec, data)
+
+
+def _paper_episodes(episodes: int) -> Callable[[RecipeSpec, Registries], RecipeSpec]:
+    def preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
+        return tune(spec, registries, trainer={"episodes": episodes})
+
+    preset.__doc__ = f"The paper's schedule for this data set: {episodes:,} episodes (Section III-A)."
+    return preset
+
+
+def digits_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
+    """CPU-sized networks for the embedded digits (64-d pixels, 7 seen classes).
+
+    600 episodes; G learns at 1e-3, no dropout in G and sigma_train 1 (the paper's 0.1 left G's
+    samples collapsed on 64-d pixels); widths 128/64; 3-way tasks, 4 per episode.
+    """
+    return tune(
+        spec,
+        registries,
+        trainer={"episodes": 600, "sigma_train": 1.0, "beta2": 1e-3, "beta3": 1e-3},
+        generator={"hidden": 128, "dropout": 0.0},
+        modulator={"hidden": 128},
+        critic={"hidden": [128, 64]},
+        aux_classifier={"hidden": [64, 64]},
+        attribute_decoder={"hidden": [128, 64]},
+        task_sampler={"n_way": 3, "k_support": 5, "k_query": 3, "tasks": 4},
+        run={"log_every": 25, "checkpoint_every": 0},
+    )
+
+
+def fashion_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
+    """CPU-sized networks for Fashion-MNIST pixels (784-d).
+
+    The digits preset's noise and dropout settings, widths 512/256, meta learning rates 1e-4
+    (1e-3 diverged at these widths: loss/ad became inf by episode 278); 3-way tasks, 10 per
+    episode.
+    """
+    return tune(
+        spec,
+        registries,
+        trainer={"episodes": 600, "sigma_train": 1.0, "beta2": 1e-4, "beta3": 1e-4},
+        generator={"hidden": 512, "dropout": 0.0},
+        modulator={"hidden": 512},
+        critic={"hidden": [512, 256]},
+        aux_classifier={"hidden": [256, 256]},
+        attribute_decoder={"hidden": [512, 256]},
+        task_sampler={"n_way": 3, "tasks": 10},
+    )
+
+
+#: The preset each data set gets when none is named (by ``DataConfig.label``).
+DATASET_PRESET: dict[str, str] = {
+    "AWA1": "AWA1",
+    "AWA2": "AWA2",
+    "CUB": "CUB",
+    "SUN": "SUN",
+    "APY": "APY",
+    "digits": "digits",
+    "fashion-mnist": "fashion-mnist",
+}
+
+
+def builtin_presets() -> dict[str, Callable[[RecipeSpec, Registries], RecipeSpec]]:
+    """Every built-in preset by name."""
+    return {
+        "AWA1": _paper_episodes(15000),
+        "AWA2": _paper_episodes(15000),
+        "CUB": _paper_episodes(25000),
+        "SUN": _paper_episodes(25000),
+        "APY": _paper_episodes(15000),
+        "digits": digits_preset,
+        "fashion-mnist": fashion_preset,
+    }

@@ -17,13 +17,14 @@ Example:
 from __future__ import annotations
 
 import difflib
+import inspect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
 from attrs import frozen
 
-from modgen.errors import DuplicateComponentError, UnknownComponentError
+from modgen.errors import ConfigError, DuplicateComponentError, ModgenError, UnknownComponentError
 
 __all__ = ["Registry", "RegistryEntry", "NAME_PATTERN", "BUILTIN"]
 
@@ -142,12 +143,84 @@ class Registry(Generic[T]):
         """All entries, sorted by name."""
         return [self._entries[n] for n in self.names()]
 
-    def build(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        """Look up ``name`` and call it with the given arguments."""
+    def accepts(self, name: str) -> set[str] | None:
+        """The keyword parameters ``name``'s factory takes; ``None`` when it takes ``**kwargs``
+        (or has no readable signature).
+
+        Example:
+            >>> reg: Registry[type] = Registry("demo")
+            >>> _ = reg.register("pair", lambda a, b=1: (a, b))
+            >>> sorted(reg.accepts("pair"))
+            ['a', 'b']
+        """
         factory = self.get(name)
+        try:
+            sig = inspect.signature(factory)
+        except (TypeError, ValueError):
+            return None
+        if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+            return None
+        return {p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+    def build(
+        self,
+        name: str,
+        /,
+        params: Mapping[str, Any] | None = None,
+        *,
+        fixed: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Build the component ``name``: the one way modgen calls a registered factory.
+
+        Args:
+            name: the registered name.
+            params: the user's parameters (a recipe's ``params`` table); each must be accepted
+                by the factory.
+            fixed: arguments modgen sets itself (dimensions from the data, a device); the user
+                may not set them.
+
+        Raises:
+            UnknownComponentError: ``name`` is not registered.
+            ConfigError: a parameter is unknown (the message lists the accepted ones and the
+                closest match), is one of ``fixed``, or the factory rejects a value; every
+                message names the kind, the component and the parameter.
+
+        Example:
+            >>> reg: Registry[type] = Registry("demo")
+            >>> _ = reg.register("pair", lambda a, b=1: (a, b))
+            >>> reg.build("pair", {"b": 2}, fixed={"a": 0})
+            (0, 2)
+        """
+        factory = self.get(name)
+        params, fixed = dict(params or {}), dict(fixed or {})
+        where = f"{self.kind} {name!r}"
+        for p in params:
+            if p in fixed:
+                raise ConfigError(
+                    f"{where}: parameter {p!r} is set by modgen ({p}={fixed[p]!r}); remove it from the "
+                    f"{self.kind} params"
+                )
+        accepted = self.accepts(name)
+        if accepted is not None:
+            allowed = sorted(accepted - set(fixed))
+            for p in params:
+                if p not in allowed:
+                    close = difflib.get_close_matches(p, allowed, n=1)
+                    hint = f" Did you mean {close[0]!r}?" if close else ""
+                    raise ConfigError(
+                        f"{where}: unknown parameter {p!r}. Accepted parameters: "
+                        f"{', '.join(allowed) or '(none)'}.{hint}"
+                    )
         if not callable(factory):
-            raise TypeError(f"{self.kind} {name!r} is not callable")
-        return factory(*args, **kwargs)
+            raise ConfigError(f"{where}: the registered object is not callable ({type(factory).__name__})")
+        try:
+            return factory(**fixed, **params)
+        except ModgenError as err:
+            if str(err).startswith(where):
+                raise
+            raise type(err)(f"{where}: {err}") from err
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: cannot build with params {params!r}: {err}") from err
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

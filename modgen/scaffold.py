@@ -32,7 +32,7 @@ from modgen.registry import BUILTIN
 if TYPE_CHECKING:
     import typer
 
-__all__ = ["PLUGIN_NAME_PATTERN", "validate_plugin_name", "plugin_files", "new_plugin", "make_plugin_app"]
+__all__ = ["PLUGIN_NAME_PATTERN", "validate_plugin_name", "plugin_files", "new_plugin"]
 
 #: What a plugin name may look like: it becomes the entry-point name, the registry prefix
 #: ``NAME.`` and part of the package name ``modgen_NAME``, so it must be a Python identifier.
@@ -269,37 +269,3 @@ def new_plugin(name: str, dest: str | Path = ".") -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return root
-
-
-def make_plugin_app() -> typer.Typer:
-    """The ``modgen plugin`` command group (mounted by :mod:`modgen.cli`).
-
-    Example:
-        >>> app = make_plugin_app()  # cli: root.add_typer(app, name="plugin")
-    """
-    import typer
-
-    app = typer.Typer(name="plugin", help="Write and inspect modgen plugins.", no_args_is_help=True)
-
-    @app.callback()
-    def group() -> None:
-        """Write and inspect modgen plugins."""
-
-    @app.command("new")
-    def new(
-        name: str = typer.Argument(..., help="Plugin name: lowercase letters, digits, '_'."),
-        dest: Path = typer.Option(Path("."), "--dest", help="Folder to create the package in."),
-    ) -> None:
-        """Create a plugin package NAME/ that registers the example modulator NAME.scale."""
-        root = new_plugin(name, dest)
-        typer.echo(f"Created plugin package {root}")
-        typer.echo(f"Next: pip install -e {root} && modgen list modulator && (cd {root} && pytest)")
-
-    return app
-
-
-def __getattr__(name: str) -> typer.Typer:
-    """``modgen.scaffold.plugin_app``: a fresh ``modgen plugin`` group, built on access (PEP 562)."""
-    if name == "plugin_app":
-        return make_plugin_app()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

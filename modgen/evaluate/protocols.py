@@ -1,149 +1,75 @@
-"""The evaluation protocols of Section III: ZSL, GZSL and zero-shot retrieval.
+"""The evaluation of Section III: ZSL, GZSL, and classifier-free measures, over evaluation seeds.
 
-:func:`evaluate` trains every final classifier of an :class:`~modgen.config.EvalConfig` on
-synthetic features and scores it on real test features:
+:func:`evaluate` composes the functional core (:mod:`~modgen.evaluate.sets`,
+:mod:`~modgen.evaluate.scoring`, :mod:`~modgen.evaluate.quality`): for each of
+``config.seeds`` evaluation seeds it synthesises the ZSL and GZSL training sets, fits every
+final classifier of ``config.classifiers`` on them and scores it on the real test features,
+and measures the synthetic features without a classifier. Every number of the result is the
+mean over the evaluation seeds, with the standard deviation beside it; all accuracies are in
+percent.
 
-* **ZSL** (III-B): ``zsl_samples`` synthetic features per unseen class; the classifier knows
-  only the unseen classes (so its predictions are restricted to them); per-class mean top-1
-  on ``test_unseen``.
-* **GZSL** (III-C): ``gzsl_samples`` synthetic features per unseen class plus, per
-  ``gzsl_seen``, ``gzsl_samples`` synthetic features per seen class (Section II-E) or the real
-  ``trainval`` features (Section III-G); the classifier ranges over all seen and unseen
-  classes; ``U`` = per-class top-1 on ``test_unseen``, ``S`` = on ``test_seen``, and ``H``.
-* **Retrieval** (III-D): the mean of the ZSL synthetic features of each unseen class
-  retrieves its ``k`` nearest ``test_unseen`` samples (cosine); precision@k averaged over
-  the unseen classes (:func:`~modgen.evaluate.metrics.retrieval_average_precision`), for
-  each ``k`` in ``retrieval_k``.
+**Choosing each classifier's hyper-parameters** (its ``selection_grid``: ``C`` for the SVMs,
+``lr`` for the softmax classifiers; parameters fixed in ``classifier_params`` are not searched,
+and ``classifier_params[name]["grid"]`` replaces the grid):
 
-Every synthetic feature gets the quality weight
-``assembly.quality_weighter.sample_weights(a, AD(x_hat))`` (Eq. 12), clipped at 0, and every
-real feature weight 1; the weights are passed as ``sample_weight`` to every classifier, and
-the unweighted ones ignore them (``weighting="none"``).
-
-**Model selection.** What is selected is each classifier's hyper-parameter grid (its
-``selection_grid``: ``C`` for the SVMs, ``lr`` for the softmax classifiers), except
-parameters fixed in ``classifier_params``; ``classifier_params[name]["grid"]`` replaces the
-grid (``{}`` turns selection off). Ties go to the first grid value.
-
-* ``selection="val"`` (default): grid values are scored on ``data.validation_view()`` (its
-  seen classes are the ``train`` classes, its unseen classes the ``val`` classes; synthetic
-  training features as above, real ``val`` and held-out ``train`` samples as test). The ZSL
-  value maximises the view's ZSL top-1; where the view has fewer than two unseen classes
-  (ZSL among one class is trivial) it maximises the view's GZSL ``H`` instead. The GZSL value
-  maximises the view's ``H``. The chosen values are then evaluated once on the test split.
-  The test split is never looked at for selection. (The assembly was trained on ``trainval``,
-  which holds the val classes, unless training used ``data.validation``.)
+* ``selection="val"`` (default): Xian et al.'s protocol. :func:`select` judges the grid with a
+  generator trained on the ``train`` classes only, on the data's validation view (whose unseen
+  classes are the ``val`` classes that generator never saw): ZSL by the view's ZSL top-1, GZSL
+  by the view's ``H``, each averaged over the evaluation seeds. The chosen values are then used
+  by :func:`evaluate` with the final generator (trained on ``trainval``) on the test split. The
+  test split is never looked at for selection. :func:`modgen.pipeline.run` trains both
+  generators.
+* ``selection="none"``: every classifier runs with its own parameters (no grid).
 * ``selection="test"``: the literature-comparison mode. Every grid value is evaluated on the
-  test split and the best ZSL top-1 and the best GZSL ``H`` are reported. Every such result
-  carries ``selected_on="test"`` and reports mark it.
+  test split and the best mean ZSL top-1 and the best mean ``H`` are reported; every such
+  result carries ``selected_on="test"`` and reports mark it.
 
 Example:
+    >>> from modgen.assembly import build_assembly
     >>> from modgen.config import EvalConfig
-    >>> cfg = EvalConfig(classifiers=("svm",), zsl_samples=20, gzsl_samples=20)
-    >>> # result = evaluate(assembly, data, cfg, get_registries(), seed=0)
-    >>> # result.zsl["svm"], result.gzsl["svm"]["h"], result.retrieval[5]
+    >>> from modgen.data.digits import load_digits_zsl
+    >>> from modgen.plugins import get_registries
+    >>> from modgen.recipes import zsml
+    >>> regs, data = get_registries(entry_points=False), load_digits_zsl()
+    >>> asm = build_assembly(zsml(), regs, attr_dim=data.attr_dim, feature_dim=data.feature_dim,
+    ...                      num_classes=len(data.seen_classes), seed=0, device="cpu")
+    >>> cfg = EvalConfig(classifiers=("svm",), zsl_samples=10, gzsl_samples=10, seeds=2,
+    ...                  selection="none")
+    >>> r = evaluate(asm, data, cfg, regs, seed=0)
+    >>> sorted(r.gzsl["svm"]), r.eval_seeds, "ncm_cosine_unseen" in r.quality
+    (['h', 's', 'u'], 2, True)
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 import torch
 from attrs import field, frozen
-from attrs.validators import in_
 
-from modgen.classify._base import resolve_device
+from modgen.config import GZSL_SEEN, SELECTION_MODES
 from modgen.errors import ConfigError, DataError
-from modgen.evaluate.metrics import harmonic_mean, per_class_accuracies, retrieval_average_precision
-from modgen.evaluate.synthesis import synthesize
+from modgen.evaluate.quality import feature_quality
+from modgen.evaluate.scoring import TestSplit, classifier_grid, fit_points, gzsl_score, zsl_score
+from modgen.evaluate.sets import gzsl_set, synthetic_set, zsl_set
+from modgen.runtime import resolve_device
 
-__all__ = [
-    "EvaluationResult",
-    "evaluate",
-    "aggregate",
-    "classifier_grid",
-    "SELECTION_MODES",
-]
+if TYPE_CHECKING:
+    from modgen.config import EvalConfig
+    from modgen.data.zsldata import ZSLData
+    from modgen.plugins import Registries
 
-#: Values of ``EvalConfig.selection``.
-SELECTION_MODES: tuple[str, ...] = ("val", "test")
+__all__ = ["EvaluationResult", "Selection", "evaluate", "select", "aggregate", "evaluation_seeds"]
 
-#: Task size ``N`` of each class at synthesis (the training tasks' N-way of the paper).
-DEFAULT_REPLICATE = 10
+Log = Callable[[str], None]
 
 
 # ----------------------------------------------------------------------------------------------
 # results
-
-
-@frozen
-class EvaluationResult:
-    """The measurements of one evaluation (one seed). Accuracies are fractions in ``[0, 1]``.
-
-    Attributes:
-        dataset: the data set's name.
-        name: what was evaluated (usually the recipe's name), or ``""``.
-        seed: the evaluation seed.
-        selected_on: ``"val"`` or ``"test"`` (literature-comparison mode: see the module doc).
-        gzsl_seen: ``"synthetic"`` or ``"real"`` seen-class features in GZSL.
-        zsl: per-class mean top-1 by classifier.
-        gzsl: ``{"u", "s", "h"}`` by classifier.
-        retrieval: precision@k averaged over unseen classes, by ``k``.
-        zsl_per_class: top-1 of each unseen class (by class name), by classifier.
-        selection: by classifier, for ``"zsl"`` and ``"gzsl"``: the chosen ``params``, the
-            ``criterion`` and the ``scores`` of every grid value.
-        config: the :class:`~modgen.config.EvalConfig` used, as a dict.
-        preprocessing: the data's preprocessing record.
-
-    Example:
-        >>> r = EvaluationResult(dataset="digits", seed=0, zsl={"svm": 0.5})
-        >>> EvaluationResult.from_dict(r.to_dict()) == r
-        True
-    """
-
-    dataset: str
-    seed: int = 0
-    name: str = ""
-    selected_on: str = field(default="val", validator=in_(SELECTION_MODES))
-    gzsl_seen: str = field(default="synthetic", validator=in_(("synthetic", "real")))
-    zsl: dict[str, float] = field(factory=dict)
-    gzsl: dict[str, dict[str, float]] = field(factory=dict)
-    retrieval: dict[int, float] = field(factory=dict)
-    zsl_per_class: dict[str, dict[str, float]] = field(factory=dict)
-    selection: dict[str, dict[str, Any]] = field(factory=dict)
-    config: dict[str, Any] = field(factory=dict)
-    preprocessing: dict[str, Any] = field(factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict (``retrieval`` keys become strings)."""
-        out = attrs.asdict(self, recurse=True)
-        out["retrieval"] = {str(k): v for k, v in self.retrieval.items()}
-        return _jsonable(out)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
-        """Rebuild a result from :meth:`to_dict`'s output.
-
-        Raises:
-            DataError: unknown or missing keys.
-        """
-        names = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown or "dataset" not in data:
-            raise DataError(
-                f"EvaluationResult: unknown keys {unknown} or missing 'dataset'; expected keys {sorted(names)}"
-            )
-        kwargs = dict(data)
-        try:
-            kwargs["retrieval"] = {int(k): float(v) for k, v in dict(data.get("retrieval", {})).items()}
-            return cls(**kwargs)
-        except (TypeError, ValueError) as err:
-            raise DataError(f"EvaluationResult: malformed value: {err}") from err
 
 
 def _jsonable(v: Any) -> Any:
@@ -158,25 +84,121 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
-    """Mean and standard deviation over seeds of every measurement.
+@frozen
+class EvaluationResult:
+    """The measurements of one trained model: means over evaluation seeds, in percent.
 
-    The standard deviation is the sample one (``ddof=1``), 0 for a single result.
+    Attributes:
+        dataset: the data set's name.
+        name: what was evaluated (usually the recipe's name), or ``""``.
+        seed: the evaluation's base seed (the run's seed).
+        eval_seeds: how many evaluation seeds each number averages.
+        selected_on: ``"val"``, ``"none"`` or ``"test"`` (see the module doc).
+        gzsl_seen: ``"synthetic"`` or ``"real"`` seen-class features in GZSL.
+        zsl, zsl_std: per-class mean top-1 by classifier (mean and std over evaluation seeds).
+        gzsl, gzsl_std: ``{"u", "s", "h"}`` by classifier.
+        quality, quality_std: the classifier-free measures
+            (:mod:`~modgen.evaluate.quality`), retrieval precision@k included.
+        zsl_per_class: top-1 of each unseen class (by class name), by classifier.
+        selection: by classifier, for ``"zsl"`` and ``"gzsl"``: the ``params`` used, the
+            ``criterion`` and the ``scores`` of every grid value.
+        floor: closed-form baselines on the same split (name -> their measurements), if run.
+        config: the :class:`~modgen.config.EvalConfig` used, as a dict.
+        preprocessing: the data's preprocessing record.
+
+    Example:
+        >>> r = EvaluationResult(dataset="digits", seed=0, zsl={"svm": 50.0})
+        >>> EvaluationResult.from_dict(r.to_dict()) == r
+        True
+    """
+
+    dataset: str
+    seed: int = 0
+    name: str = ""
+    eval_seeds: int = 1
+    selected_on: str = field(default="none", validator=attrs.validators.in_(SELECTION_MODES))
+    gzsl_seen: str = field(default="synthetic", validator=attrs.validators.in_(GZSL_SEEN))
+    zsl: dict[str, float] = field(factory=dict)
+    zsl_std: dict[str, float] = field(factory=dict)
+    gzsl: dict[str, dict[str, float]] = field(factory=dict)
+    gzsl_std: dict[str, dict[str, float]] = field(factory=dict)
+    quality: dict[str, float] = field(factory=dict)
+    quality_std: dict[str, float] = field(factory=dict)
+    zsl_per_class: dict[str, dict[str, float]] = field(factory=dict)
+    selection: dict[str, dict[str, Any]] = field(factory=dict)
+    floor: dict[str, dict[str, Any]] = field(factory=dict)
+    config: dict[str, Any] = field(factory=dict)
+    preprocessing: dict[str, Any] = field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (non-finite numbers become ``null``)."""
+        return _jsonable(attrs.asdict(self, recurse=True))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
+        """Rebuild a result from :meth:`to_dict`'s output.
+
+        Raises:
+            DataError: unknown or missing keys, or malformed values.
+        """
+        names = {f.name for f in attrs.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown or "dataset" not in data:
+            raise DataError(
+                f"EvaluationResult: unknown keys {unknown} or missing 'dataset'; expected keys {sorted(names)}"
+            )
+        try:
+            return cls(**dict(data))
+        except (TypeError, ValueError) as err:
+            raise DataError(f"EvaluationResult: malformed value: {err}") from err
+
+
+@frozen
+class Selection:
+    """What :func:`select` chose: per classifier, the parameters for ZSL and for GZSL.
+
+    Attributes:
+        record: ``{classifier: {"zsl"|"gzsl": {"params", "criterion", "scores"}}}``.
+    """
+
+    record: dict[str, dict[str, Any]]
+
+    def params(self, classifier: str, task: str) -> dict[str, Any]:
+        """The chosen parameters of ``classifier`` for ``task`` (``"zsl"`` or ``"gzsl"``)."""
+        try:
+            return dict(self.record[classifier][task]["params"])
+        except KeyError:
+            raise ConfigError(
+                f"evaluation.selection='val': no selection was made for classifier {classifier!r}; "
+                "run select() with the same classifiers"
+            ) from None
+
+
+def _stat(values: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), (float(arr.std(ddof=1)) if arr.size > 1 else 0.0)
+
+
+def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
+    """Mean and standard deviation over training seeds of every measurement (percent).
+
+    The standard deviation is the sample one (``ddof=1``), 0 for a single result; each
+    result's own numbers are already means over its evaluation seeds.
 
     Returns:
-        ``{"dataset", "name", "selected_on", "gzsl_seen", "n_seeds", "seeds", "zsl": {clf:
-        {"mean", "std"}}, "gzsl": {clf: {"u"|"s"|"h": {"mean", "std"}}}, "retrieval": {k:
-        {"mean", "std"}}}``; JSON-able (``k`` as a string).
+        ``{"dataset", "name", "selected_on", "gzsl_seen", "n_seeds", "seeds", "eval_seeds",
+        "zsl": {clf: {"mean", "std"}}, "gzsl": {clf: {"u"|"s"|"h": {"mean", "std"}}},
+        "quality": {measure: {"mean", "std"}}, "floor": {...}}``; JSON-able.
 
     Raises:
         DataError: no results, or results of different data sets, selection modes or
             classifiers.
 
     Example:
-        >>> rs = [EvaluationResult("digits", seed=s, zsl={"svm": v}) for s, v in ((0, 0.5), (1, 0.7))]
+        >>> rs = [EvaluationResult("digits", seed=s, zsl={"svm": v}) for s, v in ((0, 50.0), (1, 70.0))]
         >>> agg = aggregate(rs)
-        >>> round(agg["zsl"]["svm"]["mean"], 6), round(agg["zsl"]["svm"]["std"], 6)
-        (0.6, 0.141421)
+        >>> round(agg["zsl"]["svm"]["mean"], 6), round(agg["zsl"]["svm"]["std"], 4)
+        (60.0, 14.1421)
     """
     if not results:
         raise DataError("aggregate: no results to aggregate")
@@ -188,226 +210,228 @@ def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
                     f"aggregate: results differ in {key!r} ({getattr(first, key)!r} vs {getattr(r, key)!r}); "
                     "aggregate only repeated runs of one evaluation"
                 )
-        if set(r.zsl) != set(first.zsl) or set(r.retrieval) != set(first.retrieval):
-            raise DataError(
-                f"aggregate: results differ in classifiers {sorted(first.zsl)} vs {sorted(r.zsl)} "
-                f"or retrieval k {sorted(first.retrieval)} vs {sorted(r.retrieval)}"
-            )
+        if set(r.zsl) != set(first.zsl):
+            raise DataError(f"aggregate: results differ in classifiers {sorted(first.zsl)} vs {sorted(r.zsl)}")
 
     def stat(values: list[float]) -> dict[str, float]:
-        arr = np.asarray(values, dtype=np.float64)
-        return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
+        mean, std = _stat(values)
+        return {"mean": mean, "std": std}
 
-    return {
-        "dataset": first.dataset,
-        "name": first.name,
-        "selected_on": first.selected_on,
-        "gzsl_seen": first.gzsl_seen,
-        "n_seeds": len(results),
-        "seeds": [r.seed for r in results],
-        "zsl": {c: stat([r.zsl[c] for r in results]) for c in first.zsl},
-        "gzsl": {
-            c: {m: stat([r.gzsl[c][m] for r in results]) for m in ("u", "s", "h")}
-            for c in first.gzsl
-            if all(c in r.gzsl for r in results)
-        },
-        "retrieval": {str(k): stat([r.retrieval[k] for r in results]) for k in first.retrieval},
-    }
-
-
-# ----------------------------------------------------------------------------------------------
-# training sets
-
-
-@frozen
-class _TrainSet:
-    """Features, global class labels and sample weights a classifier is fitted on."""
-
-    X: torch.Tensor
-    y: torch.Tensor
-    w: torch.Tensor | None
-
-
-@frozen
-class _SplitSets:
-    """The synthetic training sets and real test sets of one split (test or validation view)."""
-
-    data: Any
-    zsl: _TrainSet
-    zsl_features: torch.Tensor
-    zsl_labels: torch.Tensor
-    gzsl: _TrainSet | None
-
-
-def _synthetic(
-    assembly: Any, data: Any, classes: np.ndarray, n: int, sigma: float, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Synthetic features of ``classes`` with global labels and clipped quality weights."""
-    attrs_all = torch.as_tensor(data.semantics)
-    class_attrs = attrs_all[torch.as_tensor(classes)]
-    out = synthesize(assembly, class_attrs, n, sigma=sigma, generator=gen, replicate=DEFAULT_REPLICATE)
-    labels = torch.as_tensor(classes, device=out.labels.device)[out.labels]
-    weighter = getattr(assembly, "quality_weighter", None)
-    weights = None
-    if weighter is not None and out.reconstructed is not None:
-        sample_attrs = class_attrs.to(out.reconstructed.device)[out.labels]
-        # A negative cosine would make a weighted loss reward misclassification: clip at 0.
-        weights = weighter.sample_weights(sample_attrs, out.reconstructed).reshape(-1).clamp_min(0)
-    return out.features, labels, weights
-
-
-def _concat(parts: list[_TrainSet]) -> _TrainSet:
-    X = torch.cat([p.X for p in parts])
-    y = torch.cat([p.y for p in parts])
-    if all(p.w is None for p in parts):
-        return _TrainSet(X, y, None)
-    w = torch.cat([p.w if p.w is not None else torch.ones(p.X.shape[0], device=p.X.device) for p in parts])
-    return _TrainSet(X, y, w)
-
-
-def _prepare(assembly: Any, data: Any, config: Any, gen: torch.Generator, *, with_gzsl: bool) -> _SplitSets:
-    Xz, yz, wz = _synthetic(assembly, data, data.unseen_classes, config.zsl_samples, config.sigma_test, gen)
-    gzsl = None
-    if with_gzsl:
-        Xu, yu, wu = _synthetic(
-            assembly, data, data.unseen_classes, config.gzsl_samples, config.sigma_test, gen
-        )
-        if config.gzsl_seen == "synthetic":
-            Xs, ys, ws = _synthetic(
-                assembly, data, data.seen_classes, config.gzsl_samples, config.sigma_test, gen
-            )
-            seen = _TrainSet(Xs, ys, ws)
-        else:
-            dev = Xu.device
-            real = torch.as_tensor(data.features[data.trainval], device=dev)
-            seen = _TrainSet(real, torch.as_tensor(data.labels[data.trainval], device=dev), None)
-        gzsl = _concat([_TrainSet(Xu, yu, wu), seen])
-    return _SplitSets(data, _TrainSet(Xz, yz, wz), Xz, yz, gzsl)
-
-
-# ----------------------------------------------------------------------------------------------
-# classifiers and selection
-
-
-def classifier_grid(cls: type, params: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The fixed constructor params and the grid points model selection tries.
-
-    Args:
-        cls: a final-classifier class (its ``selection_grid`` attribute, if any, is the grid).
-        params: ``classifier_params[name]``; its optional ``"grid"`` table replaces the
-            class's grid; parameters set here are fixed and not searched.
-
-    Returns:
-        ``(fixed_params, points)``: ``points`` is a list of param dicts (``[{}]`` when nothing
-        is selected).
-
-    Raises:
-        ConfigError: ``grid`` is not a table of non-empty lists.
-
-    Example:
-        >>> from modgen.classify import LinearSVMClassifier
-        >>> classifier_grid(LinearSVMClassifier, {"max_iter": 50})[1][:2]
-        [{'C': 0.01}, {'C': 0.1}]
-        >>> classifier_grid(LinearSVMClassifier, {"C": 2.0})
-        ({'C': 2.0}, [{}])
-    """
-    fixed = {k: v for k, v in params.items() if k != "grid"}
-    grid = params.get("grid", getattr(cls, "selection_grid", {}) or {})
-    if not isinstance(grid, Mapping):
-        raise ConfigError(f"classifier_params grid: expected a table {{param: [values]}}, got {grid!r}")
-    axes: list[tuple[str, list[Any]]] = []
-    for k, values in grid.items():
-        if k in fixed:
-            continue
-        values = list(values) if isinstance(values, (list, tuple)) else [values]
-        if not values:
-            raise ConfigError(f"classifier_params grid.{k}: expected a non-empty list of values, got []")
-        axes.append((k, values))
-    if not axes:
-        return fixed, [{}]
-    return fixed, [
-        dict(zip([a for a, _ in axes], combo, strict=True))
-        for combo in itertools.product(*[v for _, v in axes])
-    ]
-
-
-def _make(registries: Any, name: str, params: Mapping[str, Any], device: torch.device, seed: int) -> Any:
-    cls = registries.final_classifier.get(name)
-    est = cls(**params)
-    accepted = est.get_params() if hasattr(est, "get_params") else {}
-    extra: dict[str, Any] = {}
-    if "device" in accepted and "device" not in params:
-        extra["device"] = str(device)
-    if "random_state" in accepted and "random_state" not in params:
-        extra["random_state"] = int(seed)
-    return est.set_params(**extra) if extra else est
-
-
-def _fit_predict(est: Any, train: _TrainSet, tests: Sequence[np.ndarray]) -> list[np.ndarray]:
-    w = None if train.w is None else train.w
-    est.fit(train.X, train.y, sample_weight=w)
-    return [np.asarray(est.predict(X)) for X in tests]
-
-
-def _zsl_score(est: Any, sets: _SplitSets) -> tuple[float, dict[int, float]]:
-    data = sets.data
-    (pred,) = _fit_predict(est, sets.zsl, [data.features[data.test_unseen]])
-    classes, accs = per_class_accuracies(data.labels[data.test_unseen], pred)
-    return float(accs.mean()), {int(c): float(a) for c, a in zip(classes, accs, strict=True)}
-
-
-def _gzsl_score(est: Any, sets: _SplitSets) -> dict[str, float]:
-    data = sets.data
-    assert sets.gzsl is not None  # _prepare(with_gzsl=True) for every caller
-    pred_u, pred_s = _fit_predict(
-        est, sets.gzsl, [data.features[data.test_unseen], data.features[data.test_seen]]
+    measures = [m for m in first.quality if all(m in r.quality for r in results)]
+    floors = [f for f in first.floor if all(f in r.floor for r in results)]
+    return _jsonable(
+        {
+            "dataset": first.dataset,
+            "name": first.name,
+            "selected_on": first.selected_on,
+            "gzsl_seen": first.gzsl_seen,
+            "n_seeds": len(results),
+            "seeds": [r.seed for r in results],
+            "eval_seeds": first.eval_seeds,
+            "zsl": {c: stat([r.zsl[c] for r in results]) for c in first.zsl},
+            "gzsl": {
+                c: {m: stat([r.gzsl[c][m] for r in results]) for m in ("u", "s", "h")}
+                for c in first.gzsl
+                if all(c in r.gzsl for r in results)
+            },
+            "quality": {m: stat([r.quality[m] for r in results]) for m in measures},
+            "floor": {
+                f: {
+                    k: stat([r.floor[f][k] for r in results])
+                    for k, v in first.floor[f].items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                }
+                for f in floors
+            },
+        }
     )
-    u = float(per_class_accuracies(data.labels[data.test_unseen], pred_u)[1].mean())
-    s = float(per_class_accuracies(data.labels[data.test_seen], pred_s)[1].mean())
-    return {"u": u, "s": s, "h": harmonic_mean(u, s)}
-
-
-def _key(point: Mapping[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in point.items()) or "default"
-
-
-def _best(scores: list[float]) -> int:
-    return int(np.argmax(np.asarray(scores)))  # first maximum: ties go to the earlier grid value
 
 
 # ----------------------------------------------------------------------------------------------
 # the protocol
 
 
-def _check_config(config: Any, data: Any) -> None:
-    if config.selection not in SELECTION_MODES:
-        raise ConfigError(
-            f"evaluation.selection: expected one of {', '.join(SELECTION_MODES)}, got {config.selection!r}"
-        )
-    if not config.classifiers:
-        raise ConfigError("evaluation.classifiers: empty; name at least one final classifier (e.g. 'svm')")
+def evaluation_seeds(seed: int, count: int) -> list[int]:
+    """The ``count`` evaluation seeds of base seed ``seed`` (independent streams).
+
+    Example:
+        >>> evaluation_seeds(0, 2) == evaluation_seeds(0, 3)[:2]
+        True
+    """
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
+
+
+def _check(config: EvalConfig, data: ZSLData, seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"evaluate: seed must be an integer >= 0, got {seed!r}")
     n_test = int(np.asarray(data.test_unseen).size)
+    if n_test == 0:
+        raise DataError(f"{data.name}: test_unseen is empty; there is nothing to evaluate on")
     for k in config.retrieval_k:
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_test:
+        if k > n_test:
             raise ConfigError(
-                f"evaluation.retrieval_k: {k!r} must be an integer in [1, {n_test}] "
-                f"(the number of test_unseen samples of {data.name!r})"
+                f"evaluation.retrieval_k: {k} is more than the {n_test} test_unseen samples of "
+                f"{data.name!r}; choose k <= {n_test}"
             )
     if len(data.unseen_classes) < 2:
         raise DataError(f"{data.name}: ZSL needs at least 2 unseen classes, got {len(data.unseen_classes)}")
 
 
+class _Scores:
+    """Scores of every (classifier, task, grid point) over the evaluation seeds."""
+
+    def __init__(self) -> None:
+        self.zsl: dict[tuple[str, int], list[float]] = {}
+        self.per_class: dict[tuple[str, int], list[dict[int, float]]] = {}
+        self.gzsl: dict[tuple[str, int], list[dict[str, float]]] = {}
+        self.quality: list[dict[str, float]] = []
+
+
+def _measure(
+    assembly: Any,
+    data: ZSLData,
+    config: EvalConfig,
+    registries: Registries,
+    plans: Mapping[str, tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]],
+    *,
+    seed: int,
+    device: torch.device,
+    quality: bool,
+    log: Log | None,
+) -> _Scores:
+    """Fit and score every classifier's ZSL and GZSL grid points for every evaluation seed."""
+    synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
+    test = TestSplit.of(data, device)
+    scores = _Scores()
+    for i, eval_seed in enumerate(evaluation_seeds(seed, config.seeds)):
+        gen = torch.Generator(device=synth_device).manual_seed(eval_seed)
+        zs, gs = zsl_set(assembly, data, config, gen), gzsl_set(assembly, data, config, gen)
+        if quality:
+            seen = synthetic_set(
+                assembly, data, data.seen_classes, config.zsl_samples, sigma=config.sigma_test, generator=gen
+            )
+            scores.quality.append(
+                feature_quality(zs, seen, data.unseen_classes, data.seen_classes, test, config.retrieval_k)
+            )
+        for clf, (fixed, zsl_points, gzsl_points) in plans.items():
+            if log is not None:
+                log(f"evaluation seed {i + 1}/{config.seeds}: {clf} ({len(zsl_points) + len(gzsl_points)} fits)")
+            for j, est in enumerate(fit_points(registries, clf, fixed, zsl_points, zs, device=device, seed=eval_seed)):
+                top1, per_class = zsl_score(est, test)
+                scores.zsl.setdefault((clf, j), []).append(top1)
+                scores.per_class.setdefault((clf, j), []).append(per_class)
+            for j, est in enumerate(fit_points(registries, clf, fixed, gzsl_points, gs, device=device, seed=eval_seed)):
+                scores.gzsl.setdefault((clf, j), []).append(gzsl_score(est, test))
+    return scores
+
+
+def _key(point: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in point.items()) or "default"
+
+
+def _plans(
+    config: EvalConfig, registries: Registries, selection: Selection | None, mode: str
+) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
+    """Per classifier: the fixed params, the ZSL points and the GZSL points to fit."""
+    plans = {}
+    for clf in config.classifiers:
+        cls = registries.final_classifier.get(clf)
+        fixed, points = classifier_grid(cls, dict(config.classifier_params.get(clf, {}) or {}))
+        if mode == "none":
+            plans[clf] = (fixed, [{}], [{}])
+        elif mode == "val" and len(points) > 1:
+            if selection is None:
+                raise ConfigError(
+                    "evaluation.selection='val' chooses the classifiers' parameters with a second "
+                    "generator trained on the train classes: run the whole pipeline "
+                    "(modgen.pipeline.run / modgen train), pass selection=select(...), or set "
+                    "evaluation.selection=none"
+                )
+            plans[clf] = (fixed, [selection.params(clf, "zsl")], [selection.params(clf, "gzsl")])
+        elif mode == "val":
+            plans[clf] = (fixed, [{}], [{}])
+        else:  # "test", or the grid of select()
+            plans[clf] = (fixed, points, points)
+    return plans
+
+
+def select(
+    assembly: Any,
+    view: ZSLData,
+    config: EvalConfig,
+    registries: Registries,
+    *,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    log: Log | None = None,
+) -> Selection:
+    """Choose each classifier's grid point on a validation view (Xian et al.'s protocol).
+
+    Args:
+        assembly: a generator trained on the view's training classes only (``train``).
+        view: the validation view (:meth:`~modgen.data.zsldata.ZSLData.validation_view`), whose
+            unseen classes (the ``val`` classes) the assembly never saw.
+        config: the evaluation config (classifiers, grids, samples, evaluation seeds).
+        registries: where the classifiers are looked up.
+        device: where classifiers train (``None``: the assembly's device).
+        seed: the evaluation seed.
+        log: called with a line per step.
+
+    Returns:
+        The :class:`Selection`: ZSL points by the view's mean ZSL top-1, GZSL points by its mean
+        ``H`` (ties go to the first grid value).
+
+    Raises:
+        DataError: the view has fewer than 2 unseen (validation) classes.
+    """
+    if len(view.unseen_classes) < 2:
+        raise DataError(
+            f"{view.name}: selection on validation classes needs at least 2 of them, the validation view "
+            f"has {len(view.unseen_classes)}; give the loader more val_classes, or set "
+            "evaluation.selection=none (each classifier's own parameters)"
+        )
+    _check(config, view, seed)
+    clf_device = _device(assembly, device)
+    plans = _plans(config, registries, None, "grid")
+    scores = _measure(assembly, view, config, registries, plans, seed=seed, device=clf_device, quality=False, log=log)
+    record: dict[str, dict[str, Any]] = {}
+    for clf, (_, points, _) in plans.items():
+        z = [float(np.mean(scores.zsl[(clf, j)])) for j in range(len(points))]
+        h = [float(np.mean([g["h"] for g in scores.gzsl[(clf, j)]])) for j in range(len(points))]
+        iz, ih = int(np.argmax(z)), int(np.argmax(h))
+        record[clf] = {
+            "zsl": {
+                "params": dict(points[iz]),
+                "criterion": f"val zsl top-1 ({len(view.unseen_classes)} val classes)",
+                "scores": {_key(p): s for p, s in zip(points, z, strict=True)},
+            },
+            "gzsl": {
+                "params": dict(points[ih]),
+                "criterion": "val gzsl h",
+                "scores": {_key(p): s for p, s in zip(points, h, strict=True)},
+            },
+        }
+    return Selection(record)
+
+
+def _device(assembly: Any, device: str | torch.device | None) -> torch.device:
+    synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
+    return resolve_device(device, key="evaluation device") if device is not None else synth_device
+
+
 def evaluate(
     assembly: Any,
-    data: Any,
-    config: Any,
-    registries: Any,
+    data: ZSLData,
+    config: EvalConfig,
+    registries: Registries,
     *,
     device: str | torch.device | None = None,
     seed: int = 0,
     name: str = "",
+    selection: Selection | None = None,
+    log: Log | None = None,
 ) -> EvaluationResult:
-    """Run ZSL, GZSL and retrieval for every classifier of ``config`` (see the module doc).
+    """ZSL, GZSL and the classifier-free measures for every classifier (see the module doc).
 
     Args:
         assembly: the trained :class:`~modgen.assembly.Assembly` (synthesis runs where its
@@ -417,139 +441,91 @@ def evaluate(
         registries: where ``config.classifiers`` are looked up (``final_classifier``).
         device: where classifiers train (``None``: the assembly's device); a classifier's own
             ``device`` in ``classifier_params`` wins.
-        seed: seeds the synthesis noise and every classifier's ``random_state``.
+        seed: the base of the evaluation seeds (synthesis noise, classifier initialisation).
         name: a label stored in the result (e.g. the recipe's name).
+        selection: with ``config.selection == "val"``, the parameters :func:`select` chose.
+        log: called with a line per step.
 
     Returns:
         An :class:`EvaluationResult`.
 
     Raises:
-        ConfigError: an invalid config value (the message names the key).
+        ConfigError: an invalid config value, or ``selection="val"`` without a selection.
         UnknownComponentError: a classifier is not registered.
-        DataError: the data cannot support the protocol (fewer than 2 unseen classes; no
-            validation split with ``selection="val"``).
-
-    Example:
-        >>> from modgen.assembly import build_assembly
-        >>> from modgen.config import EvalConfig
-        >>> from modgen.data.digits import load_digits_zsl
-        >>> from modgen.plugins import get_registries
-        >>> from modgen.recipes import zsml
-        >>> regs, data = get_registries(entry_points=False), load_digits_zsl()
-        >>> asm = build_assembly(zsml(), regs, attr_dim=data.attr_dim, feature_dim=data.feature_dim,
-        ...                      num_classes=len(data.seen_classes), seed=0, device="cpu")
-        >>> cfg = EvalConfig(classifiers=("svm",), zsl_samples=10, gzsl_samples=10,
-        ...                  classifier_params={"svm": {"C": 1.0}})
-        >>> r = evaluate(asm, data, cfg, regs, seed=0)
-        >>> sorted(r.gzsl["svm"]), sorted(r.retrieval), r.selected_on
-        (['h', 's', 'u'], [5, 10], 'val')
+        DataError: the data cannot support the protocol (fewer than 2 unseen classes).
     """
-    _check_config(config, data)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"evaluate: seed must be an integer >= 0, got {seed!r}")
-    synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
-    clf_device = resolve_device(device, owner="evaluate: device") if device is not None else synth_device
-    # Independent streams: the test-split features do not depend on whether selection ran.
-    test_seed, val_seed = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(2))
-    gen_test = torch.Generator(device=synth_device).manual_seed(test_seed)
-    test_sets = _prepare(assembly, data, config, gen_test, with_gzsl=True)
-
-    plans = {}
-    for clf in config.classifiers:
-        cls = registries.final_classifier.get(clf)
-        plans[clf] = classifier_grid(cls, dict(config.classifier_params.get(clf, {}) or {}))
-    needs_selection = any(len(points) > 1 for _, points in plans.values())
-    val_sets = None
-    if config.selection == "val" and needs_selection:
-        try:
-            view = data.validation_view()
-        except DataError as err:
-            raise DataError(
-                f"evaluation.selection='val' needs a validation split: {err} Alternatively set "
-                "evaluation.selection=test (literature-comparison mode, marked in every result) or fix "
-                "each classifier's parameters (classifier_params.<name>.grid = {})."
-            ) from err
-        gen_val = torch.Generator(device=synth_device).manual_seed(val_seed)
-        val_sets = _prepare(assembly, view, config, gen_val, with_gzsl=True)
-
+    _check(config, data, seed)
+    mode = config.selection
+    plans = _plans(config, registries, selection, mode)
+    scores = _measure(
+        assembly, data, config, registries, plans, seed=seed, device=_device(assembly, device), quality=True, log=log
+    )
     zsl: dict[str, float] = {}
+    zsl_std: dict[str, float] = {}
     gzsl: dict[str, dict[str, float]] = {}
+    gzsl_std: dict[str, dict[str, float]] = {}
     per_class: dict[str, dict[str, float]] = {}
-    selection: dict[str, dict[str, Any]] = {}
-    for clf, (fixed, points) in plans.items():
-
-        def make(point: Mapping[str, Any], clf: str = clf, fixed: dict[str, Any] = fixed) -> Any:
-            return _make(registries, clf, {**fixed, **point}, clf_device, seed)
-
-        record: dict[str, Any] = {}
-        if len(points) == 1:
-            zsl[clf], pc = _zsl_score(make(points[0]), test_sets)
-            gzsl[clf] = _gzsl_score(make(points[0]), test_sets)
-            record = {
-                s: {"params": dict(points[0]), "criterion": "none", "scores": {}} for s in ("zsl", "gzsl")
-            }
-        elif config.selection == "test":
-            z_runs = [_zsl_score(make(p), test_sets) for p in points]
-            g_runs = [_gzsl_score(make(p), test_sets) for p in points]
-            iz, ig = _best([r[0] for r in z_runs]), _best([r["h"] for r in g_runs])
-            zsl[clf], pc = z_runs[iz]
-            gzsl[clf] = g_runs[ig]
-            record = {
-                "zsl": {
-                    "params": dict(points[iz]),
-                    "criterion": "test zsl top-1",
-                    "scores": {_key(p): r[0] for p, r in zip(points, z_runs, strict=True)},
-                },
-                "gzsl": {
-                    "params": dict(points[ig]),
-                    "criterion": "test gzsl h",
-                    "scores": {_key(p): r["h"] for p, r in zip(points, g_runs, strict=True)},
-                },
-            }
-        else:
-            assert val_sets is not None  # built above whenever a grid has several points
-            g_scores = [_gzsl_score(make(p), val_sets)["h"] for p in points]
-            if len(val_sets.data.unseen_classes) >= 2:
-                z_scores, z_criterion = [_zsl_score(make(p), val_sets)[0] for p in points], "val zsl top-1"
-            else:
-                z_scores, z_criterion = g_scores, "val gzsl h (fewer than 2 val classes)"
-            iz, ig = _best(z_scores), _best(g_scores)
-            zsl[clf], pc = _zsl_score(make(points[iz]), test_sets)
-            gzsl[clf] = _gzsl_score(make(points[ig]), test_sets)
-            record = {
-                "zsl": {
-                    "params": dict(points[iz]),
-                    "criterion": z_criterion,
-                    "scores": {_key(p): s for p, s in zip(points, z_scores, strict=True)},
-                },
-                "gzsl": {
-                    "params": dict(points[ig]),
-                    "criterion": "val gzsl h",
-                    "scores": {_key(p): s for p, s in zip(points, g_scores, strict=True)},
-                },
-            }
-        per_class[clf] = {data.class_names[c]: a for c, a in pc.items()}
-        selection[clf] = record
-
-    unseen = np.asarray(data.unseen_classes)
-    queries = torch.stack([test_sets.zsl_features[test_sets.zsl_labels == int(c)].mean(0) for c in unseen])
-    retrieval = {
-        int(k): retrieval_average_precision(
-            queries.cpu(), unseen, data.features[data.test_unseen], data.labels[data.test_unseen], int(k)
-        )
-        for k in config.retrieval_k
-    }
+    record: dict[str, dict[str, Any]] = {}
+    for clf, (_, zsl_points, gzsl_points) in plans.items():
+        z_means = [float(np.mean(scores.zsl[(clf, j)])) for j in range(len(zsl_points))]
+        h_means = [float(np.mean([g["h"] for g in scores.gzsl[(clf, j)]])) for j in range(len(gzsl_points))]
+        iz, ih = int(np.argmax(z_means)), int(np.argmax(h_means))
+        zsl[clf], zsl_std[clf] = _stat(scores.zsl[(clf, iz)])
+        runs = scores.gzsl[(clf, ih)]
+        gzsl[clf] = {m: _stat([g[m] for g in runs])[0] for m in ("u", "s", "h")}
+        gzsl_std[clf] = {m: _stat([g[m] for g in runs])[1] for m in ("u", "s", "h")}
+        classes = scores.per_class[(clf, iz)][0]
+        per_class[clf] = {
+            data.class_names[c]: float(np.mean([pc[c] for pc in scores.per_class[(clf, iz)]])) for c in classes
+        }
+        record[clf] = _record(mode, selection, clf, zsl_points, gzsl_points, z_means, h_means, iz, ih)
+    quality = {m: _stat([q[m] for q in scores.quality])[0] for m in scores.quality[0]}
+    quality_std = {m: _stat([q[m] for q in scores.quality])[1] for m in scores.quality[0]}
     return EvaluationResult(
         dataset=str(data.name),
         seed=seed,
         name=name,
-        selected_on=config.selection,
+        eval_seeds=config.seeds,
+        selected_on=mode,
         gzsl_seen=config.gzsl_seen,
         zsl=zsl,
+        zsl_std=zsl_std,
         gzsl=gzsl,
-        retrieval=retrieval,
+        gzsl_std=gzsl_std,
+        quality=quality,
+        quality_std=quality_std,
         zsl_per_class=per_class,
-        selection=_jsonable(selection),
+        selection=_jsonable(record),
         config=_jsonable(attrs.asdict(config)),
         preprocessing=_jsonable(dict(getattr(data, "preprocessing", {}))),
     )
+
+
+def _record(
+    mode: str,
+    selection: Selection | None,
+    clf: str,
+    zsl_points: list[dict[str, Any]],
+    gzsl_points: list[dict[str, Any]],
+    z_means: list[float],
+    h_means: list[float],
+    iz: int,
+    ih: int,
+) -> dict[str, Any]:
+    """What the result records of how ``clf``'s parameters were chosen."""
+    if mode == "test":
+        return {
+            "zsl": {
+                "params": dict(zsl_points[iz]),
+                "criterion": "test zsl top-1",
+                "scores": {_key(p): s for p, s in zip(zsl_points, z_means, strict=True)},
+            },
+            "gzsl": {
+                "params": dict(gzsl_points[ih]),
+                "criterion": "test gzsl h",
+                "scores": {_key(p): s for p, s in zip(gzsl_points, h_means, strict=True)},
+            },
+        }
+    if mode == "val" and selection is not None and clf in selection.record:
+        return dict(selection.record[clf])
+    return {task: {"params": {}, "criterion": "none", "scores": {}} for task in ("zsl", "gzsl")}

@@ -28,12 +28,11 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import torch
-from attrs import field, frozen
 from torch import Tensor
 
 from modgen.errors import ConfigError, ShapeError
 
-__all__ = ["SyntheticFeatures", "Synthesizer", "synthesize", "default_chunk_classes"]
+__all__ = ["SyntheticFeatures", "synthesize", "default_chunk_classes"]
 
 # Elements of the widest activation ``(chunk, n, width)`` held at once by default.
 _CHUNK_ELEMENTS = 1 << 24
@@ -180,45 +179,3 @@ def synthesize(
         (torch.cat(recs) if recs else torch.empty(0, A, device=device)) if decoder is not None else None
     )
     return SyntheticFeatures(features, labels, reconstructed)
-
-
-@frozen
-class Synthesizer:
-    """An assembly with its synthesis settings: ``synthesizer(class_attributes, n, generator)``.
-
-    Attributes:
-        assembly: the trained :class:`~modgen.assembly.Assembly`.
-        sigma: standard deviation of ``z`` at synthesis.
-        replicate: the task size ``N`` of each class.
-        chunk_classes: classes per batch (``None``: automatic).
-
-    Example:
-        >>> import torch
-        >>> from modgen.assembly import build_assembly
-        >>> from modgen.plugins import get_registries
-        >>> from modgen.recipes import zsml
-        >>> asm = build_assembly(zsml(), get_registries(entry_points=False), attr_dim=4, feature_dim=6,
-        ...                      num_classes=3, seed=0)
-        >>> syn = Synthesizer(asm, sigma=0.5)
-        >>> syn(torch.eye(2, 4), 3, torch.Generator().manual_seed(0)).features.shape
-        torch.Size([6, 6])
-    """
-
-    assembly: Any
-    sigma: float = field(default=1.0)
-    replicate: int = field(default=10)
-    chunk_classes: int | None = field(default=None)
-
-    def __call__(
-        self, class_attributes: Any, n_per_class: int, generator: torch.Generator
-    ) -> SyntheticFeatures:
-        """See :func:`synthesize`."""
-        return synthesize(
-            self.assembly,
-            class_attributes,
-            n_per_class,
-            sigma=self.sigma,
-            generator=generator,
-            replicate=self.replicate,
-            chunk_classes=self.chunk_classes,
-        )

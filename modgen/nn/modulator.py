@@ -188,14 +188,12 @@ class AttributeModulator(nn.Module):
 class NoModulator(nn.Module):
     """No modulation: ``forward`` returns ``None`` and G runs unmodulated (ZSML, plain GAN).
 
-    It accepts the :class:`AttributeModulator`'s parameters and ignores them, so that a data-set
-    preset that sets ``modulator.hidden`` applies to the unmodulated recipes (``zsml``,
-    ``clswgan``) too; any other parameter is an error.
+    It has no parameters of its own, so presets that size the modulator (``hidden``) leave it
+    alone, and ``--set modulator.hidden=...`` on an unmodulated recipe is an error.
 
     Args:
         attr_dim: attribute dimension ``A`` (checked against the task attributes).
         target_dims: the generator's modulated dims (accepted for a uniform constructor).
-        hidden, base, operator, gate, bias, leaky_slope, dropout: ignored.
 
     Example:
         >>> import torch
@@ -203,19 +201,7 @@ class NoModulator(nn.Module):
         True
     """
 
-    def __init__(
-        self,
-        attr_dim: int,
-        target_dims: Sequence[int] = (),
-        *,
-        hidden: int | None = None,
-        base: bool | None = None,
-        operator: str | None = None,
-        gate: str | None = None,
-        bias: bool | None = None,
-        leaky_slope: float | None = None,
-        dropout: float | None = None,
-    ) -> None:
+    def __init__(self, attr_dim: int, target_dims: Sequence[int] = ()) -> None:
         super().__init__()
         self.attr_dim = _checks.positive_int("NoModulator", "attr_dim", attr_dim)
         self.target_dims = tuple(target_dims)
@@ -232,3 +218,6 @@ class NoModulator(nn.Module):
                 f"got shape {tuple(task_attributes.shape)}"
             )
         return None
+
+    def extra_repr(self) -> str:
+        return "G unmodulated"

@@ -1,8 +1,8 @@
-"""Reports of a run: Markdown tables, ``results.json`` / ``results.md``, and PNG plots.
+"""Reports of a run: Markdown/CSV tables, ``results.json`` / ``results.md``, and PNG plots.
 
 Example:
     >>> from modgen.evaluate import EvaluationResult
-    >>> "| svm | 50.0 |" in results_markdown(EvaluationResult("digits", zsl={"svm": 0.5}))
+    >>> "| svm | 50.0 |" in results_markdown(EvaluationResult("digits", zsl={"svm": 50.0}))
     True
 """
 
@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from modgen.report.plots import LOSS_LABELS, plot_losses, plot_sweep, plot_tsne, read_metrics
 from modgen.report.tables import (
+    METRICS,
     TEST_SELECTION_MARK,
-    comparison_markdown,
+    assembly_table,
+    comparison_rows,
+    csv_table,
+    format_stat,
+    markdown_table,
     read_results,
     results_markdown,
     write_results,
@@ -19,8 +24,13 @@ from modgen.report.tables import (
 
 __all__ = [
     "LOSS_LABELS",
+    "METRICS",
     "TEST_SELECTION_MARK",
-    "comparison_markdown",
+    "assembly_table",
+    "comparison_rows",
+    "csv_table",
+    "format_stat",
+    "markdown_table",
     "plot_losses",
     "plot_sweep",
     "plot_tsne",

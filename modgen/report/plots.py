@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from modgen.errors import ConfigError, DataError, ShapeError
+from modgen.rundir import read_jsonl
 
 __all__ = ["LOSS_LABELS", "read_metrics", "plot_losses", "plot_tsne", "plot_sweep"]
 
@@ -56,11 +56,10 @@ def _save(fig: Any, out_png: str | Path) -> Path:
 
 
 def read_metrics(metrics_jsonl_path: str | Path) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` file (one JSON object a line; blank lines skipped).
+    """The training records of a ``metrics.jsonl`` file (evaluation records are left out).
 
     Raises:
-        DataError: the file is missing or a line is not a JSON object (the message gives
-            the line number).
+        DataError: the file is missing or a line is not a JSON object.
 
     Example:
         >>> import tempfile, os
@@ -70,24 +69,9 @@ def read_metrics(metrics_jsonl_path: str | Path) -> list[dict[str, Any]]:
         [1.5, 0.9]
     """
     path = Path(metrics_jsonl_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as err:
-        raise DataError(
-            f"{path}: no metrics file; training writes metrics.jsonl into the run folder"
-        ) from err
-    records = []
-    for no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{no}: not valid JSON ({err.msg})") from err
-        if not isinstance(rec, dict):
-            raise DataError(f"{path}:{no}: expected a JSON object, got {type(rec).__name__}")
-        records.append(rec)
-    return records
+    if not path.is_file():
+        raise DataError(f"{path}: no metrics file; training writes metrics.jsonl into the run folder")
+    return [r for r in read_jsonl(path) if r.get("kind", "train") == "train"]
 
 
 def plot_losses(
@@ -241,7 +225,7 @@ def plot_sweep(
     *,
     ylabel: str = "per-class top-1 (%)",
     title: str = "",
-    percent: bool = True,
+    percent: bool = False,
 ) -> Path:
     """Accuracy against a setting, with a ±std band (Figs. 7-8).
 
@@ -253,7 +237,7 @@ def plot_sweep(
         out_png: the PNG to write.
         ylabel: the y-axis label.
         title: the figure title.
-        percent: multiply accuracies (fractions) by 100.
+        percent: multiply the values by 100 (fractions in, percent out).
 
     Returns:
         The written path.
@@ -264,7 +248,7 @@ def plot_sweep(
     Example:
         >>> import tempfile, os
         >>> out = os.path.join(tempfile.mkdtemp(), "sigma.png")
-        >>> plot_sweep([0.5, 1.0, 2.0], {"AWA2": [0.6, 0.7, 0.65]}, {"AWA2": [0.02, 0.01, 0.02]},
+        >>> plot_sweep([0.5, 1.0, 2.0], {"AWA2": [60.0, 70.0, 65.0]}, {"AWA2": [2.0, 1.0, 2.0]},
         ...            "sigma", out).name
         'sigma.png'
     """

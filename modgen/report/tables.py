@@ -1,27 +1,47 @@
-"""Markdown tables and the results files of a run folder (``results.json``, ``results.md``).
+"""Tables of results: one Markdown/CSV renderer for a run, a comparison of runs and a sweep.
 
-Numbers are printed as percentages with one decimal, ``mean ± std`` for aggregates over
-seeds. Results selected on the test split (the literature-comparison mode) carry a ``†``
-on every number and a note under each table.
+Every number is a percentage with one decimal (the mean-gap measures: a ratio with two),
+``mean ± std``; results chosen on the test split (the literature-comparison mode) carry a ``†``
+on every number they produced and a note under the table.
 
 Example:
-    >>> from modgen.evaluate import EvaluationResult
-    >>> r = EvaluationResult("digits", zsl={"svm": 0.5}, gzsl={"svm": {"u": 0.4, "s": 0.8, "h": 0.5333}})
-    >>> print(results_markdown(r).splitlines()[6])
+    >>> print(markdown_table(["classifier", "ZSL"], [["svm", "50.0"]]))
+    | classifier | ZSL |
+    |---|---:|
     | svm | 50.0 |
+    <BLANKLINE>
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modgen.errors import DataError
 from modgen.evaluate.protocols import EvaluationResult, aggregate
+from modgen.rundir import atomic_write_text
 
-__all__ = ["TEST_SELECTION_MARK", "results_markdown", "comparison_markdown", "write_results", "read_results"]
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from modgen.assembly import Assembly
+
+__all__ = [
+    "TEST_SELECTION_MARK",
+    "METRICS",
+    "markdown_table",
+    "csv_table",
+    "format_stat",
+    "results_markdown",
+    "comparison_rows",
+    "write_results",
+    "read_results",
+    "assembly_table",
+]
 
 #: Put after every number selected on the test split.
 TEST_SELECTION_MARK = "†"
@@ -31,163 +51,209 @@ _TEST_NOTE = (
     "not an unbiased estimate."
 )
 
+#: The metrics a comparison can show, with how to read each from an aggregate.
+METRICS: dict[str, str] = {
+    "zsl": "ZSL per-class top-1 (%)",
+    "gzsl_u": "GZSL U (%)",
+    "gzsl_s": "GZSL S (%)",
+    "gzsl_h": "GZSL H (%)",
+    "ncm_cosine_unseen": "nearest synthetic class mean, cosine, unseen (%)",
+    "ncm_euclidean_unseen": "nearest synthetic class mean, Euclidean, unseen (%)",
+    "ncm_cosine_seen": "nearest synthetic class mean, cosine, seen (%)",
+    "ncm_euclidean_seen": "nearest synthetic class mean, Euclidean, seen (%)",
+    "mean_gap_unseen": "synthetic-to-real class-mean gap, unseen (ratio)",
+    "mean_gap_seen": "synthetic-to-real class-mean gap, seen (ratio)",
+}
 
-def _as_summary(result: EvaluationResult | Mapping[str, Any]) -> dict[str, Any]:
-    """Either input as an aggregate-shaped dict (a single result: std 0, one seed)."""
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, left: int = 1) -> str:
+    """A Markdown table; the first ``left`` columns are left-aligned, the others right-aligned."""
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join("---" if i < left else "---:" for i in range(len(header))) + "|")
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """The same table as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def format_stat(stat: Mapping[str, float] | None, n: int, mark: str = "", *, digits: int = 1) -> str:
+    """``mean ± std`` (just ``mean`` for one value) followed by ``mark``; ``-`` when missing.
+
+    Example:
+        >>> format_stat({"mean": 61.25, "std": 3.0}, 5)
+        '61.2 ± 3.0'
+    """
+    if not stat or stat.get("mean") is None:
+        return "-"
+    if n <= 1:
+        return f"{stat['mean']:.{digits}f}{mark}"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}{mark}"
+
+
+def _single(result: EvaluationResult) -> dict[str, Any]:
+    """One result as an aggregate whose ``std`` is the spread over its evaluation seeds."""
+    agg = aggregate([result])
+    for c, v in agg["zsl"].items():
+        v["std"] = result.zsl_std.get(c, 0.0)
+    for c, g in agg["gzsl"].items():
+        for m in g:
+            g[m]["std"] = result.gzsl_std.get(c, {}).get(m, 0.0)
+    for m, v in agg["quality"].items():
+        v["std"] = result.quality_std.get(m, 0.0)
+    agg["spread"] = result.eval_seeds
+    agg["selection"] = result.selection
+    return agg
+
+
+def _summary(result: EvaluationResult | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(result, EvaluationResult):
-        agg = aggregate([result])
-        agg["single"] = True
-        return agg
+        return _single(result)
     if isinstance(result, Mapping) and "n_seeds" in result and "zsl" in result:
-        return dict(result)
+        return {**result, "spread": int(result["n_seeds"])}
     raise DataError(
         "results_markdown: expected an EvaluationResult or the dict returned by aggregate(), "
         f"got {type(result).__name__}"
     )
 
 
-def _fmt(stat: Mapping[str, float], single: bool, mark: str) -> str:
-    mean = 100.0 * stat["mean"]
-    if single:
-        return f"{mean:.1f}{mark}"
-    return f"{mean:.1f} ± {100.0 * stat['std']:.1f}{mark}"
-
-
-def _title(s: Mapping[str, Any]) -> str:
-    what = f"{s['name']} on {s['dataset']}" if s.get("name") else str(s["dataset"])
-    seeds = "" if s.get("single") else f", mean ± std over {s['n_seeds']} seeds"
-    return f"{what}{seeds}"
-
-
 def results_markdown(result: EvaluationResult | Mapping[str, Any]) -> str:
-    """Markdown tables of one result or of an :func:`~modgen.evaluate.aggregate` summary.
+    """The Markdown report of one result or of an :func:`~modgen.evaluate.aggregate` summary.
 
-    Three tables: ZSL per-class top-1, GZSL ``U``/``S``/``H`` and retrieval precision@k, in
-    percent. Selection on the test split is marked on every number.
-
-    Raises:
-        DataError: ``result`` is neither an :class:`EvaluationResult` nor an aggregate dict.
+    Tables: ZSL and GZSL per classifier, the classifier-free measures, and the closed-form floor
+    when it was run. For one result the ± is the spread over its evaluation seeds; for an
+    aggregate it is the spread over training seeds.
 
     Example:
-        >>> from modgen.evaluate import EvaluationResult, aggregate
-        >>> runs = [EvaluationResult("digits", seed=s, zsl={"svm": v}) for s, v in ((0, 0.5), (1, 0.7))]
-        >>> [line for line in results_markdown(aggregate(runs)).splitlines() if line.startswith("| svm")]
-        ['| svm | 60.0 ± 14.1 |']
+        >>> r = EvaluationResult("digits", zsl={"svm": 50.0}, gzsl={"svm": {"u": 40.0, "s": 80.0, "h": 53.3}})
+        >>> "| svm | 50.0 | 40.0 | 80.0 | 53.3 |" in results_markdown(r)
+        True
     """
-    s = _as_summary(result)
-    single = bool(s.get("single"))
+    s = _summary(result)
+    n = int(s["spread"])
     mark = TEST_SELECTION_MARK if s.get("selected_on") == "test" else ""
-    lines = [f"# Results: {_title(s)}", ""]
-    lines += ["## ZSL (per-class mean top-1, %)", "", "| classifier | top-1 |", "|---|---:|"]
-    lines += [f"| {c} | {_fmt(v, single, mark)} |" for c, v in s["zsl"].items()]
+    what = f"{s['name']} on {s['dataset']}" if s.get("name") else str(s["dataset"])
+    over = (
+        f"mean ± std over {s['n_seeds']} training seeds (each the mean of {s['eval_seeds']} evaluation seeds)"
+        if "selection" not in s
+        else f"mean ± std over {s['eval_seeds']} evaluation seeds"
+    )
+    lines = [f"# Results: {what}", "", f"Percent; {over}; classifier settings selected on: {s['selected_on']}.", ""]
+    rows = []
+    for c, v in s["zsl"].items():
+        g = s["gzsl"].get(c, {})
+        rows.append([c, format_stat(v, n, mark), *(format_stat(g.get(m), n, mark) for m in ("u", "s", "h"))])
+    lines.append(markdown_table(["classifier", "ZSL top-1", "GZSL U", "GZSL S", "GZSL H"], rows))
+    lines.append(f"GZSL seen-class features: {s.get('gzsl_seen', '?')}.")
     if mark:
         lines += ["", _TEST_NOTE]
-    if s.get("gzsl"):
-        lines += [
-            "",
-            f"## GZSL (per-class mean top-1, %; seen-class features: {s.get('gzsl_seen', '?')})",
-            "",
+    if s.get("quality"):
+        lines += ["", "## Synthetic features without a classifier", ""]
+        q_rows = [
+            [METRICS.get(m, m.replace("retrieval@", "retrieval precision@") + " (%)"),
+             format_stat(v, n, digits=2 if m.startswith("mean_gap") else 1)]
+            for m, v in s["quality"].items()
         ]
-        lines += ["| classifier | U | S | H |", "|---|---:|---:|---:|"]
-        for c, v in s["gzsl"].items():
-            lines.append(f"| {c} | " + " | ".join(_fmt(v[m], single, mark) for m in ("u", "s", "h")) + " |")
-        if mark:
-            lines += ["", _TEST_NOTE]
-    if s.get("retrieval"):
-        lines += ["", "## Zero-shot retrieval (precision@k averaged over unseen classes, %)", ""]
-        lines += ["| k | precision@k |", "|---:|---:|"]
-        # retrieval uses no hyper-parameter selection, so it carries no mark
-        lines += [f"| {k} | {_fmt(v, single, '')} |" for k, v in s["retrieval"].items()]
-    return "\n".join(lines) + "\n"
+        lines.append(markdown_table(["measure", "value"], q_rows))
+    if s.get("floor"):
+        lines += ["", "## Closed-form floor on the same split", ""]
+        f_rows = [[name, format_stat(v.get("zsl"), n), format_stat(v.get("gzsl_h"), n)] for name, v in s["floor"].items()]
+        lines.append(markdown_table(["method", "ZSL top-1", "GZSL H"], f_rows))
+    return "\n".join(lines).rstrip() + "\n"
 
 
-def comparison_markdown(named: Mapping[str, EvaluationResult | Mapping[str, Any]]) -> str:
-    """Side-by-side tables of several evaluations (e.g. recipes), one row per name and classifier.
+def _metric(agg: Mapping[str, Any], clf: str, metric: str) -> Mapping[str, float] | None:
+    if metric == "zsl":
+        return agg["zsl"].get(clf)
+    if metric.startswith("gzsl_"):
+        return agg["gzsl"].get(clf, {}).get(metric[5:])
+    return agg.get("quality", {}).get(metric)
+
+
+def comparison_rows(
+    groups: Mapping[str, tuple[Mapping[str, Any], Sequence[EvaluationResult]]],
+    *,
+    metrics: Sequence[str] = ("zsl", "gzsl_h"),
+) -> tuple[list[str], list[list[str]], list[list[Any]]]:
+    """Side-by-side rows of several groups of runs (a group: the seeds of one setting).
 
     Args:
-        named: ``{label: result or aggregate}`` in display order.
+        groups: ``{label: (settings, results)}``; ``settings`` are the group's resolved
+            settings (recipe, dataset, overrides...). Settings whose values differ between
+            groups become columns, so unlike runs are never shown side by side unmarked.
+        metrics: keys of :data:`METRICS` (classifier-free ones ``ncm_*``, ``mean_gap_*`` and
+            ``retrieval@k`` appear once per group, not per classifier).
+
+    Returns:
+        ``(header, text_rows, raw_rows)``: the header, the rows formatted for Markdown, and the
+        same rows with numbers (mean and std columns) for CSV/JSON.
 
     Example:
-        >>> from modgen.evaluate import EvaluationResult
-        >>> a = EvaluationResult("digits", zsl={"svm": 0.5})
-        >>> b = EvaluationResult("digits", zsl={"svm": 0.6})
-        >>> print(comparison_markdown({"amaz": a, "zsml": b}).splitlines()[6])
-        | amaz | svm | 50.0 |
+        >>> a = EvaluationResult("digits", zsl={"svm": 50.0})
+        >>> b = EvaluationResult("digits", zsl={"svm": 60.0})
+        >>> header, rows, _ = comparison_rows({"A": ({"recipe": "amaz"}, [a]), "B": ({"recipe": "zsml"}, [b])},
+        ...                                   metrics=["zsl"])
+        >>> header, rows[1]
+        (['run', 'recipe', 'classifier', 'seeds', 'zsl'], ['B', 'zsml', 'svm', '1', '60.0'])
     """
-    summaries = {label: _as_summary(r) for label, r in named.items()}
-    if not summaries:
-        raise DataError("comparison_markdown: nothing to compare")
-    marked = any(s.get("selected_on") == "test" for s in summaries.values())
-    lines = [
-        "# Comparison",
-        "",
-        "## ZSL (per-class mean top-1, %)",
-        "",
-        "| run | classifier | top-1 |",
-        "|---|---|---:|",
-    ]
-    for label, s in summaries.items():
-        mark = TEST_SELECTION_MARK if s.get("selected_on") == "test" else ""
-        lines += [f"| {label} | {c} | {_fmt(v, bool(s.get('single')), mark)} |" for c, v in s["zsl"].items()]
-    if any(s.get("gzsl") for s in summaries.values()):
-        lines += ["", "## GZSL (per-class mean top-1, %)", "", "| run | classifier | U | S | H |"]
-        lines.append("|---|---|---:|---:|---:|")
-        for label, s in summaries.items():
-            mark = TEST_SELECTION_MARK if s.get("selected_on") == "test" else ""
-            for c, v in s.get("gzsl", {}).items():
-                cells = " | ".join(_fmt(v[m], bool(s.get("single")), mark) for m in ("u", "s", "h"))
-                lines.append(f"| {label} | {c} | {cells} |")
-    if any(s.get("retrieval") for s in summaries.values()):
-        lines += [
-            "",
-            "## Zero-shot retrieval (precision@k, %)",
-            "",
-            "| run | k | precision@k |",
-            "|---|---:|---:|",
-        ]
-        for label, s in summaries.items():
-            lines += [
-                f"| {label} | {k} | {_fmt(v, bool(s.get('single')), '')} |" for k, v in s["retrieval"].items()
-            ]
-    if marked:
-        lines += ["", _TEST_NOTE]
-    return "\n".join(lines) + "\n"
+    if not groups:
+        raise DataError("comparison: nothing to compare")
+    keys = sorted({k for settings, _ in groups.values() for k in settings})
+    differing = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s, _ in groups.values()}) > 1]
+    header = ["run", *differing, "classifier", "seeds", *metrics]
+    text: list[list[str]] = []
+    raw: list[list[Any]] = []
+    for label, (settings, results) in groups.items():
+        agg = aggregate(list(results))
+        n = int(agg["n_seeds"])
+        mark = TEST_SELECTION_MARK if agg["selected_on"] == "test" else ""
+        cells = [str(settings.get(k, "")) for k in differing]
+        for clf in agg["zsl"]:
+            stats = [_metric(agg, clf, m) for m in metrics]
+            text.append(
+                [label, *cells, clf, str(n)]
+                + [format_stat(st, n, "" if m.startswith(("ncm", "mean_gap", "retrieval")) else mark,
+                               digits=2 if m.startswith("mean_gap") else 1) for st, m in zip(stats, metrics, strict=True)]
+            )
+            raw.append([label, *cells, clf, n] + [None if st is None else st["mean"] for st in stats]
+                       + [None if st is None else st["std"] for st in stats])
+    return header, text, raw
+
+
+def _results_payload(runs: Sequence[EvaluationResult]) -> dict[str, Any]:
+    return {"format": "modgen-results", "unit": "percent", "aggregate": aggregate(runs), "runs": [r.to_dict() for r in runs]}
 
 
 def write_results(
-    run_dir: str | Path, results: EvaluationResult | Sequence[EvaluationResult], *, stem: str = "results"
+    folder: str | Path, results: EvaluationResult | Sequence[EvaluationResult], *, stem: str = "results"
 ) -> dict[str, Path]:
-    """Write ``<stem>.json`` and ``<stem>.md`` into ``run_dir``.
+    """Write ``<stem>.json`` and ``<stem>.md`` into ``folder``, atomically (Markdown first).
 
-    The JSON holds ``{"aggregate": ..., "runs": [result.to_dict(), ...]}``; the Markdown the
-    tables of the single result, or of the aggregate when there are several.
-
-    Args:
-        run_dir: the run folder (created if missing).
-        results: one result or the results of several seeds.
-        stem: the file names' stem.
-
-    Returns:
-        ``{"json": path, "markdown": path}``.
+    The JSON holds ``{"format", "unit": "percent", "aggregate": ..., "runs": [...]}``; the
+    Markdown the tables of the single result, or of the aggregate when there are several.
 
     Raises:
         DataError: ``results`` is empty or not aggregatable.
+        ModgenError: the folder cannot be written.
 
     Example:
         >>> import tempfile
-        >>> from modgen.evaluate import EvaluationResult
-        >>> paths = write_results(tempfile.mkdtemp(), EvaluationResult("digits", zsl={"svm": 0.5}))
+        >>> paths = write_results(tempfile.mkdtemp(), EvaluationResult("digits", zsl={"svm": 50.0}))
         >>> sorted(p.name for p in paths.values())
         ['results.json', 'results.md']
     """
     runs = [results] if isinstance(results, EvaluationResult) else list(results)
-    summary = aggregate(runs)
-    out = Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    payload = _results_payload(runs)
+    out = Path(folder)
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    payload = {"aggregate": summary, "runs": [r.to_dict() for r in runs]}
-    json_path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    md_path.write_text(results_markdown(runs[0] if len(runs) == 1 else summary), encoding="utf-8")
+    atomic_write_text(md_path, results_markdown(runs[0] if len(runs) == 1 else payload["aggregate"]))
+    atomic_write_text(json_path, json.dumps(payload, indent=2) + "\n")
     return {"json": json_path, "markdown": md_path}
 
 
@@ -199,11 +265,10 @@ def read_results(path: str | Path) -> list[EvaluationResult]:
 
     Example:
         >>> import tempfile
-        >>> from modgen.evaluate import EvaluationResult
         >>> folder = tempfile.mkdtemp()
-        >>> _ = write_results(folder, EvaluationResult("digits", zsl={"svm": 0.5}))
+        >>> _ = write_results(folder, EvaluationResult("digits", zsl={"svm": 50.0}))
         >>> read_results(folder)[0].zsl
-        {'svm': 0.5}
+        {'svm': 50.0}
     """
     p = Path(path)
     if p.is_dir():
@@ -212,11 +277,64 @@ def read_results(path: str | Path) -> list[EvaluationResult]:
         payload = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise DataError(f"{p}: no results file; run the evaluation first (it writes results.json)") from err
-    except json.JSONDecodeError as err:
-        raise DataError(f"{p}: not valid JSON: {err}") from err
-    if not isinstance(payload, Mapping) or not isinstance(payload.get("runs"), list):
-        raise DataError(f"{p}: expected a JSON object with a 'runs' list (as written by write_results)")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{p}: cannot read it as JSON ({err})") from err
+    if not isinstance(payload, Mapping) or payload.get("format") != "modgen-results" or not isinstance(
+        payload.get("runs"), list
+    ):
+        raise DataError(f"{p}: not a modgen results file (no format 'modgen-results' with a 'runs' list)")
     try:
         return [EvaluationResult.from_dict(r) for r in payload["runs"]]
     except (DataError, TypeError) as err:
         raise DataError(f"{p}: a run is malformed: {err}") from err
+
+
+def assembly_table(assembly: Assembly) -> Table:
+    """A rich table of an assembly's components, shapes, parameter groups and counts.
+
+    Example:
+        >>> from modgen.assembly import AWA2_SHAPES, build_assembly
+        >>> from modgen.plugins import get_registries
+        >>> from modgen.recipes import amaz
+        >>> asm = build_assembly(amaz(), get_registries(entry_points=False), device="meta", **AWA2_SHAPES)
+        >>> assembly_table(asm).row_count
+        7
+    """
+    from rich.table import Table
+
+    from modgen.assembly import NETWORK_KINDS, group_of
+
+    a, d, z, c = assembly.attr_dim, assembly.feature_dim, assembly.noise_dim, assembly.num_classes
+    counts = assembly.parameter_counts()
+    prefix = f"Assembly {assembly.recipe!r}" if assembly.recipe else "Assembly"
+    table = Table(title=f"{prefix}: A={a}, D={d}, Z={z}, C={c}")
+    for col in ("kind", "component", "class", "shapes", "group", "parameters"):
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    dims = getattr(assembly.generator, "modulated_dims", None) or []
+    shapes = {
+        "generator": f"z ({z}) + a ({a}) -> x ({d})",
+        "modulator": f"attrs (N, {a}) -> {len(dims)} x (w, b)",
+        "critic": f"x ({d}) + a ({a}) -> score",
+        "aux_classifier": f"x ({d}) -> logits ({c})",
+        "attribute_decoder": f"x ({d}) -> a' ({a})",
+        "quality_weighter": f"a, a' ({a}) -> weight",
+    }
+    notes = []
+    for kind in (*NETWORK_KINDS, "quality_weighter"):
+        obj = getattr(assembly, kind)
+        extra = obj.extra_repr() if hasattr(obj, "extra_repr") else ""
+        table.add_row(
+            kind,
+            assembly.names.get(kind, "?"),
+            type(obj).__name__,
+            extra if kind == "modulator" and not counts.get(kind) and extra else shapes[kind],
+            group_of(kind),
+            f"{counts.get(kind, 0):,}",
+        )
+        if assembly.params.get(kind):
+            notes.append(f"{kind}: " + ", ".join(f"{p}={v}" for p, v in assembly.params[kind].items()))
+        if kind == "modulator" and extra and counts.get(kind):
+            notes.append(f"modulator: {extra}")
+    table.caption = "\n".join(notes) or None
+    table.add_row("total", "", "", "", "", f"{sum(counts.values()):,}", style="bold")
+    return table

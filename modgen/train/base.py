@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from modgen.distributed import current_context
+from modgen.distributed import DistContext
 from modgen.errors import ConfigError
+from modgen.train.settings import TrainSettings, settings_of
 
 if TYPE_CHECKING:
     from modgen.assembly import Assembly
@@ -67,9 +68,10 @@ class BaseTrainer:
     """A trainer: owns the optimisers and turns one :meth:`step` into parameter updates.
 
     A trainer is registered under the ``trainer`` kind and built as
-    ``cls(assembly=..., data=..., spec=..., registries=..., device=...)``. Subclasses implement
-    :meth:`compute_grads` (write ``.grad`` of the parameters and return the loss parts as
-    device tensors) and may override :meth:`_setup`.
+    ``cls(assembly=..., data=..., spec=..., registries=..., device=..., dist=...)``. Its
+    ``trainer.params`` are validated into :attr:`settings_class` (:attr:`settings`).
+    Subclasses implement :meth:`compute_grads` (write ``.grad`` of the parameters and return
+    the loss parts as device tensors) and may override :meth:`_setup`.
 
     Under torchrun, :attr:`dist` (a :class:`~modgen.distributed.DistContext`) splits the work:
     the parameters are broadcast from rank 0 here, and :meth:`step` averages the gradients and
@@ -78,11 +80,14 @@ class BaseTrainer:
     Args:
         assembly: the networks, already on ``device``.
         data: the training data.
-        spec: the resolved recipe (its ``trainer`` section is :attr:`config`).
+        spec: the resolved recipe (its ``trainer.params`` become :attr:`settings`).
         registries: component registries (e.g. for the task sampler).
         device: the training device.
+        dist: the distributed context (default: one process).
     """
 
+    #: The attrs class ``trainer.params`` are validated into.
+    settings_class: type = TrainSettings
     #: Whether the trainer honours ``trainer.compile``; others refuse it rather than ignore it.
     supports_compile: bool = False
 
@@ -94,19 +99,20 @@ class BaseTrainer:
         spec: RecipeSpec,
         registries: Registries,
         device: torch.device | str,
+        dist: DistContext | None = None,
     ) -> None:
         self.assembly = assembly
         self.data = data
         self.spec = spec
-        self.config = spec.trainer
-        if self.config.compile and not self.supports_compile:
+        self.settings = settings_of(type(self), spec.trainer.params, name=spec.trainer.name)
+        if getattr(self.settings, "compile", False) and not self.supports_compile:
             raise ConfigError(
-                f"trainer.compile=true: the {self.config.name!r} trainer does not compile its networks "
+                f"trainer.compile=true: the {spec.trainer.name!r} trainer does not compile its networks "
                 "(only the meta trainer does); set trainer.compile=false"
             )
         self.registries = registries
         self.device = torch.device(device)
-        self.dist = current_context()
+        self.dist = dist if dist is not None else DistContext()
         self.dist.broadcast_module(assembly)
         self.params: dict[str, Tensor] = dict(assembly.named_parameters())
         groups = assembly.parameter_groups()
@@ -118,8 +124,8 @@ class BaseTrainer:
         self.optimizers: dict[str, torch.optim.Optimizer] = {
             g: _adam(
                 list(groups[g].values()),
-                lr=getattr(self.config, GROUP_LR[g]),
-                betas=tuple(self.config.adam_betas),
+                lr=getattr(self.settings, GROUP_LR[g]),
+                betas=tuple(self.settings.adam_betas),
                 device=self.device,
             )
             for g in groups
@@ -182,7 +188,7 @@ class BaseTrainer:
         """
         from modgen.nn.blocks import calibrate_batch_norm
 
-        seed = self.config.seed + 7919
+        seed = self.spec.run.seed + 7919
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []

@@ -1,28 +1,38 @@
-"""The training loop shared by every trainer: devices, seeding, logging, checkpoints, resume.
+"""The training loop shared by every trainer: seeding, logging, checkpoints, resume, the guard.
+
+:func:`train` composes small parts: :class:`MetricsLogger` (sums the loss parts and appends a
+record every ``run.log_every`` episodes), :class:`Checkpointer` (calibrates BatchNorm and saves
+the networks, optimisers and random state), :func:`restore` (resume from a checkpoint after
+checking it matches), and :class:`DivergenceGuard` (losses, parameters and optimiser state must
+stay finite). The caller owns the run folder's lifecycle (:mod:`modgen.pipeline`).
 
 Example:
     >>> from modgen.plugins import get_registries
-    >>> from modgen.recipes import amaz, with_dataset_preset
-    >>> spec = with_dataset_preset(amaz(), "digits")
-    >>> outcome = train(spec, get_registries(), out="runs/demo", progress=False)  # doctest: +SKIP
+    >>> from modgen.pipeline import resolve_spec
+    >>> spec = resolve_spec(get_registries(entry_points=False), "amaz", dataset="digits")
+    >>> outcome = train(spec, get_registries(), out="runs/demo")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import math
 import os
-import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from attrs import define, evolve
+from torch import Tensor
 
 from modgen.config import RecipeSpec, spec_from_toml, spec_to_toml
-from modgen.errors import CheckpointError, ConfigError, TrainingDivergedError
-from modgen.train.run import RunDir, atomic_write_text, load_checkpoint, save_checkpoint
+from modgen.distributed import DistContext
+from modgen.errors import CheckpointError, TrainingDivergedError
+from modgen.rundir import RunDir, atomic_write_text
+from modgen.runtime import resolve_device
+from modgen.train.checkpoint import load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
     from modgen.assembly import Assembly
@@ -30,7 +40,17 @@ if TYPE_CHECKING:
     from modgen.plugins import Registries
     from modgen.train.base import BaseTrainer
 
-__all__ = ["TrainOutcome", "resolve_device", "train", "load_run", "build_for_data"]
+__all__ = [
+    "TrainOutcome",
+    "MetricsLogger",
+    "Checkpointer",
+    "DivergenceGuard",
+    "train",
+    "restore",
+    "load_run",
+    "build_for_data",
+    "data_fingerprint",
+]
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
 
@@ -49,41 +69,29 @@ class TrainOutcome:
     last_metrics: dict[str, float]
     #: this process's rank in a torchrun job (0 for a 1-process run); only rank 0 writes.
     rank: int = 0
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; ``cuda`` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device is {name!r} but no CUDA device is available; use auto or cpu")
-    return dev
+    #: the episode training started from (0, or the checkpoint's when resumed).
+    start: int = 0
 
 
 def build_for_data(spec: RecipeSpec, registries: Registries, data: ZSLData, device: torch.device) -> Assembly:
-    """Build the recipe's assembly for ``data``'s shapes on ``device``."""
+    """Build the recipe's assembly for ``data``'s shapes on ``device`` and check the data fits it."""
     from modgen.assembly import build_assembly
 
-    noise = spec.trainer.noise_dim or None
     asm = build_assembly(
         spec,
         registries,
         attr_dim=data.attr_dim,
         feature_dim=data.feature_dim,
         num_classes=len(data.seen_classes),
-        noise_dim=noise,
+    )
+    asm.check_inputs(
+        features=torch.as_tensor(data.features[:1]), attributes=torch.as_tensor(data.semantics[:1])
     )
     return asm.to(device)
 
 
-def _load_data(spec: RecipeSpec, registries: Registries) -> ZSLData:
-    from modgen.data import load_dataset
-
-    return load_dataset(registries, spec.data)
-
-
-def _fingerprint(data: ZSLData) -> dict[str, Any]:
+def data_fingerprint(data: ZSLData) -> dict[str, Any]:
+    """What a checkpoint records of its data, to refuse loading it into other data."""
     return {
         "dataset": data.name,
         "attr_dim": int(data.attr_dim),
@@ -92,10 +100,210 @@ def _fingerprint(data: ZSLData) -> dict[str, Any]:
     }
 
 
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores, torch {torch.__version__})"
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------------------------------------
+# the parts
+
+
+class MetricsLogger:
+    """Sums each episode's loss parts on the device; every ``log_every`` episodes writes a record.
+
+    Args:
+        run: the run folder (``None``: nothing is written, e.g. on ranks other than 0).
+        total: the last episode (always logged).
+        log_every: episodes between records.
+        progress: called as ``progress(episode, total, record)`` for every record.
+    """
+
+    def __init__(self, run: RunDir | None, total: int, log_every: int, progress: ProgressFn | None) -> None:
+        self.run, self.total, self.log_every, self.progress = run, total, log_every, progress
+        self.sums: dict[str, Tensor] = {}
+        self.count = 0
+        self.last: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def add(self, parts: dict[str, Tensor]) -> None:
+        for k, v in parts.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.count += 1
+
+    def due(self, episode: int) -> bool:
+        return episode % self.log_every == 0 or episode == self.total
+
+    def flush(self, episode: int) -> dict[str, Any]:
+        """Write the record of the episodes since the last one and start a new sum."""
+        now = time.perf_counter()
+        self.last = {k: float(v) / self.count for k, v in self.sums.items()}
+        record = {
+            "episode": episode,
+            **self.last,
+            "seconds_per_episode": (now - self._t) / max(self.count, 1),
+            "time": _now(),
+        }
+        if self.run is not None:
+            self.run.append_metrics([record])
+            if self.progress is not None:
+                self.progress(episode, self.total, record)
+        self.sums, self.count, self._t = {}, 0, now
+        return record
+
+
+class DivergenceGuard:
+    """Stops a run whose losses, parameters or optimiser state stop being finite.
+
+    The message names the first non-finite loss or tensor and the episode, says which
+    checkpoint is kept, and what to try.
+    """
+
+    def __init__(self, run: RunDir, spec: RecipeSpec, last_good: int | None) -> None:
+        self.run, self.spec, self.last_good = run, spec, last_good
+
+    def _raise(self, what: str, episode: int) -> None:
+        kept = (
+            f"the last good checkpoint {str(self.run.checkpoint)!r} (episode {self.last_good}) is kept"
+            if self.last_good is not None
+            else "no checkpoint had been written yet"
+        )
+        raise TrainingDivergedError(
+            f"{what} became non-finite by episode {episode} of run {str(self.run.root)!r}; {kept}. "
+            "Likely causes: learning rates too high (trainer.beta*, trainer.alpha*), noise settings "
+            "(trainer.sigma_train), or a component producing NaN. A resumed run keeps its recipe, "
+            "so start a new run with the changed settings."
+        )
+
+    def check_losses(self, sums: dict[str, Tensor], episode: int) -> None:
+        for key, value in sums.items():
+            if not math.isfinite(float(value)):
+                self._raise(f"loss {key!r} (= {float(value)})", episode)
+
+    def check_state(self, named: Iterable[tuple[str, Tensor]], episode: int) -> None:
+        for name, tensor in named:
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                self._raise(f"tensor {name!r}", episode)
+
+
+def _named_state(assembly: Assembly, trainer: BaseTrainer) -> Iterable[tuple[str, Tensor]]:
+    yield from assembly.state_dict().items()
+    for group, opt in trainer.optimizers.items():
+        for i, state in enumerate(opt.state.values()):
+            for key, value in state.items():
+                if isinstance(value, Tensor):
+                    yield f"optimizer {group} state {i} {key}", value
+
+
+class Checkpointer:
+    """Calibrates the generator's BatchNorm and saves everything a bit-exact resume needs."""
+
+    def __init__(
+        self,
+        run: RunDir,
+        spec: RecipeSpec,
+        data: ZSLData,
+        assembly: Assembly,
+        trainer: BaseTrainer,
+        streams: dict[str, torch.Generator],
+        device: torch.device,
+        *,
+        main: bool,
+    ) -> None:
+        self.run, self.spec, self.data = run, spec, data
+        self.assembly, self.trainer, self.streams = assembly, trainer, streams
+        self.device, self.main = device, main
+
+    def save(self, episode: int) -> None:
+        self.trainer.calibrate()  # BatchNorm running statistics for synthesis (every rank)
+        if not self.main:
+            return
+        rng: dict[str, Tensor] = {k: g.get_state() for k, g in self.streams.items()}
+        rng["cpu"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        save_checkpoint(
+            self.run.checkpoint,
+            {
+                "episode": episode,
+                "model": self.assembly.state_dict(),
+                "optimizers": self.trainer.state_dict(),
+                "rng": rng,
+                "spec": spec_to_toml(self.spec),
+                "data": data_fingerprint(self.data),
+            },
+        )
+
+
+def _same_recipe(saved: RecipeSpec, spec: RecipeSpec) -> bool:
+    """Whether ``spec`` continues ``saved``: only the episodes and the run section may differ."""
+
+    def core(s: RecipeSpec) -> RecipeSpec:
+        params = {k: v for k, v in s.trainer.params.items() if k != "episodes"}
+        return evolve(s, trainer=evolve(s.trainer, params=params), run=spec.run)
+
+    return core(saved) == core(spec)
+
+
+def restore(
+    run: RunDir,
+    spec: RecipeSpec,
+    data: ZSLData,
+    assembly: Assembly,
+    trainer: BaseTrainer,
+    streams: dict[str, torch.Generator],
+    device: torch.device,
+) -> int:
+    """Load the run's checkpoint into the networks, optimisers and random streams.
+
+    Returns:
+        The episode the checkpoint was written at.
+
+    Raises:
+        CheckpointError: no checkpoint, a damaged one, one of other data or another recipe
+            configuration, or more episodes done than ``spec`` asks for.
+    """
+    ckpt = load_checkpoint(run.checkpoint, map_location=device)
+    if ckpt["data"] != data_fingerprint(data):
+        raise CheckpointError(
+            f"Checkpoint {str(run.checkpoint)!r} was trained on {ckpt['data']}, "
+            f"not on the data given now ({data_fingerprint(data)})"
+        )
+    saved = spec_from_toml(ckpt["spec"], source=str(run.checkpoint))
+    if not _same_recipe(saved, spec):
+        raise CheckpointError(
+            f"Checkpoint {str(run.checkpoint)!r} was written by a different recipe configuration; "
+            "resume with the run's own config.toml (only trainer.episodes and the run section may change)"
+        )
+    episodes = getattr(trainer.settings, "episodes", None)
+    if isinstance(episodes, int) and ckpt["episode"] > episodes:
+        raise CheckpointError(
+            f"Checkpoint {str(run.checkpoint)!r} is at episode {ckpt['episode']}, past the "
+            f"{episodes} episodes asked for; ask for at least {ckpt['episode']} (--episodes)"
+        )
+    try:
+        assembly.load_state_dict(ckpt["model"])
+        trainer.load_state_dict(ckpt["optimizers"])
+        for name, gen in streams.items():
+            gen.set_state(ckpt["rng"][name].cpu())
+        torch.set_rng_state(ckpt["rng"]["cpu"].cpu())
+        if device.type == "cuda" and "cuda" in ckpt["rng"]:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
+    except (RuntimeError, KeyError, ValueError, TypeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(
+            f"Checkpoint {str(run.checkpoint)!r} does not match the networks of this recipe: {first[:300]}"
+        ) from err
+    return int(ckpt["episode"])
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+
+
+def _streams(seed: int, device: torch.device) -> dict[str, torch.Generator]:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed)
+    return {"tasks": gen}
 
 
 def train(
@@ -106,174 +314,125 @@ def train(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     progress: ProgressFn | None = None,
+    dist: DistContext | None = None,
 ) -> TrainOutcome:
-    """Train ``spec`` and write its run folder.
+    """Train ``spec`` into the run folder ``out`` (config, metrics, checkpoints, summary).
 
     Args:
         spec: the resolved recipe.
         registries: component registries.
         data: the data (default: load ``spec.data`` through the registered dataset loader).
-        out: the run folder (default ``runs/<recipe>-<dataset>-<seed>``).
-        resume: continue from ``out``'s last checkpoint (its config.toml must match ``spec``'s
-            networks and data).
-        progress: called as ``progress(episode, total, metrics)`` at every log point.
+        out: the run folder (default ``runs/<recipe>-<dataset>-seed<seed>``).
+        resume: continue from ``out``'s last checkpoint (its recipe must match ``spec``'s but
+            for ``trainer.episodes`` and the ``run`` section).
+        progress: called as ``progress(episode, total, record)`` at every log point.
+        dist: the distributed context under torchrun (default: one process); only rank 0 writes.
 
     Returns:
         A :class:`TrainOutcome`.
 
     Raises:
-        TrainingDivergedError: a loss became NaN/inf; the message names it and the episode, and
-            the last good checkpoint is kept.
-        CheckpointError: ``resume`` with a missing, corrupt or mismatched checkpoint.
-
-    Under torchrun (``WORLD_SIZE > 1``) every rank calls this; the episodes are split across
-    ranks (:mod:`modgen.distributed`) and rank 0 alone writes the run folder.
+        TrainingDivergedError: a loss, a parameter or an optimiser state became NaN/inf; the
+            message names it and the episode, and the last good checkpoint is kept.
+        CheckpointError: ``resume`` with a missing, damaged or mismatched checkpoint.
     """
-    from modgen.distributed import setup_distributed
+    dist = dist if dist is not None else DistContext()
+    device = resolve_device(spec.run.device, key="run.device")
+    if dist.is_distributed and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    if data is None:
+        from modgen.data import load_dataset
 
-    cfg = spec.trainer
-    dist_ctx, device = setup_distributed(resolve_device(cfg.device))
-    main = dist_ctx.is_main
-    data = data if data is not None else _load_data(spec, registries)
-    run = RunDir(out if out is not None else Path("runs") / f"{spec.name}-{data.name}-seed{cfg.seed}")
+        data = load_dataset(registries, spec.data)
+    run = RunDir(out if out is not None else Path("runs") / f"{spec.name}-{data.name}-seed{spec.run.seed}")
+    main = dist.is_main
     if main:
         run.create()
-
-    if resume:
-        ckpt = load_checkpoint(run.checkpoint, map_location=device)
-        if ckpt.get("data") != _fingerprint(data):
-            raise CheckpointError(
-                f"Checkpoint {str(run.checkpoint)!r} was trained on {ckpt.get('data')}, "
-                f"not on the data given now ({_fingerprint(data)})"
-            )
-        saved = spec_from_toml(ckpt["spec"], source=str(run.checkpoint))
-        if evolve(saved, trainer=evolve(saved.trainer, episodes=cfg.episodes, device=cfg.device)) != evolve(
-            spec, trainer=evolve(spec.trainer, device=cfg.device)
-        ):
-            raise CheckpointError(
-                f"Checkpoint {str(run.checkpoint)!r} was written by a different recipe configuration; "
-                f"resume with the run's own config.toml (only trainer.episodes and trainer.device may change)"
-            )
-    if main:
-        atomic_write_text(run.config, spec_to_toml(spec))
-
-    gen = torch.Generator(device=device)
-    gen.manual_seed(cfg.seed)
-    start = 0
+        run.remove_stale_temporaries()
+    streams = _streams(spec.run.seed, device)
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         # Initialisation and dropout draw from the global RNG: seed it inside a fork so the
         # caller's RNG state is untouched and a run is reproducible from its seed.
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(spec.run.seed)
         assembly = build_for_data(spec, registries, data, device)
-        trainer_cls = registries.trainer.get(cfg.name)
+        trainer_cls = registries.trainer.get(spec.trainer.name)
         trainer: BaseTrainer = trainer_cls(
-            assembly=assembly, data=data, spec=spec, registries=registries, device=device
+            assembly=assembly, data=data, spec=spec, registries=registries, device=device, dist=dist
         )
-        if resume:
-            try:
-                assembly.load_state_dict(ckpt["model"])
-                trainer.load_state_dict(ckpt["optimizers"])
-            except (RuntimeError, KeyError, ValueError) as err:
-                raise CheckpointError(
-                    f"Checkpoint {str(run.checkpoint)!r} does not match the networks of this recipe: {err}"
-                ) from err
-            gen.set_state(ckpt["rng"]["train"].cpu() if device.type == "cpu" else ckpt["rng"]["train"].cpu())
-            torch.set_rng_state(ckpt["rng"]["cpu"].cpu())
-            if device.type == "cuda" and "cuda" in ckpt["rng"]:
-                torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
-            start = int(ckpt["episode"])
-            if main:
-                run.truncate_metrics(start)
-        elif main:
-            run.truncate_metrics(0)
-
-        sync_every = 1 if device.type == "cpu" else cfg.log_every
-        sums: dict[str, torch.Tensor] = {}
-        count = 0
-        last: dict[str, float] = {}
-        records: list[dict[str, Any]] = []
-        t0 = time.perf_counter()
-        t_log = t0
-        last_good = start if run.checkpoint.exists() else None
-
-        def save(episode: int) -> None:
-            # BatchNorm running statistics for synthesis (every rank, identically)
-            trainer.calibrate()
-            if not main:
-                return
-            rng = {"train": gen.get_state(), "cpu": torch.get_rng_state()}
-            if device.type == "cuda":
-                rng["cuda"] = torch.cuda.get_rng_state(device)
-            save_checkpoint(
-                run.checkpoint,
-                {
-                    "episode": episode,
-                    "model": assembly.state_dict(),
-                    "optimizers": trainer.state_dict(),
-                    "rng": rng,
-                    "spec": spec_to_toml(spec),
-                    "data": _fingerprint(data),
-                },
-            )
-
-        for episode in range(start + 1, cfg.episodes + 1):
-            parts = trainer.step(gen)
-            for k, v in parts.items():
-                sums[k] = sums[k] + v if k in sums else v.clone()
-            count += 1
-            is_log = episode % cfg.log_every == 0 or episode == cfg.episodes
-            if is_log or episode % sync_every == 0:
-                bad = [k for k, v in sums.items() if not math.isfinite(float(v))]
-                if bad:
-                    kept = (
-                        f"the last good checkpoint {str(run.checkpoint)!r} (episode {last_good}) is kept"
-                        if last_good is not None
-                        else "no checkpoint had been written yet"
-                    )
-                    raise TrainingDivergedError(
-                        f"Loss {bad[0]!r} became {float(sums[bad[0]])} by episode {episode} of run "
-                        f"{str(run.root)!r}; {kept}. Lower the learning rates (trainer.beta*, trainer.alpha*)."
-                    )
-            if is_log:
-                now = time.perf_counter()
-                last = {k: float(v) / count for k, v in sums.items()}
-                rec = {"episode": episode, **last, "seconds_per_episode": (now - t_log) / count}
-                records.append(rec)
-                if main:
-                    run.append_metrics(records)
-                records.clear()
-                sums, count, t_log = {}, 0, now
-                if progress is not None and main:
-                    progress(episode, cfg.episodes, rec)
-            if (cfg.checkpoint_every and episode % cfg.checkpoint_every == 0) or episode == cfg.episodes:
-                if count:  # make sure what we save is finite
-                    bad = [k for k, v in sums.items() if not math.isfinite(float(v))]
-                    if bad:
-                        raise TrainingDivergedError(f"Loss {bad[0]!r} became non-finite by episode {episode}")
-                save(episode)
-                last_good = episode
-        seconds = time.perf_counter() - t0
-
+        start = restore(run, spec, data, assembly, trainer, streams, device) if resume else 0
+        if main:
+            run.truncate_metrics(start)
+            atomic_write_text(run.config, spec_to_toml(spec))
+        seconds, last = _loop(spec, run, data, assembly, trainer, streams, device, start, progress, main)
     if main:
-        run.write_json(
-            run.summary,
-            {
-                "recipe": spec.name,
-                "dataset": data.name,
-                "episodes": cfg.episodes,
-                "resumed_from": start,
-                "train_seconds": seconds,
-                "episodes_per_second": (cfg.episodes - start) / seconds if seconds > 0 else None,
-                "device": str(device),
-                "world_size": dist_ctx.world_size,
-                "machine": _machine(device),
-                "preprocessing": data.preprocessing,
-                "last_metrics": last,
-            },
-        )
+        _write_summary(run, spec, data, trainer, device, dist, start, seconds, last)
     assembly.eval()
-    return TrainOutcome(run, spec, assembly, data, cfg.episodes, seconds, device, last, dist_ctx.rank)
+    episodes = int(getattr(trainer.settings, "episodes", start))
+    return TrainOutcome(run, spec, assembly, data, episodes, seconds, device, last, dist.rank, start)
+
+
+def _loop(
+    spec: RecipeSpec,
+    run: RunDir,
+    data: ZSLData,
+    assembly: Assembly,
+    trainer: BaseTrainer,
+    streams: dict[str, torch.Generator],
+    device: torch.device,
+    start: int,
+    progress: ProgressFn | None,
+    main: bool,
+) -> tuple[float, dict[str, float]]:
+    total = int(trainer.settings.episodes)
+    logger = MetricsLogger(run if main else None, total, spec.run.log_every, progress)
+    checkpointer = Checkpointer(run, spec, data, assembly, trainer, streams, device, main=main)
+    guard = DivergenceGuard(run, spec, start if run.checkpoint.exists() else None)
+    sync_every = 1 if device.type == "cpu" else spec.run.log_every
+    every = spec.run.checkpoint_every
+    t0 = time.perf_counter()
+    for episode in range(start + 1, total + 1):
+        logger.add(trainer.step(streams["tasks"]))
+        if logger.due(episode) or episode % sync_every == 0:
+            guard.check_losses(logger.sums, episode)
+        if logger.due(episode):
+            logger.flush(episode)
+        if (every and episode % every == 0) or episode == total:
+            if logger.count:
+                guard.check_losses(logger.sums, episode)
+            guard.check_state(_named_state(assembly, trainer), episode)
+            checkpointer.save(episode)
+            guard.last_good = episode
+    return time.perf_counter() - t0, logger.last
+
+
+def _write_summary(
+    run: RunDir,
+    spec: RecipeSpec,
+    data: ZSLData,
+    trainer: BaseTrainer,
+    device: torch.device,
+    dist: DistContext,
+    start: int,
+    seconds: float,
+    last: dict[str, float],
+) -> None:
+    episodes = int(trainer.settings.episodes)
+    run.write_json(
+        run.summary,
+        {
+            "recipe": spec.name,
+            "dataset": data.name,
+            "episodes": episodes,
+            "resumed_from": start,
+            "train_seconds": seconds,
+            "episodes_per_second": (episodes - start) / seconds if seconds > 0 and episodes > start else None,
+            "device": str(device),
+            "world_size": dist.world_size,
+            "preprocessing": data.preprocessing,
+            "last_metrics": last,
+        },
+    )
 
 
 def load_run(
@@ -288,19 +447,21 @@ def load_run(
     if not run.config.is_file():
         raise CheckpointError(f"{str(run.root)!r} is not a modgen run folder: no config.toml")
     spec = spec_from_toml(run.config.read_text(encoding="utf-8"), source=str(run.config))
-    dev = resolve_device(device)
+    dev = resolve_device(device, key="--device")
     ckpt = load_checkpoint(run.checkpoint, map_location=dev)
-    data = data if data is not None else _load_data(spec, registries)
-    if ckpt.get("data") != _fingerprint(data):
+    if data is None:
+        from modgen.data import load_dataset
+
+        data = load_dataset(registries, spec.data)
+    if ckpt["data"] != data_fingerprint(data):
         raise CheckpointError(
-            f"Checkpoint {str(run.checkpoint)!r} was trained on {ckpt.get('data')}, not on {_fingerprint(data)}"
+            f"Checkpoint {str(run.checkpoint)!r} was trained on {ckpt['data']}, not on {data_fingerprint(data)}"
         )
     assembly = build_for_data(spec, registries, data, dev)
     try:
         assembly.load_state_dict(ckpt["model"])
     except (RuntimeError, KeyError) as err:
-        raise CheckpointError(
-            f"Checkpoint {str(run.checkpoint)!r} does not match its config.toml: {err}"
-        ) from err
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"Checkpoint {str(run.checkpoint)!r} does not match its config.toml: {first}") from err
     assembly.eval()
     return TrainOutcome(run, spec, assembly, data, int(ckpt["episode"]), 0.0, dev, {})

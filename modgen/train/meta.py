@@ -39,6 +39,7 @@ from modgen.errors import ConfigError
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
 from modgen.functional.maml import inner_grads, sgd_update
 from modgen.train.base import BaseTrainer, loss_parts
+from modgen.train.settings import MetaSettings
 
 if TYPE_CHECKING:
     from modgen.data.zsldata import Episode
@@ -59,10 +60,12 @@ class MetaTrainer(BaseTrainer):
         assembly: the networks (:class:`~modgen.assembly.Assembly`) on the training device.
         data: the training data (:class:`~modgen.data.zsldata.ZSLData`).
         spec: the resolved :class:`~modgen.config.RecipeSpec` (trainer and task sampler).
+        dist: the distributed context (default: one process).
         registries: where the task sampler is looked up.
         device: the training device.
     """
 
+    settings_class = MetaSettings
     supports_compile = True
 
     def _setup(self) -> None:
@@ -71,7 +74,7 @@ class MetaTrainer(BaseTrainer):
         self.sampler = sampler_cls(self.data, device=self.device, **s.params)
         if isinstance(getattr(self.sampler, "tasks", None), int):
             self.dist.task_slice(self.sampler.tasks, "task_sampler.tasks")  # fail before episode 1
-        cfg = self.config
+        cfg = self.settings
         self.alphas = {"d": cfg.alpha1, "am": cfg.alpha2, "gc": cfg.alpha3}
         self._compiled: dict[str, Callable[..., Tensor]] = {}
         if cfg.compile:
@@ -90,7 +93,7 @@ class MetaTrainer(BaseTrainer):
         Raises:
             ConfigError: ``first_order`` is false or ``adaptation`` is not ``batch``.
         """
-        cfg = self.config
+        cfg = self.settings
         if not cfg.first_order:
             raise ConfigError(
                 "trainer.compile=true needs trainer.first_order=true: second-order meta-gradients "
@@ -159,23 +162,23 @@ class MetaTrainer(BaseTrainer):
 
     def _real_ad(self, p: Params, x: Tensor, a: Tensor) -> Tensor:
         """``||a - AD(x)||^2`` on real features when ``real_anchor`` is on (else 0)."""
-        if not self.config.real_anchor:
+        if not self.settings.real_anchor:
             return x.new_zeros(())
         return attribute_loss(a, self._AD(p, x))
 
     def _real_cls(self, p: Params, x: Tensor, y: Tensor) -> Tensor:
         """Cross-entropy of C on real features when ``real_anchor`` is on (else 0)."""
-        if not self.config.real_anchor:
+        if not self.settings.real_anchor:
             return x.new_zeros(())
         logits = self._C(p, x)
-        return self.config.cls_weight * torch.nn.functional.cross_entropy(
+        return self.settings.cls_weight * torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
         )
 
     # -- Algorithm 1 ------------------------------------------------------------------------------
     def _adapt(self, p: Params, sup: dict[str, Tensor], backend: str) -> Params:
         """Fast adaptation on one support set (lines 6-15); returns the adapted parameters."""
-        cfg = self.config
+        cfg = self.settings
         x, a, y, attrs, z, eps = sup["x"], sup["a"], sup["y"], sup["attrs"], sup["z"], sup["eps"]
         for _ in range(cfg.inner_steps):
             # lines 10-13: D and AP/AM/AD on the support set, G as it is. Both losses use the same
@@ -226,13 +229,13 @@ class MetaTrainer(BaseTrainer):
         # every rank's tasks (modgen.distributed). Per-task adaptation ("func") shares nothing.
         if backend != "autograd":
             return grads
-        return self.dist.all_reduce_inner(grads, differentiable=not self.config.first_order)
+        return self.dist.all_reduce_inner(grads, differentiable=not self.settings.first_order)
 
     def _query_losses(
         self, p: Params, qry: dict[str, Tensor]
     ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """L_D, L_AD and L_GC on a query set at the adapted parameters (lines 17-19)."""
-        cfg = self.config
+        cfg = self.settings
         x, a, y, attrs, z, eps = qry["x"], qry["a"], qry["y"], qry["attrs"], qry["z"], qry["eps"]
         x_fake = self._fake(p, z, a, attrs)
         l_d, parts_d = critic_loss(self._D(p), x, x_fake.detach(), a, cfg.gp_lambda, epsilon=eps)
@@ -249,7 +252,7 @@ class MetaTrainer(BaseTrainer):
     def _episode_tensors(
         self, ep: Episode, gen: torch.Generator
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        cfg = self.config
+        cfg = self.settings
         z_dim = self.assembly.noise_dim
 
         def part(x: Tensor, a: Tensor, y: Tensor, attrs: Tensor) -> dict[str, Tensor]:
@@ -283,11 +286,11 @@ class MetaTrainer(BaseTrainer):
         p: Params = dict(self.params)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)
-            if self.config.bf16
+            if self.settings.bf16
             else contextlib.nullcontext()
         )
         with autocast:
-            if self.config.adaptation == "batch":
+            if self.settings.adaptation == "batch":
                 adapted = self._adapt(p, sup, "autograd")
                 l_d, l_ad, l_gc, parts = self._query_losses(adapted, qry)
             else:

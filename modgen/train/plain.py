@@ -19,12 +19,15 @@ from torch import Tensor
 
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
 from modgen.train.base import BaseTrainer, loss_parts
+from modgen.train.settings import PlainSettings
 
 __all__ = ["PlainTrainer"]
 
 
 class PlainTrainer(BaseTrainer):
     """Conditional WGAN-GP training without meta-learning (the ``clswgan`` recipe)."""
+
+    settings_class = PlainSettings
 
     def _setup(self) -> None:
         d = self.data
@@ -35,17 +38,17 @@ class PlainTrainer(BaseTrainer):
         to_local[seen] = torch.arange(len(seen))
         self.y = to_local[labels].to(self.device)
         self.class_attrs = torch.as_tensor(d.semantics[d.seen_classes], device=self.device)
-        self._share = self.dist.task_slice(self.config.batch_size, "trainer.batch_size")
+        self._share = self.dist.task_slice(self.settings.batch_size, "trainer.batch_size")
 
     def _batch(self, gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-        i = torch.randint(0, self.x.shape[0], (self.config.batch_size,), generator=gen, device=self.device)
+        i = torch.randint(0, self.x.shape[0], (self.settings.batch_size,), generator=gen, device=self.device)
         i = i[self._share]
         y = self.y[i]
         return self.x[i], self.class_attrs[y], y
 
     def _noise(self, gen: torch.Generator, cols: int, scale: float = 1.0, uniform: bool = False) -> Tensor:
         # drawn for the full batch on every rank, so ranks stay in step and get distinct samples
-        shape = (self.config.batch_size, cols)
+        shape = (self.settings.batch_size, cols)
         draw = torch.rand if uniform else torch.randn
         return draw(shape, generator=gen, device=self.device)[self._share] * scale
 
@@ -59,13 +62,13 @@ class PlainTrainer(BaseTrainer):
 
     def calibration_pass(self, gen: torch.Generator) -> None:
         """The generator on one full mini-batch, as in training."""
-        i = torch.randint(0, self.x.shape[0], (self.config.batch_size,), generator=gen, device=self.device)
+        i = torch.randint(0, self.x.shape[0], (self.settings.batch_size,), generator=gen, device=self.device)
         a = self.class_attrs[self.y[i]]
         z = torch.randn(len(i), self.assembly.noise_dim, generator=gen, device=self.device)
-        self._fake(z * self.config.sigma_train, a)
+        self._fake(z * self.settings.sigma_train, a)
 
     def compute_grads(self, gen: torch.Generator) -> dict[str, Tensor]:
-        cfg = self.config
+        cfg = self.settings
         asm = self.assembly
         z_dim = asm.noise_dim
         critic_keys = [self.params[k] for k in self.groups["d"]]

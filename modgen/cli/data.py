@@ -1,14 +1,4 @@
-"""``modgen data``: inspect data sets and make semi-synthetic ones.
-
-``data_app`` is a :class:`typer.Typer` the main CLI mounts as ``modgen data``. Errors are
-:class:`~modgen.errors.ModgenError` and propagate; the main CLI turns them into one line.
-
-Example:
-    >>> from typer.testing import CliRunner
-    >>> result = CliRunner().invoke(data_app, ["info", "digits"])
-    >>> result.exit_code
-    0
-"""
+"""``modgen data``: inspect data sets and make semi-synthetic ones."""
 
 from __future__ import annotations
 
@@ -16,14 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from modgen.cli.app import ModgenGroup, console, err_console, get_state
 from modgen.errors import ConfigError
 
-__all__ = ["data_app", "info_tables"]
+__all__ = ["register", "info_tables"]
 
-data_app = typer.Typer(no_args_is_help=True, help="Inspect data sets and make semi-synthetic ones.")
+data_app = typer.Typer(cls=ModgenGroup, no_args_is_help=True, help="Inspect data sets and make semi-synthetic ones.")
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``modgen data`` on ``app``."""
+    app.add_typer(data_app, name="data")
 
 _MAX_NAMES = 30
 
@@ -78,6 +73,7 @@ def info_tables(summary: dict[str, Any], *, all_classes: bool = False) -> list[T
 
 @data_app.command("info")
 def info(
+    ctx: typer.Context,
     target: str = typer.Argument(
         ..., help="A registered data set (digits, fashion-mnist, ...) or an xlsa17 folder."
     ),
@@ -85,41 +81,33 @@ def info(
     root: str = typer.Option("", "--root", help="Folder of a registered data set's files."),
     semantics: str = typer.Option("att", help="att, original_att or sent (xlsa17)."),
     validation: bool = typer.Option(False, "--validation", help="Show the validation view."),
-    option: list[str] = typer.Option([], "--option", "-o", help="Loader option key=value (repeatable)."),
+    option: list[str] = typer.Option(
+        [], "--option", "-o", metavar="KEY=VALUE", help="Loader option key=value (repeatable)."
+    ),
     all_classes: bool = typer.Option(False, "--all-classes", help="List every class name."),
 ) -> None:
     """Show a data set's classes, splits, sizes, dimensions and preprocessing."""
-    from modgen.config import DataConfig
+    from attrs import evolve
+
+    from modgen.config import spec_from_dict, spec_to_dict
     from modgen.data import load_dataset
-    from modgen.plugins import get_registries
+    from modgen.pipeline import resolve_spec
 
-    options = _parse_options(option)
-    registries = get_registries()
+    registries = get_state(ctx).registries
     if target in registries.dataset:
-        config = DataConfig(
-            dataset=target,
-            root=root,
-            name=dataset,
-            semantics=semantics,
-            validation=validation,
-            options=options,
-        )
-        data = load_dataset(registries, config)
+        spec = resolve_spec(registries, dataset=target, data=root or None, name=dataset or None)
     elif Path(target).expanduser().is_dir():
-        from modgen.data.xlsa17 import load_xlsa17
-
-        name = dataset or Path(target).expanduser().resolve().name
-        extra = sorted(set(options) - {"scaling"})
-        if extra:
-            raise ConfigError(f"--option {extra[0]}: an xlsa17 folder takes only the option 'scaling'")
-        data = load_xlsa17(target, name, semantics=semantics, validation=validation, **options)
+        spec = resolve_spec(registries, data=target, name=dataset or None)
     else:
         raise ConfigError(
             f"{target!r} is neither a registered data set ({', '.join(registries.dataset.names())}) nor a folder"
         )
-    console = Console()
+    section = evolve(spec.data, semantics=semantics, validation=validation, options=_parse_options(option))
+    section = spec_from_dict(type(section), spec_to_dict(section))
+    data = load_dataset(registries, section)
+    out = console()
     for table in info_tables(data.summary(), all_classes=all_classes):
-        console.print(table)
+        out.print(table)
 
 
 @data_app.command("make-semisynthetic")
@@ -148,7 +136,7 @@ def make_semisynthetic_command(
         noise=noise,
         image_files=image_files,
     )
-    Console().print(
+    err_console().print(
         f"Wrote {path} (semi-synthetic: for shapes and speed only, never for accuracy claims). "
         f"Load it with load_xlsa17({str(out)!r}, <name>)."
     )

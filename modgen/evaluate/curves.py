@@ -15,9 +15,11 @@ import attrs
 import numpy as np
 import torch
 
-from modgen.classify._base import resolve_device
 from modgen.errors import ConfigError
-from modgen.evaluate.protocols import _make, _prepare, _zsl_score, classifier_grid
+from modgen.evaluate.protocols import evaluation_seeds
+from modgen.evaluate.scoring import TestSplit, classifier_grid, make_classifier, zsl_score
+from modgen.evaluate.sets import zsl_set
+from modgen.runtime import resolve_device
 
 __all__ = ["SWEEP_PARAMS", "sweep_synthesis"]
 
@@ -36,15 +38,16 @@ def sweep_synthesis(
     classifier: str = "weighted-softmax",
     device: str | torch.device | None = None,
     seed: int = 0,
-) -> list[tuple[float, float]]:
+) -> list[tuple[float, float, float]]:
     """ZSL per-class top-1 of one classifier for each value of a synthesis setting.
 
     For each value, ``config`` with ``zsl_samples`` (``param="samples"``) or ``sigma_test``
     (``param="sigma"``) set to it: synthetic features for the unseen classes, the classifier
     trained on them (with quality weights) and scored on ``test_unseen``, as in
     :func:`~modgen.evaluate.protocols.evaluate`. No model selection: the classifier runs with
-    its defaults updated by ``config.classifier_params[classifier]``. The same seed is used at
-    every value, so the curve varies only with the setting; run several seeds for its spread.
+    its defaults updated by ``config.classifier_params[classifier]``. The same evaluation seeds
+    (``config.seeds`` of them, averaged) are used at every value, so the curve varies only with
+    the setting.
 
     Args:
         assembly: the trained assembly.
@@ -58,7 +61,8 @@ def sweep_synthesis(
         seed: the synthesis and classifier seed.
 
     Returns:
-        ``[(value, zsl_top1), ...]`` in the order of ``values``.
+        ``[(value, mean, std), ...]``: ZSL top-1 (percent) over the evaluation seeds, in the
+        order of ``values``.
 
     Raises:
         ConfigError: unknown ``param`` or an invalid value (the message names it).
@@ -74,7 +78,7 @@ def sweep_synthesis(
         ...                      num_classes=len(data.seen_classes), seed=0, device="cpu")
         >>> points = sweep_synthesis(asm, data, EvalConfig(), regs, param="sigma", values=[0.5, 1.0],
         ...                          classifier="svm")
-        >>> [v for v, _ in points]
+        >>> [v for v, _, _ in points]
         [0.5, 1.0]
     """
     if param not in SWEEP_PARAMS:
@@ -82,12 +86,12 @@ def sweep_synthesis(
     if not values:
         raise ConfigError("sweep: values is empty; give at least one value to try")
     synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
-    clf_device = resolve_device(device, owner="sweep: device") if device is not None else synth_device
+    clf_device = resolve_device(device, key="sweep device") if device is not None else synth_device
     fixed, _ = classifier_grid(
         registries.final_classifier.get(classifier), dict(config.classifier_params.get(classifier, {}) or {})
     )
-    test_seed = int(np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0])
-    out: list[tuple[float, float]] = []
+    test = TestSplit.of(data, clf_device)
+    out: list[tuple[float, float, float]] = []
     for value in values:
         if param == "samples" and (isinstance(value, bool) or int(value) != value or value < 1):
             raise ConfigError(f"sweep: samples must be integers >= 1, got {value!r}")
@@ -96,8 +100,11 @@ def sweep_synthesis(
         cfg = attrs.evolve(
             config, **{SWEEP_PARAMS[param]: int(value) if param == "samples" else float(value)}
         )
-        gen = torch.Generator(device=synth_device).manual_seed(test_seed)
-        sets = _prepare(assembly, data, cfg, gen, with_gzsl=False)
-        score, _ = _zsl_score(_make(registries, classifier, fixed, clf_device, seed), sets)
-        out.append((float(value), score))
+        scores = []
+        for eval_seed in evaluation_seeds(seed, config.seeds):
+            gen = torch.Generator(device=synth_device).manual_seed(eval_seed)
+            train = zsl_set(assembly, data, cfg, gen)
+            est = make_classifier(registries, classifier, fixed, device=clf_device, seed=eval_seed)
+            scores.append(zsl_score(est.fit(train.X, train.y, sample_weight=train.w), test)[0])
+        out.append((float(value), float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0))
     return out

@@ -1,0 +1,78 @@
+"""Where every failure becomes one line: the CLI's error boundary.
+
+* a :class:`~modgen.errors.ModgenError` -> its message and exit code;
+* an ``OSError`` (permission, full disk, a file in the way) -> a one-line
+  :func:`~modgen.rundir.os_error` message, exit 1;
+* Ctrl-C -> "interrupted", with the command that resumes the run when there is one, exit 130;
+* a plugin's warning -> one line naming the plugin (no file and line of modgen's source).
+
+Messages are printed as plain text (never through rich markup), so a user's ``[bold]`` or
+``[/x]`` in a value is printed as written.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import Any
+
+from modgen.errors import ModgenError
+
+__all__ = ["print_error", "run_cli", "INTERRUPTED_EXIT", "set_resume_hint"]
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells use.
+INTERRUPTED_EXIT = 130
+
+_hint: dict[str, str] = {}
+
+
+def set_resume_hint(command: str | None) -> None:
+    """The command that resumes the current work, printed if it is interrupted (``None``: none)."""
+    _hint.clear()
+    if command:
+        _hint["resume"] = command
+
+
+def print_error(message: str, *, prefix: str = "Error: ") -> None:
+    """``message`` on stderr as one plain line."""
+    text = " ".join(str(message).split())
+    sys.stderr.write(f"{prefix}{text}\n")
+    sys.stderr.flush()
+
+
+def _warning_line(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None) -> None:
+    print_error(str(message), prefix="Warning: ")
+
+
+def handle(err: BaseException) -> int:
+    """Print ``err`` as one line; return the exit code."""
+    from modgen.rundir import os_error
+
+    if isinstance(err, ModgenError):
+        print_error(str(err))
+        return err.exit_code
+    if isinstance(err, KeyboardInterrupt):
+        hint = _hint.get("resume")
+        print_error("interrupted" + (f"; the last checkpoint is kept, resume with: {hint}" if hint else ""))
+        return INTERRUPTED_EXIT
+    if isinstance(err, OSError):
+        path = err.filename or "a file"
+        print_error(str(os_error(err, path, "use")))
+        return 1
+    if isinstance(err, MemoryError):
+        print_error("out of memory; use smaller networks or batches, or a machine with more memory")
+        return 1
+    raise err
+
+
+def run_cli(args: list[str]) -> None:
+    """Build the app and run it with ``args`` (the app's group turns failures into one line)."""
+    warnings.showwarning = _warning_line
+    try:
+        from modgen.cli.app import build_app
+
+        app = build_app()
+    except (ModgenError, OSError) as err:  # strict plugin mode, a broken built-in
+        sys.exit(handle(err))
+    app(args=args, prog_name="modgen")

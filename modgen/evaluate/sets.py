@@ -1,0 +1,96 @@
+"""The training sets final classifiers are fitted on: synthetic features with quality weights.
+
+Every synthetic feature gets the quality weight
+``assembly.quality_weighter.sample_weights(a, AD(x_hat))`` (Eq. 12), clipped at 0 (a negative
+cosine would make a weighted loss reward misclassification); real features get weight 1.
+
+Example:
+    >>> import torch
+    >>> s = TrainingSet(torch.zeros(2, 3), torch.tensor([4, 5]), None)
+    >>> concat([s, s]).X.shape
+    torch.Size([4, 3])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from attrs import frozen
+
+from modgen.evaluate.synthesis import synthesize
+
+if TYPE_CHECKING:
+    from modgen.config import EvalConfig
+    from modgen.data.zsldata import ZSLData
+
+__all__ = ["TrainingSet", "synthetic_set", "concat", "zsl_set", "gzsl_set", "SYNTHESIS_REPLICATE"]
+
+#: Task size ``N`` of each class at synthesis (its attribute replicated ``N`` times, Section II-E).
+SYNTHESIS_REPLICATE = 10
+
+
+@frozen
+class TrainingSet:
+    """Features ``X (n, D)``, global class ids ``y (n,)`` and sample weights ``w (n,)`` or ``None``."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor | None
+
+    def class_means(self, classes: np.ndarray) -> torch.Tensor:
+        """``(len(classes), D)``: the mean feature of each class, in the order of ``classes``."""
+        return torch.stack([self.X[self.y == int(c)].mean(0) for c in classes])
+
+
+def synthetic_set(
+    assembly: Any, data: ZSLData, classes: np.ndarray, n: int, *, sigma: float, generator: torch.Generator
+) -> TrainingSet:
+    """``n`` synthetic features of each class of ``classes`` (global ids), with quality weights."""
+    class_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(classes))]
+    out = synthesize(assembly, class_attrs, n, sigma=sigma, generator=generator, replicate=SYNTHESIS_REPLICATE)
+    labels = torch.as_tensor(np.asarray(classes), device=out.labels.device)[out.labels]
+    weighter = getattr(assembly, "quality_weighter", None)
+    weights = None
+    if weighter is not None and out.reconstructed is not None:
+        sample_attrs = class_attrs.to(out.reconstructed.device)[out.labels]
+        weights = weighter.sample_weights(sample_attrs, out.reconstructed).reshape(-1).clamp_min(0)
+    return TrainingSet(out.features, labels, weights)
+
+
+def concat(parts: list[TrainingSet]) -> TrainingSet:
+    """One training set of several (unweighted parts get weight 1 where others are weighted)."""
+    X = torch.cat([p.X for p in parts])
+    y = torch.cat([p.y for p in parts])
+    if all(p.w is None for p in parts):
+        return TrainingSet(X, y, None)
+    w = torch.cat([p.w if p.w is not None else torch.ones(p.X.shape[0], device=p.X.device) for p in parts])
+    return TrainingSet(X, y, w)
+
+
+def zsl_set(assembly: Any, data: ZSLData, config: EvalConfig, generator: torch.Generator) -> TrainingSet:
+    """ZSL's training set: ``zsl_samples`` synthetic features of every unseen class."""
+    return synthetic_set(
+        assembly, data, data.unseen_classes, config.zsl_samples, sigma=config.sigma_test, generator=generator
+    )
+
+
+def gzsl_set(assembly: Any, data: ZSLData, config: EvalConfig, generator: torch.Generator) -> TrainingSet:
+    """GZSL's training set: ``gzsl_samples`` synthetic features per unseen class plus, per
+    ``gzsl_seen``, as many synthetic features per seen class or the real ``trainval`` features."""
+    unseen = synthetic_set(
+        assembly, data, data.unseen_classes, config.gzsl_samples, sigma=config.sigma_test, generator=generator
+    )
+    if config.gzsl_seen == "synthetic":
+        seen = synthetic_set(
+            assembly, data, data.seen_classes, config.gzsl_samples, sigma=config.sigma_test, generator=generator
+        )
+    else:
+        dev = unseen.X.device
+        seen = TrainingSet(
+            torch.as_tensor(data.features[data.trainval], device=dev),
+            torch.as_tensor(data.labels[data.trainval], device=dev),
+            None,
+        )
+    return concat([unseen, seen])

@@ -1,0 +1,292 @@
+"""Run folders: one folder holds everything one run writes, and nothing is ever silently lost.
+
+Layout::
+
+    RUN/
+      config.toml          the fully resolved RecipeSpec
+      provenance.json      modgen/torch/python versions, git commit, plugins, machine, device,
+                           threads, start and end times
+      metrics.jsonl        one JSON object per record: training losses (``"kind": "train"``)
+                           and evaluation summaries (``"kind": "eval"``), each with a timestamp
+      checkpoints/last.pt  the newest checkpoint (temporary file + rename: never half-written)
+      summary.json         what training did (episodes, time, device, data preprocessing)
+      results.json/.md     the evaluation (percent), written last
+      selection/           the validation-view run that chose the classifiers' settings
+                           (``evaluation.selection = "val"``)
+      evaluations/<name>/  later evaluations with other settings (``modgen evaluate --set``)
+      plots/*.png          loss curves and other figures
+      .lock                held while a process writes the folder
+
+Every text file is written atomically (temporary file, fsync, rename); metrics are appended
+line by line and a torn last line (a full disk, a kill) is dropped when the file is read.
+
+Example:
+    >>> import tempfile
+    >>> run = RunDir(tempfile.mkdtemp())
+    >>> run.append_metrics([{"episode": 1, "loss/d": 0.5}])
+    >>> run.read_metrics()[0]["loss/d"]
+    0.5
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from modgen.errors import DataError, ModgenError
+
+__all__ = ["RunDir", "RunLockedError", "atomic_write_text", "write_json", "os_error"]
+
+#: Files a finished or started run leaves; their presence makes a folder "not empty".
+RUN_FILES = ("config.toml", "metrics.jsonl", "summary.json", "results.json", "checkpoints")
+
+
+class RunLockedError(ModgenError):
+    """Another process is writing the run folder."""
+
+    exit_code = 3
+
+
+def os_error(err: OSError, path: str | os.PathLike[str], doing: str) -> ModgenError:
+    """A one-line :class:`ModgenError` for an OS error while ``doing`` something to ``path``.
+
+    Example:
+        >>> str(os_error(PermissionError(13, "Permission denied"), "/x", "write"))
+        "cannot write '/x': permission denied; choose a folder you can write to (--out) or fix its permissions"
+    """
+    fixes = {
+        errno.EACCES: "permission denied; choose a folder you can write to (--out) or fix its permissions",
+        errno.EPERM: "operation not permitted; choose another folder (--out) or fix its permissions",
+        errno.ENOSPC: "no space left on the device; free some space and resume the run (--resume)",
+        errno.EDQUOT: "disk quota exceeded; free some space and resume the run (--resume)",
+        errno.EFBIG: "file too large for this file system or the process's file size limit (ulimit -f)",
+        errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+        errno.EISDIR: "it is a folder, not a file; name a file",
+        errno.EEXIST: "it already exists as a file; choose another path",
+        errno.EROFS: "the file system is read-only; choose another folder",
+        errno.ENOENT: "no such file or folder",
+        errno.ENAMETOOLONG: "the file name is too long",
+    }
+    reason = fixes.get(err.errno or 0, (err.strerror or type(err).__name__).lower())
+    return ModgenError(f"cannot {doing} {str(path)!r}: {reason}")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written).
+
+    Raises:
+        ModgenError: the folder cannot be created or written (permission, full disk, ...).
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise os_error(err, path, "write") from err
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file; blank lines and a torn *last* line are skipped.
+
+    Raises:
+        DataError: a line other than the last is not a JSON object (the message gives the
+            line number).
+    """
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as err:
+        raise os_error(err, path, "read") from err
+    out: list[dict[str, Any]] = []
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for no, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            if no == last:  # an append cut short (full disk, kill): drop it
+                continue
+            raise DataError(f"{path}:{no + 1}: not valid JSON ({err.msg}); delete that line") from err
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}:{no + 1}: expected a JSON object, got {type(rec).__name__}")
+        out.append(rec)
+    return out
+
+
+class RunDir:
+    """Paths and writers of one run folder (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.root / "checkpoints" / "last.pt"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def provenance(self) -> Path:
+        return self.root / "provenance.json"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def selection(self) -> Path:
+        return self.root / "selection"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    # -- state -----------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """Whether the folder holds anything a run wrote."""
+        return self.root.is_dir() and any((self.root / name).exists() for name in RUN_FILES)
+
+    def is_finished(self) -> bool:
+        """Whether training finished (``summary.json``) and the evaluation was written."""
+        return self.summary.is_file() and self.results.is_file()
+
+    def create(self) -> RunDir:
+        """Make the folder (and its parents).
+
+        Raises:
+            ModgenError: it cannot be made (a file in the way, no permission, ...).
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise os_error(err, self.root, "create the run folder") from err
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise os_error(PermissionError(errno.EACCES, "denied"), self.root, "write to")
+        return self
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Delete ``.*.tmp`` files a killed write left behind (checkpoints are GBs at AWA2 size)."""
+        removed = []
+        for folder in (self.root, self.root / "checkpoints"):
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
+                    removed.append(tmp)
+        return removed
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock (an exclusive ``flock`` on ``.lock``) while writing it.
+
+        Raises:
+            RunLockedError: another process holds it; the message gives its pid.
+        """
+        import fcntl
+
+        self.create()
+        try:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise os_error(err, self.lock_file, "create the lock file") from err
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                raise RunLockedError(
+                    f"run folder {str(self.root)!r} is being written by another modgen process (pid "
+                    f"{holder}); wait for it to finish or use another --out"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            yield
+        finally:
+            os.close(fd)
+
+    # -- metrics ---------------------------------------------------------------------------------
+    def append_metrics(self, records: list[dict[str, Any]]) -> None:
+        """Append records (one JSON object per line), each line whole or not at all.
+
+        Raises:
+            ModgenError: the disk is full or the file cannot be written; a partly written line
+                is cut off again, so the file stays readable.
+        """
+        if not records:
+            return
+        text = "".join(json.dumps(rec) + "\n" for rec in records).encode()
+        try:
+            fd = os.open(self.metrics, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise os_error(err, self.metrics, "write") from err
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                os.write(fd, text)
+            except OSError as err:
+                os.ftruncate(fd, size)
+                raise os_error(err, self.metrics, "write") from err
+        finally:
+            os.close(fd)
+
+    def truncate_metrics(self, after_episode: int) -> None:
+        """Keep the records of episodes up to ``after_episode`` (a resumed run rewrites the rest)."""
+        if not self.metrics.exists():
+            return
+        keep = [r for r in self.read_metrics() if r.get("episode", 0) <= after_episode]
+        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in keep))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Every metrics record (a torn last line is skipped)."""
+        return read_jsonl(self.metrics)
+
+    def write_json(self, path: Path, data: Any) -> None:
+        write_json(path, data)
