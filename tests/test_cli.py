@@ -43,15 +43,22 @@ def test_recipe_show_prints_resolved_toml(app):
     result = runner.invoke(app, ["recipe", "show", "amaz", "--set", "trainer.episodes=7"])
     assert result.exit_code == 0, result.output
     spec = spec_from_toml(result.output)
-    assert spec.name == "amaz" and spec.trainer.episodes == 7
-    assert spec.modulator.params == {"base": True, "operator": "add", "gate": "sigmoid", "bias": True}
+    assert spec.name == "amaz" and spec.trainer.params["episodes"] == 7
+    # what `modgen train --recipe amaz` runs: the embedded digits data with its preset
+    assert spec.modulator.params == {"base": True, "operator": "add", "gate": "sigmoid", "bias": True, "hidden": 128}
+    assert spec.data.dataset == "digits"
 
 
-def test_recipe_show_dataset_preset(app):
-    result = runner.invoke(app, ["recipe", "show", "amaz", "--dataset", "CUB"])
+def test_recipe_show_dataset_preset(app, tmp_path):
+    result = runner.invoke(app, ["recipe", "show", "amaz", "--dataset", "CUB", "--data", str(tmp_path)])
     assert result.exit_code == 0, result.output
     spec = spec_from_toml(result.output)
-    assert spec.trainer.episodes == 25000 and spec.data.dataset == "xlsa17" and spec.data.name == "CUB"
+    assert spec.trainer.params["episodes"] == 25000 and spec.data.dataset == "xlsa17" and spec.data.name == "CUB"
+
+
+def test_xlsa17_dataset_without_its_folder_is_an_error(app):
+    result = runner.invoke(app, ["recipe", "show", "amaz", "--dataset", "CUB"])
+    assert result.exit_code == 2 and "add --data" in result.output and "Traceback" not in result.output
 
 
 def test_unknown_recipe_exits_2_and_lists_names(app):
@@ -65,7 +72,22 @@ def test_unknown_recipe_exits_2_and_lists_names(app):
 def test_bad_override_exits_2_naming_key(app):
     result = runner.invoke(app, ["recipe", "show", "amaz", "--set", "trainer.epsiodes=3"])
     assert result.exit_code == 2
-    assert "Unknown config key 'trainer.epsiodes'" in result.output
+    assert "unknown parameter 'epsiodes' (trainer.epsiodes)" in result.output
+    assert "Did you mean 'episodes'?" in result.output
+    moved = runner.invoke(app, ["recipe", "show", "amaz", "--set", "trainer.seed=3"])
+    assert moved.exit_code == 2 and "It moved to 'run.seed'" in moved.output
+    bad = runner.invoke(app, ["recipe", "show", "amaz", "--set", "run.sed=3"])
+    assert bad.exit_code == 2 and "Unknown key 'run.sed'" in bad.output
+
+
+def test_recipe_show_output_trains_the_same_spec(app, registries, tmp_path):
+    from modgen.pipeline import resolve_spec
+
+    shown = runner.invoke(app, ["recipe", "show", "zsml", "--dataset", "digits"])
+    assert shown.exit_code == 0, shown.output
+    path = tmp_path / "x.toml"
+    path.write_text(shown.output, encoding="utf-8")
+    assert resolve_spec(registries, config=path) == resolve_spec(registries, "zsml", dataset="digits")
 
 
 def test_plugins_command_shows_failures():

@@ -9,11 +9,23 @@ import pytest
 from typer.testing import CliRunner
 
 from modgen.cli import build_app
-from modgen.testing.presets import TINY_NETWORKS
 
 runner = CliRunner()
 
+TINY = [
+    "generator.hidden=16",
+    "modulator.hidden=16",
+    "critic.hidden=[16, 8]",
+    "aux_classifier.hidden=[16, 8]",
+    "attribute_decoder.hidden=[16, 8]",
+    "task_sampler.n_way=2",
+    "task_sampler.k_support=2",
+    "task_sampler.k_query=2",
+    "task_sampler.tasks=2",
+]
 FAST_EVAL = [
+    "evaluation.selection=none",
+    "evaluation.seeds=2",
     "evaluation.zsl_samples=10",
     "evaluation.gzsl_samples=10",
     'evaluation.classifiers=["svm", "weighted-softmax"]',
@@ -27,8 +39,8 @@ FAST_EVAL = [
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
     app = build_app(plugin_commands=False)
-    args = ["train", "--recipe", "amaz", "--episodes", "3", "--out", str(out), "--quiet"]
-    for s in [*TINY_NETWORKS, *FAST_EVAL]:
+    args = ["-q", "train", "--recipe", "amaz", "--episodes", "3", "--out", str(out)]
+    for s in [*TINY, *FAST_EVAL]:
         args += ["--set", s]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -43,7 +55,8 @@ def test_train_writes_the_run_folder(run_dir):
     assert (run_dir / "plots" / "losses.png").is_file()
     results = json.loads((run_dir / "results.json").read_text())
     zsl = results["runs"][0]["zsl"]
-    assert set(zsl) == {"svm", "weighted-softmax"} and all(0.0 <= v <= 1.0 for v in zsl.values())
+    assert set(zsl) == {"svm", "weighted-softmax"} and all(0.0 <= v <= 100.0 for v in zsl.values())
+    assert results["unit"] == "percent"
 
 
 def test_evaluate_synthesize_retrieve_and_sweep(run_dir, tmp_path):
@@ -71,7 +84,7 @@ def test_run_commands_fail_clearly(tmp_path):
     r = runner.invoke(app, ["evaluate", str(tmp_path)])
     assert r.exit_code != 0 and "is not a modgen run folder: no config.toml" in r.output
     r = runner.invoke(app, ["train", "--data", str(tmp_path / "nowhere")])
-    assert r.exit_code == 2 and "cannot tell which data set this is" in r.output
+    assert r.exit_code == 1 and "no res101.mat there" in r.output
     r = runner.invoke(app, ["train", "--threads", "-1"])
     assert r.exit_code == 2 and "--threads" in r.output
     assert "Traceback" not in r.output

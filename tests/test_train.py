@@ -11,19 +11,15 @@ import torch
 from modgen.config import apply_overrides
 from modgen.errors import CheckpointError, TrainingDivergedError
 from modgen.functional.maml import inner_grads, sgd_update
-from modgen.recipes import builtin_recipes, with_dataset_preset
-from modgen.testing.presets import TINY_NETWORKS
+from modgen.pipeline import resolve_spec
+from modgen.plugins import get_registries
+from modgen.rundir import RunDir
+from modgen.testing.presets import tiny as tiny_sizes
+from modgen.train.checkpoint import load_checkpoint
 from modgen.train.loop import load_run, train
-from modgen.train.run import RunDir, load_checkpoint
 
-TINY = [
-    *TINY_NETWORKS,
-    "trainer.log_every=1",
-    "trainer.checkpoint_every=2",
-    "trainer.batch_size=8",
-    "trainer.critic_iters=2",
-    'trainer.device="cpu"',
-]
+TINY = ["run.log_every=1", "run.checkpoint_every=2", 'run.device="cpu"']
+PLAIN = ["trainer.batch_size=8", "trainer.critic_iters=2"]
 NO_DROPOUT = [
     f"{k}.dropout=0.0" for k in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder")
 ]
@@ -37,8 +33,10 @@ def digits():
 
 
 def tiny(recipe: str, *extra: str, episodes: int = 3):
-    spec = with_dataset_preset(builtin_recipes()[recipe](), "digits")
-    return apply_overrides(spec, [*TINY, f"trainer.episodes={episodes}", *extra])
+    regs = get_registries(entry_points=False)
+    plain = PLAIN if regs.recipe.get(recipe)().trainer.name == "plain" else []
+    spec = tiny_sizes(resolve_spec(regs, recipe, dataset="digits"), regs)
+    return apply_overrides(spec, [*TINY, *plain, f"trainer.episodes={episodes}", *extra])
 
 
 def params_of(asm) -> dict[str, torch.Tensor]:
@@ -57,6 +55,7 @@ def test_each_recipe_trains_with_finite_logged_losses(recipe, digits, registries
     assert run.config.is_file() and run.checkpoint.is_file()
     summary = json.loads(run.summary.read_text())
     assert summary["episodes"] == 3 and summary["recipe"] == recipe
+    assert all("time" in r for r in records)
     # the run folder reloads to the trained networks
     fresh = params_of(load_run(out.run.root, registries, device="cpu", data=digits).assembly)
     trained = params_of(out.assembly)
@@ -68,7 +67,7 @@ def test_training_changes_parameters_and_is_deterministic(digits, registries, tm
     b = train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "b")
     pa, pb = params_of(a.assembly), params_of(b.assembly)
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
-    c = train(tiny("amaz", "trainer.seed=1", episodes=2), registries, data=digits, out=tmp_path / "c")
+    c = train(tiny("amaz", "run.seed=1", episodes=2), registries, data=digits, out=tmp_path / "c")
     assert any(not torch.equal(pa[k], params_of(c.assembly)[k]) for k in pa)
 
 
@@ -100,7 +99,7 @@ def test_divergence_guard_names_the_loss_and_keeps_checkpoint(digits, registries
 
     monkeypatch.setattr(MetaTrainer, "_query_losses", poisoned)
     with pytest.raises(
-        TrainingDivergedError, match=r"Loss 'loss/ad' became nan by episode 3 .*episode 2\) is kept"
+        TrainingDivergedError, match=r"loss 'loss/ad' \(= nan\) became non-finite by episode 3 .*episode 2\) is kept"
     ):
         train(tiny("amaz", episodes=6), registries, data=digits, out=tmp_path / "nan")
     ckpt = load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.pt")

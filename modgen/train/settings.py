@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -142,7 +143,8 @@ def trainer_settings(cls: type[T], params: Mapping[str, Any], *, name: str) -> T
     for key in params:
         if key not in accepted:
             moved = MOVED_KEYS.get(f"trainer.{key}")
-            hint = f" It moved to {moved!r}." if moved else ""
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f" It moved to {moved!r}." if moved else (f" Did you mean {close[0]!r}?" if close else "")
             raise ConfigError(
                 f"trainer {name!r}: unknown parameter {key!r} (trainer.{key}). Accepted: "
                 f"{', '.join(accepted)}.{hint}"
