@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -9,6 +10,7 @@ from torch import Tensor
 
 from modgen.distributed import DistContext
 from modgen.errors import ConfigError
+from modgen.functional.losses import attribute_loss
 from modgen.train.settings import TrainSettings, settings_of
 
 if TYPE_CHECKING:
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
     from modgen.plugins import Registries
 
-__all__ = ["BaseTrainer", "GROUP_LR", "loss_parts"]
+__all__ = ["BaseTrainer", "GROUP_LR", "loss_parts", "real_attribute_loss", "real_class_loss"]
 
 #: The meta learning rate of each parameter group: theta_d, theta_am, theta_gc (Algorithm 1).
 GROUP_LR = {"d": "beta1", "am": "beta2", "gc": "beta3"}
@@ -62,6 +64,24 @@ def loss_parts(
         "loss/attr": parts_g["attr"],
         "loss/cls": parts_g["cls"],
     }
+
+
+def real_attribute_loss(settings: Any, decode: Callable[[Tensor], Tensor], x: Tensor, a: Tensor) -> Tensor:
+    """``||a - AD(x)||^2`` on *real* features when ``trainer.real_anchor`` is on (else 0).
+
+    ``decode`` is AD (a functional call in the meta trainer, the module in the plain one).
+    """
+    return attribute_loss(a, decode(x)) if settings.real_anchor else x.new_zeros(())
+
+
+def real_class_loss(settings: Any, classify: Callable[[Tensor], Tensor], x: Tensor, y: Tensor) -> Tensor:
+    """``cls_weight * CE(C(x), y)`` on *real* features when ``trainer.real_anchor`` is on (else 0)."""
+    if not settings.real_anchor:
+        return x.new_zeros(())
+    logits = classify(x)
+    return settings.cls_weight * torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+    )
 
 
 class BaseTrainer:

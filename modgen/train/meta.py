@@ -38,7 +38,7 @@ from torch.func import functional_call
 from modgen.errors import ConfigError
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
 from modgen.functional.maml import inner_grads, sgd_update
-from modgen.train.base import BaseTrainer, loss_parts
+from modgen.train.base import BaseTrainer, loss_parts, real_attribute_loss, real_class_loss
 from modgen.train.settings import MetaSettings
 
 if TYPE_CHECKING:
@@ -161,19 +161,10 @@ class MetaTrainer(BaseTrainer):
         return functional_call(self.assembly.attribute_decoder, self._view(p, "attribute_decoder"), (x,))
 
     def _real_ad(self, p: Params, x: Tensor, a: Tensor) -> Tensor:
-        """``||a - AD(x)||^2`` on real features when ``real_anchor`` is on (else 0)."""
-        if not self.settings.real_anchor:
-            return x.new_zeros(())
-        return attribute_loss(a, self._AD(p, x))
+        return real_attribute_loss(self.settings, lambda v: self._AD(p, v), x, a)
 
     def _real_cls(self, p: Params, x: Tensor, y: Tensor) -> Tensor:
-        """Cross-entropy of C on real features when ``real_anchor`` is on (else 0)."""
-        if not self.settings.real_anchor:
-            return x.new_zeros(())
-        logits = self._C(p, x)
-        return self.settings.cls_weight * torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
-        )
+        return real_class_loss(self.settings, lambda v: self._C(p, v), x, y)
 
     # -- Algorithm 1 ------------------------------------------------------------------------------
     def _adapt(self, p: Params, sup: dict[str, Tensor], backend: str) -> Params:

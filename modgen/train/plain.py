@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
-from modgen.train.base import BaseTrainer, loss_parts
+from modgen.train.base import BaseTrainer, loss_parts, real_attribute_loss, real_class_loss
 from modgen.train.settings import PlainSettings
 
 __all__ = ["PlainTrainer"]
@@ -94,13 +94,8 @@ class PlainTrainer(BaseTrainer):
         l_gc, parts_g = generator_loss(
             asm.critic(x_fake, a), a, a_rec, asm.aux_classifier(x_fake), y, cfg.attr_weight, cfg.cls_weight
         )
-        zero = x.new_zeros(())
-        real_ad = attribute_loss(a, asm.attribute_decoder(x)) if cfg.real_anchor else zero
-        real_cls = (
-            cfg.cls_weight * torch.nn.functional.cross_entropy(asm.aux_classifier(x), y)
-            if cfg.real_anchor
-            else zero
-        )
+        real_ad = real_attribute_loss(cfg, asm.attribute_decoder, x, a)
+        real_cls = real_class_loss(cfg, asm.aux_classifier, x, y)
         l_ad, l_gc = l_ad + real_ad, l_gc + real_cls
         self._backward_groups({"am": l_ad, "gc": l_gc})
         # the critic was already stepped above; keep its optimiser out of the shared step
