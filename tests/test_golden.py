@@ -15,8 +15,8 @@ from modgen.testing.presets import tiny
 from modgen.train.loop import train
 
 GOLDEN = {
-    "amaz": (1360.6191406244543, {"loss/d": 7.210644, "loss/gc": 6.367424}),
-    "clswgan": (624.489995768613, {"loss/d": 8.922479, "loss/gc": 6.29886}),
+    "amaz": (1357.5886291556963, {"loss/d": 8.200177, "loss/gc": 5.571499}),
+    "clswgan": (621.4388453446772, {"loss/d": 8.984433, "loss/gc": 5.735375}),
 }
 PLAIN = ["trainer.batch_size=8", "trainer.critic_iters=2"]
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
     from modgen.plugins import Registries
 
-__all__ = ["BaseTrainer", "GROUP_LR", "loss_parts", "real_attribute_loss", "real_class_loss"]
+__all__ = ["BaseTrainer", "RandomStreams", "stream_seeds", "GROUP_LR", "loss_parts", "real_attribute_loss", "real_class_loss"]
 
 #: The meta learning rate of each parameter group: theta_d, theta_am, theta_gc (Algorithm 1).
 GROUP_LR = {"d": "beta1", "am": "beta2", "gc": "beta3"}
@@ -64,6 +64,48 @@ def loss_parts(
         "loss/attr": parts_g["attr"],
         "loss/cls": parts_g["cls"],
     }
+
+
+def stream_seeds(seed: int) -> dict[str, int]:
+    """Independent seeds derived from a run's seed: ``init`` (network weights), ``tasks``
+    (episode and batch sampling), ``noise`` (z and the gradient-penalty mix) and ``dropout``.
+
+    Because each stream has its own seed, two recipes with the same seed see the same tasks and
+    the same noise, whatever their networks consume (paired comparisons).
+
+    Example:
+        >>> sorted(stream_seeds(0)) , stream_seeds(0) == stream_seeds(0)
+        (['dropout', 'init', 'noise', 'tasks'], True)
+    """
+    import numpy as np
+
+    kids = np.random.SeedSequence(seed).spawn(4)
+    values = [int(k.generate_state(1, dtype=np.uint64)[0]) & (2**63 - 1) for k in kids]
+    return dict(zip(("init", "tasks", "noise", "dropout"), values, strict=True))
+
+
+class RandomStreams:
+    """The generators a training step draws from: ``tasks`` (which classes and samples) and
+    ``noise`` (z, the gradient-penalty mix), seeded by :func:`stream_seeds`.
+
+    Example:
+        >>> s = RandomStreams.from_seed(0, torch.device("cpu"))
+        >>> sorted(s.named())
+        ['noise', 'tasks']
+    """
+
+    def __init__(self, tasks: torch.Generator, noise: torch.Generator) -> None:
+        self.tasks, self.noise = tasks, noise
+
+    @classmethod
+    def from_seed(cls, seed: int, device: torch.device | str) -> RandomStreams:
+        seeds = stream_seeds(seed)
+        gens = {k: torch.Generator(device=device).manual_seed(seeds[k]) for k in ("tasks", "noise")}
+        return cls(gens["tasks"], gens["noise"])
+
+    def named(self) -> dict[str, torch.Generator]:
+        """The generators by name (what checkpoints save)."""
+        return {"tasks": self.tasks, "noise": self.noise}
 
 
 def real_attribute_loss(settings: Any, decode: Callable[[Tensor], Tensor], x: Tensor, a: Tensor) -> Tensor:
@@ -161,28 +203,38 @@ class BaseTrainer:
         return {short: p[full] for full, short in self._views.get(kind, [])}
 
     def _backward_groups(self, losses: dict[str, Tensor]) -> None:
-        """Write each group's gradient of its own loss into ``.grad`` (no optimiser step)."""
-        computed: dict[str, tuple[Tensor | None, ...]] = {}
-        for g, loss in losses.items():
-            keys = self.groups.get(g, [])
-            if not keys:
-                continue
-            computed[g] = torch.autograd.grad(
-                loss, [self.params[k] for k in keys], retain_graph=True, allow_unused=True
-            )
-        for g, grads in computed.items():
-            for k, grad in zip(self.groups[g], grads, strict=True):
+        """Write each group's gradient of its own loss into ``.grad`` (no optimiser step).
+
+        Args:
+            losses: ``{"d": L_D, "am": L_AD, "gc": L_GC}``, and optionally ``"modulator"``: a
+                loss that replaces ``am``'s for the modulator's parameters (``modulator_loss =
+                "gc"``: the modulator learns from L_GC, the attribute decoder from L_AD).
+        """
+        own = {g: list(keys) for g, keys in self.groups.items()}
+        jobs: list[tuple[list[str], Tensor]] = []
+        if "modulator" in losses:
+            mod_keys = [k for k in own.get("am", []) if k.startswith("modulator.")]
+            own["am"] = [k for k in own.get("am", []) if k not in mod_keys]
+            jobs.append((mod_keys, losses["modulator"]))
+        jobs += [(own.get(g, []), loss) for g, loss in losses.items() if g != "modulator"]
+        computed = []
+        for keys, loss in jobs:
+            if keys:
+                grads = torch.autograd.grad(loss, [self.params[k] for k in keys], retain_graph=True, allow_unused=True)
+                computed.append((keys, grads))
+        for keys, grads in computed:
+            for k, grad in zip(keys, grads, strict=True):
                 self.params[k].grad = None if grad is None else grad.detach()
 
-    def compute_grads(self, gen: torch.Generator) -> dict[str, Tensor]:
+    def compute_grads(self, streams: RandomStreams) -> dict[str, Tensor]:
         """Compute one step's gradients into ``.grad``; return the loss parts."""
         raise NotImplementedError
 
-    def step(self, gen: torch.Generator) -> dict[str, Tensor]:
+    def step(self, streams: RandomStreams) -> dict[str, Tensor]:
         """One training step (an episode); returns detached loss parts on the device."""
         self.assembly.train()
-        self.dist.seed_rank_rng(gen)
-        parts = self.compute_grads(gen)
+        self.dist.seed_rank_rng(streams.tasks)
+        parts = self.compute_grads(streams)
         self.dist.average_grads(self.params.values())
         parts = self.dist.average_scalars(parts)
         for opt in self.optimizers.values():
@@ -194,7 +246,7 @@ class BaseTrainer:
     #: Training-like forward passes used to set BatchNorm running statistics.
     calibration_passes: int = 20
 
-    def calibration_pass(self, gen: torch.Generator) -> None:
+    def calibration_pass(self, streams: RandomStreams) -> None:
         """One training-like forward pass of the generator (subclasses implement it)."""
         raise NotImplementedError
 
@@ -209,14 +261,13 @@ class BaseTrainer:
         from modgen.nn.blocks import calibrate_batch_norm
 
         seed = self.spec.run.seed + 7919
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(seed)
+        streams = RandomStreams.from_seed(seed, self.device)
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             calibrate_batch_norm(
                 self.assembly.generator,
-                [lambda: self.calibration_pass(gen) for _ in range(self.calibration_passes)],
+                [lambda: self.calibration_pass(streams) for _ in range(self.calibration_passes)],
             )
 
     def state_dict(self) -> dict[str, Any]:

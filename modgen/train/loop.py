@@ -31,7 +31,8 @@ from modgen.config import RecipeSpec, spec_from_toml, spec_to_toml
 from modgen.distributed import DistContext
 from modgen.errors import CheckpointError, TrainingDivergedError
 from modgen.rundir import RunDir, atomic_write_text
-from modgen.runtime import resolve_device
+from modgen.runtime import apply_threads, resolve_device
+from modgen.train.base import RandomStreams, stream_seeds
 from modgen.train.checkpoint import load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
@@ -73,8 +74,14 @@ class TrainOutcome:
     start: int = 0
 
 
-def build_for_data(spec: RecipeSpec, registries: Registries, data: ZSLData, device: torch.device) -> Assembly:
-    """Build the recipe's assembly for ``data``'s shapes on ``device`` and check the data fits it."""
+def build_for_data(
+    spec: RecipeSpec, registries: Registries, data: ZSLData, device: torch.device, *, seed: int | None = None
+) -> Assembly:
+    """Build the recipe's assembly for ``data``'s shapes on ``device`` and check the data fits it.
+
+    ``seed`` seeds each network's initialisation on its own stream (see
+    :func:`~modgen.assembly.build_assembly`); ``None`` draws from the global RNG.
+    """
     from modgen.assembly import build_assembly
 
     asm = build_assembly(
@@ -83,6 +90,7 @@ def build_for_data(spec: RecipeSpec, registries: Registries, data: ZSLData, devi
         attr_dim=data.attr_dim,
         feature_dim=data.feature_dim,
         num_classes=len(data.seen_classes),
+        seed=seed,
     )
     asm.check_inputs(
         features=torch.as_tensor(data.features[:1]), attributes=torch.as_tensor(data.semantics[:1])
@@ -204,7 +212,7 @@ class Checkpointer:
         data: ZSLData,
         assembly: Assembly,
         trainer: BaseTrainer,
-        streams: dict[str, torch.Generator],
+        streams: RandomStreams,
         device: torch.device,
         *,
         main: bool,
@@ -217,7 +225,7 @@ class Checkpointer:
         self.trainer.calibrate()  # BatchNorm running statistics for synthesis (every rank)
         if not self.main:
             return
-        rng: dict[str, Tensor] = {k: g.get_state() for k, g in self.streams.items()}
+        rng: dict[str, Tensor] = {k: g.get_state() for k, g in self.streams.named().items()}
         rng["cpu"] = torch.get_rng_state()
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
@@ -250,7 +258,7 @@ def restore(
     data: ZSLData,
     assembly: Assembly,
     trainer: BaseTrainer,
-    streams: dict[str, torch.Generator],
+    streams: RandomStreams,
     device: torch.device,
 ) -> int:
     """Load the run's checkpoint into the networks, optimisers and random streams.
@@ -283,7 +291,7 @@ def restore(
     try:
         assembly.load_state_dict(ckpt["model"])
         trainer.load_state_dict(ckpt["optimizers"])
-        for name, gen in streams.items():
+        for name, gen in streams.named().items():
             gen.set_state(ckpt["rng"][name].cpu())
         torch.set_rng_state(ckpt["rng"]["cpu"].cpu())
         if device.type == "cuda" and "cuda" in ckpt["rng"]:
@@ -298,12 +306,6 @@ def restore(
 
 # ----------------------------------------------------------------------------------------------
 # the loop
-
-
-def _streams(seed: int, device: torch.device) -> dict[str, torch.Generator]:
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    return {"tasks": gen}
 
 
 def train(
@@ -349,13 +351,16 @@ def train(
     if main:
         run.create()
         run.remove_stale_temporaries()
-    streams = _streams(spec.run.seed, device)
+    streams = RandomStreams.from_seed(spec.run.seed, device)
+    seeds = stream_seeds(spec.run.seed)
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        # Initialisation and dropout draw from the global RNG: seed it inside a fork so the
-        # caller's RNG state is untouched and a run is reproducible from its seed.
-        torch.manual_seed(spec.run.seed)
-        assembly = build_for_data(spec, registries, data, device)
+        # Dropout draws from the global RNG: seed it inside a fork so the caller's RNG state is
+        # untouched and a run is reproducible from its seed. Each network's initialisation and
+        # the task and noise streams have seeds of their own (paired comparisons of recipes).
+        torch.manual_seed(seeds["dropout"])
+        assembly = build_for_data(spec, registries, data, device, seed=seeds["init"])
+        apply_threads(spec.run.threads, device, sum(p.numel() for p in assembly.parameters()))
         trainer_cls = registries.trainer.get(spec.trainer.name)
         trainer: BaseTrainer = trainer_cls(
             assembly=assembly, data=data, spec=spec, registries=registries, device=device, dist=dist
@@ -378,7 +383,7 @@ def _loop(
     data: ZSLData,
     assembly: Assembly,
     trainer: BaseTrainer,
-    streams: dict[str, torch.Generator],
+    streams: RandomStreams,
     device: torch.device,
     start: int,
     progress: ProgressFn | None,
@@ -392,7 +397,7 @@ def _loop(
     every = spec.run.checkpoint_every
     t0 = time.perf_counter()
     for episode in range(start + 1, total + 1):
-        logger.add(trainer.step(streams["tasks"]))
+        logger.add(trainer.step(streams))
         if logger.due(episode) or episode % sync_every == 0:
             guard.check_losses(logger.sums, episode)
         if logger.due(episode):

@@ -38,7 +38,7 @@ from torch.func import functional_call
 from modgen.errors import ConfigError
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
 from modgen.functional.maml import inner_grads, sgd_update
-from modgen.train.base import BaseTrainer, loss_parts, real_attribute_loss, real_class_loss
+from modgen.train.base import BaseTrainer, RandomStreams, loss_parts, real_attribute_loss, real_class_loss
 from modgen.train.settings import MetaSettings
 
 if TYPE_CHECKING:
@@ -179,10 +179,19 @@ class MetaTrainer(BaseTrainer):
             def loss_d_am(q: Params) -> Tensor:
                 x_fake = self._fake(q, z, a, attrs)
                 l_d = critic_loss(self._D(q), x, x_fake.detach(), a, cfg.gp_lambda, epsilon=eps)[0]
-                return l_d + attribute_loss(a, self._AD(q, x_fake)) + self._real_ad(q, x, a)
+                if cfg.modulator_loss == "gc":  # Eq. 8: AP/AM minimise L_GC, the critic held fixed in it
+                    fixed_d = {k: (q[k].detach() if k in d_set else q[k]) for k in q}
+                    l_am = generator_loss(
+                        self._D(fixed_d)(x_fake, a), a, self._AD(q, x_fake), self._C(q, x_fake), y,
+                        cfg.attr_weight, cfg.cls_weight,
+                    )[0]
+                else:  # Algorithm 1, line 13: L_AD
+                    l_am = attribute_loss(a, self._AD(q, x_fake))
+                return l_d + l_am + self._real_ad(q, x, a)
 
             new = dict(p)
             d_keys, am_keys = self.groups["d"], self.groups["am"]
+            d_set = set(d_keys)
             if d_keys or am_keys:
                 grads = inner_grads(
                     loss_d_am, p, [*d_keys, *am_keys], first_order=cfg.first_order, backend=backend
@@ -241,15 +250,15 @@ class MetaTrainer(BaseTrainer):
         return l_d, l_ad, l_gc, parts
 
     def _episode_tensors(
-        self, ep: Episode, gen: torch.Generator
+        self, ep: Episode, noise: torch.Generator
     ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         cfg = self.settings
         z_dim = self.assembly.noise_dim
 
         def part(x: Tensor, a: Tensor, y: Tensor, attrs: Tensor) -> dict[str, Tensor]:
             t, n = x.shape[:2]
-            z = torch.randn(t, n, z_dim, generator=gen, device=x.device, dtype=x.dtype) * cfg.sigma_train
-            eps = torch.rand(t, n, 1, generator=gen, device=x.device, dtype=x.dtype)
+            z = torch.randn(t, n, z_dim, generator=noise, device=x.device, dtype=x.dtype) * cfg.sigma_train
+            eps = torch.rand(t, n, 1, generator=noise, device=x.device, dtype=x.dtype)
             return {"x": x, "a": a, "y": y, "attrs": attrs, "z": z, "eps": eps}
 
         sup = part(ep.support_x, ep.support_a, ep.support_y, ep.support_attrs)
@@ -257,21 +266,21 @@ class MetaTrainer(BaseTrainer):
         qry = part(ep.query_x, ep.query_a, ep.query_y, q_attrs)
         return sup, qry
 
-    def calibration_pass(self, gen: torch.Generator) -> None:
+    def calibration_pass(self, streams: RandomStreams) -> None:
         """The generator on a whole episode's support and query tasks, as in training."""
-        ep = self.sampler.sample(gen)
+        ep = self.sampler.sample(streams.tasks)
         asm = self.assembly
-        for part in self._episode_tensors(ep, gen):
+        for part in self._episode_tensors(ep, streams.noise):
             asm.generator(part["z"], part["a"], asm.modulator(part["attrs"]))
 
-    def compute_grads(self, gen: torch.Generator) -> dict[str, Tensor]:
+    def compute_grads(self, streams: RandomStreams) -> dict[str, Tensor]:
         """One episode's meta-gradients, written into each parameter's ``.grad``.
 
         Returns:
             The query loss parts (device tensors; no host synchronisation).
         """
-        ep = self.sampler.sample(gen)
-        sup, qry = self._episode_tensors(ep, gen)
+        ep = self.sampler.sample(streams.tasks)
+        sup, qry = self._episode_tensors(ep, streams.noise)
         # every rank drew the same full episode; each keeps its contiguous share of the tasks
         sup, qry = self.dist.shard_tasks(sup), self.dist.shard_tasks(qry)
         p: Params = dict(self.params)
@@ -294,5 +303,8 @@ class MetaTrainer(BaseTrainer):
                 l_d, l_ad, l_gc, parts = torch.func.vmap(per_task, randomness="different")(sup, qry)
                 l_d, l_ad, l_gc = l_d.mean(), l_ad.mean(), l_gc.mean()
                 parts = {k: v.mean() for k, v in parts.items()}
-        self._backward_groups({"d": l_d, "am": l_ad, "gc": l_gc})
+        losses = {"d": l_d, "am": l_ad, "gc": l_gc}
+        if self.settings.modulator_loss == "gc":  # Eq. 8 (line 18 with L_GC for AP/AM)
+            losses["modulator"] = l_gc
+        self._backward_groups(losses)
         return parts

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
-from modgen.train.base import BaseTrainer, loss_parts, real_attribute_loss, real_class_loss
+from modgen.train.base import BaseTrainer, RandomStreams, loss_parts, real_attribute_loss, real_class_loss
 from modgen.train.settings import PlainSettings
 
 __all__ = ["PlainTrainer"]
@@ -60,24 +60,26 @@ class PlainTrainer(BaseTrainer):
         # one task: modulation (1, d_j) broadcast over the batch as (1, n, d_j)
         return asm.generator(z.unsqueeze(0), a.unsqueeze(0), mod).squeeze(0)
 
-    def calibration_pass(self, gen: torch.Generator) -> None:
+    def calibration_pass(self, streams: RandomStreams) -> None:
         """The generator on one full mini-batch, as in training."""
-        i = torch.randint(0, self.x.shape[0], (self.settings.batch_size,), generator=gen, device=self.device)
+        i = torch.randint(
+            0, self.x.shape[0], (self.settings.batch_size,), generator=streams.tasks, device=self.device
+        )
         a = self.class_attrs[self.y[i]]
-        z = torch.randn(len(i), self.assembly.noise_dim, generator=gen, device=self.device)
+        z = torch.randn(len(i), self.assembly.noise_dim, generator=streams.noise, device=self.device)
         self._fake(z * self.settings.sigma_train, a)
 
-    def compute_grads(self, gen: torch.Generator) -> dict[str, Tensor]:
+    def compute_grads(self, streams: RandomStreams) -> dict[str, Tensor]:
         cfg = self.settings
         asm = self.assembly
         z_dim = asm.noise_dim
         critic_keys = [self.params[k] for k in self.groups["d"]]
         for _ in range(cfg.critic_iters):
-            x, a, _ = self._batch(gen)
-            z = self._noise(gen, z_dim, cfg.sigma_train)
+            x, a, _ = self._batch(streams.tasks)
+            z = self._noise(streams.noise, z_dim, cfg.sigma_train)
             with torch.no_grad():
                 x_fake = self._fake(z, a)
-            eps = self._noise(gen, 1, uniform=True) if cfg.gp_lambda > 0 else None
+            eps = self._noise(streams.noise, 1, uniform=True) if cfg.gp_lambda > 0 else None
             l_d, parts_d = critic_loss(asm.critic, x, x_fake, a, cfg.gp_lambda, epsilon=eps)
             grads = torch.autograd.grad(l_d, critic_keys)
             for p, g in zip(critic_keys, grads, strict=True):
@@ -86,8 +88,8 @@ class PlainTrainer(BaseTrainer):
             self.optimizers["d"].step()
             for p in critic_keys:
                 p.grad = None
-        x, a, y = self._batch(gen)
-        z = self._noise(gen, z_dim, cfg.sigma_train)
+        x, a, y = self._batch(streams.tasks)
+        z = self._noise(streams.noise, z_dim, cfg.sigma_train)
         x_fake = self._fake(z, a)
         a_rec = asm.attribute_decoder(x_fake)
         l_ad = attribute_loss(a, a_rec)
@@ -97,7 +99,10 @@ class PlainTrainer(BaseTrainer):
         real_ad = real_attribute_loss(cfg, asm.attribute_decoder, x, a)
         real_cls = real_class_loss(cfg, asm.aux_classifier, x, y)
         l_ad, l_gc = l_ad + real_ad, l_gc + real_cls
-        self._backward_groups({"am": l_ad, "gc": l_gc})
+        losses = {"am": l_ad, "gc": l_gc}
+        if cfg.modulator_loss == "gc":
+            losses["modulator"] = l_gc
+        self._backward_groups(losses)
         # the critic was already stepped above; keep its optimiser out of the shared step
         for p in critic_keys:
             p.grad = None

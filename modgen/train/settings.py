@@ -65,6 +65,10 @@ class TrainSettings:
             generated-feature terms, which leave C and AD free to co-adapt with G; the real
             terms (AC-GAN practice) anchor them, so that C's guidance and AD's quality score
             ``Q = cos(a, AD(x_hat))`` (Eq. 12) mean something. ``false`` is the literal reading.
+        modulator_loss: what the modulator AP/AM learns from (AD always learns from L_AD):
+            ``ad`` (Algorithm 1, lines 13 and 18: L_AD only) or ``gc`` (Eq. 8 and its text:
+            "optimizing theta_am to minimize L_GC", i.e. the generator's loss L_G + L_AD + L_CLS,
+            with the critic held fixed in that term).
         bf16: run the networks under bfloat16 autocast.
         compile: compile the networks with ``torch.compile`` (trainers that support it).
     """
@@ -79,6 +83,7 @@ class TrainSettings:
     cls_weight: float = field(default=1.0, converter=float, validator=number_at_least(0))
     attr_weight: float = field(default=1.0, converter=float, validator=number_at_least(0))
     real_anchor: bool = field(default=True, validator=flag)
+    modulator_loss: str = field(default="ad", validator=choice(("ad", "gc")))
     bf16: bool = field(default=False, validator=flag)
     compile: bool = field(default=False, validator=flag)
 
