@@ -47,6 +47,7 @@ __all__ = [
     "FLOOR_METHODS",
     "DEFAULT_GRIDS",
     "closed_form_floor",
+    "floor_measurements",
     "eszsl_fit",
     "eszsl_scores",
     "ridge_fit",
@@ -391,3 +392,32 @@ def closed_form_floor(
         gzsl_h=h,
         val_classes=tuple(np.asarray(data.val_classes).tolist()),
     )
+
+
+def floor_measurements(data: Any) -> dict[str, dict[str, Any]]:
+    """The closed-form floor beside a generative result: ESZSL and ridge, in percent.
+
+    Returns:
+        ``{method: {"zsl", "gzsl_u", "gzsl_s", "gzsl_h", "params", "criterion"}}`` (what
+        :attr:`modgen.evaluate.EvaluationResult.floor` holds).
+
+    Raises:
+        DataError: as :func:`closed_form_floor` (no validation split, < 2 unseen classes).
+
+    Example:
+        >>> from modgen.data.digits import load_digits_zsl
+        >>> sorted(floor_measurements(load_digits_zsl(val_classes=(8, 9))))
+        ['eszsl', 'ridge']
+    """
+    out = {}
+    for method in ("eszsl", "ridge"):
+        r = closed_form_floor(data, method=method)
+        out[method] = {
+            "zsl": 100.0 * r.zsl,
+            "gzsl_u": 100.0 * r.gzsl_u,
+            "gzsl_s": 100.0 * r.gzsl_s,
+            "gzsl_h": 100.0 * r.gzsl_h,
+            "params": dict(r.params),
+            "criterion": r.criterion,
+        }
+    return out

@@ -247,6 +247,11 @@ class EvalConfig:
         retrieval_k: the k of zero-shot retrieval (top-k precision averaged over classes).
         seeds: evaluation seeds (synthesis noise and classifier initialisation); every
             measurement is their mean, with the standard deviation beside it.
+        task_size: ``N`` of a synthesis task (0: the training tasks' ``task_sampler.n_way``).
+        context_tasks: how each class's generator is modulated at synthesis: 0 (the paper:
+            the class alone as a task) or ``K``: the mean modulation over ``K`` training-like
+            tasks of the class with ``N - 1`` other target classes
+            (:func:`~modgen.evaluate.synthesis.synthesize`).
         classifier_params: per-classifier keyword arguments, ``{name: {param: value}}``.
     """
 
@@ -260,6 +265,8 @@ class EvalConfig:
     selection: str = field(default="val", validator=choice(SELECTION_MODES))
     retrieval_k: tuple[int, ...] = field(default=(5, 10), converter=tuple)
     seeds: int = field(default=3, validator=int_at_least(1))
+    task_size: int = field(default=0, validator=int_at_least(0))
+    context_tasks: int = field(default=0, validator=int_at_least(0))
     classifier_params: dict[str, Any] = field(factory=dict, converter=_table, validator=_params)
 
     @retrieval_k.validator

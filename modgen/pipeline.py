@@ -217,6 +217,10 @@ def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     trainer_cls = registries.trainer.get(spec.trainer.name)
     settings = settings_of(trainer_cls, spec.trainer.params, name=spec.trainer.name)
     spec = evolve(spec, trainer=evolve(spec.trainer, params=full_params(settings)))
+    if spec.evaluation.task_size == 0:  # synthesis tasks as large as the training tasks
+        n_way = spec.task_sampler.params.get("n_way", 10)
+        if isinstance(n_way, int) and not isinstance(n_way, bool) and n_way > 0:
+            spec = evolve(spec, evaluation=evolve(spec.evaluation, task_size=n_way))
     ev = spec.evaluation
     for clf in ev.classifiers:
         registries.final_classifier.get(clf)

@@ -308,7 +308,8 @@ def _measure(
         zs, gs = zsl_set(assembly, data, config, gen), gzsl_set(assembly, data, config, gen)
         if quality:
             seen = synthetic_set(
-                assembly, data, data.seen_classes, config.zsl_samples, sigma=config.sigma_test, generator=gen
+                assembly, data, data.seen_classes, config.zsl_samples, sigma=config.sigma_test, generator=gen,
+                task_size=config.task_size, context_tasks=config.context_tasks,
             )
             scores.quality.append(
                 feature_quality(zs, seen, data.unseen_classes, data.seen_classes, test, config.retrieval_k)

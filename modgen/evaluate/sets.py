@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from modgen.config import EvalConfig
     from modgen.data.zsldata import ZSLData
 
-__all__ = ["TrainingSet", "synthetic_set", "concat", "zsl_set", "gzsl_set", "SYNTHESIS_REPLICATE"]
+__all__ = ["TrainingSet", "synthetic_set", "concat", "zsl_set", "gzsl_set", "DEFAULT_TASK_SIZE"]
 
-#: Task size ``N`` of each class at synthesis (its attribute replicated ``N`` times, Section II-E).
-SYNTHESIS_REPLICATE = 10
+#: Task size ``N`` at synthesis when neither the config nor a task sampler says (Section III-A).
+DEFAULT_TASK_SIZE = 10
 
 
 @frozen
@@ -45,11 +45,25 @@ class TrainingSet:
 
 
 def synthetic_set(
-    assembly: Any, data: ZSLData, classes: np.ndarray, n: int, *, sigma: float, generator: torch.Generator
+    assembly: Any,
+    data: ZSLData,
+    classes: np.ndarray,
+    n: int,
+    *,
+    sigma: float,
+    generator: torch.Generator,
+    task_size: int = DEFAULT_TASK_SIZE,
+    context_tasks: int = 0,
 ) -> TrainingSet:
-    """``n`` synthetic features of each class of ``classes`` (global ids), with quality weights."""
+    """``n`` synthetic features of each class of ``classes`` (global ids), with quality weights.
+
+    ``task_size`` and ``context_tasks``: see :func:`~modgen.evaluate.synthesis.synthesize`.
+    """
     class_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(classes))]
-    out = synthesize(assembly, class_attrs, n, sigma=sigma, generator=generator, replicate=SYNTHESIS_REPLICATE)
+    out = synthesize(
+        assembly, class_attrs, n, sigma=sigma, generator=generator, replicate=task_size or DEFAULT_TASK_SIZE,
+        context_tasks=context_tasks,
+    )
     labels = torch.as_tensor(np.asarray(classes), device=out.labels.device)[out.labels]
     weighter = getattr(assembly, "quality_weighter", None)
     weights = None
@@ -69,28 +83,32 @@ def concat(parts: list[TrainingSet]) -> TrainingSet:
     return TrainingSet(X, y, w)
 
 
+def _synthetic(
+    assembly: Any, data: ZSLData, classes: np.ndarray, n: int, config: EvalConfig, generator: torch.Generator
+) -> TrainingSet:
+    return synthetic_set(
+        assembly, data, classes, n, sigma=config.sigma_test, generator=generator,
+        task_size=config.task_size, context_tasks=config.context_tasks,
+    )
+
+
 def zsl_set(assembly: Any, data: ZSLData, config: EvalConfig, generator: torch.Generator) -> TrainingSet:
     """ZSL's training set: ``zsl_samples`` synthetic features of every unseen class."""
-    return synthetic_set(
-        assembly, data, data.unseen_classes, config.zsl_samples, sigma=config.sigma_test, generator=generator
-    )
+    return _synthetic(assembly, data, data.unseen_classes, config.zsl_samples, config, generator)
 
 
 def gzsl_set(assembly: Any, data: ZSLData, config: EvalConfig, generator: torch.Generator) -> TrainingSet:
     """GZSL's training set: ``gzsl_samples`` synthetic features per unseen class plus, per
-    ``gzsl_seen``, as many synthetic features per seen class or the real ``trainval`` features."""
-    unseen = synthetic_set(
-        assembly, data, data.unseen_classes, config.gzsl_samples, sigma=config.sigma_test, generator=generator
-    )
+    ``gzsl_seen``, as many synthetic features per seen class (synthesised together with the
+    unseen ones, so context tasks mix both) or the real ``trainval`` features."""
     if config.gzsl_seen == "synthetic":
-        seen = synthetic_set(
-            assembly, data, data.seen_classes, config.gzsl_samples, sigma=config.sigma_test, generator=generator
-        )
-    else:
-        dev = unseen.X.device
-        seen = TrainingSet(
-            torch.as_tensor(data.features[data.trainval], device=dev),
-            torch.as_tensor(data.labels[data.trainval], device=dev),
-            None,
-        )
+        classes = np.concatenate([data.unseen_classes, data.seen_classes])
+        return _synthetic(assembly, data, classes, config.gzsl_samples, config, generator)
+    unseen = _synthetic(assembly, data, data.unseen_classes, config.gzsl_samples, config, generator)
+    dev = unseen.X.device
+    seen = TrainingSet(
+        torch.as_tensor(data.features[data.trainval], device=dev),
+        torch.as_tensor(data.labels[data.trainval], device=dev),
+        None,
+    )
     return concat([unseen, seen])

@@ -92,6 +92,34 @@ def default_chunk_classes(assembly: Any, n_per_class: int) -> int:
     return max(1, _CHUNK_ELEMENTS // (n_per_class * width))
 
 
+def _context_tasks(attrs: Tensor, size: int, count: int, generator: torch.Generator) -> list[Tensor]:
+    """``count`` task attribute sets ``(C, N, A)``: class ``i`` plus ``N - 1`` other classes each."""
+    C = attrs.shape[0]
+    others = min(size, C) - 1
+    out = []
+    for _ in range(count):
+        keys = torch.rand((C, C), generator=generator, device=generator.device).to(attrs.device)
+        keys.fill_diagonal_(2.0)  # a class is never its own companion
+        companions = keys.topk(others, dim=1, largest=False).indices if others > 0 else keys[:, :0].long()
+        members = torch.cat([torch.arange(C, device=attrs.device)[:, None], companions], dim=1)
+        out.append(attrs[members])
+    return out
+
+
+class _MeanModulation:
+    """The mean of several modulations' outputs: ``(j, o) -> mean_k m_k(j, o)``."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+
+    def __call__(self, j: int, o: Tensor) -> Tensor:
+        return torch.stack([m(j, o) for m in self.parts]).mean(0)
+
+
+def _mean_modulation(parts: list[Any]) -> Any:
+    return None if all(m is None for m in parts) else _MeanModulation(parts)
+
+
 def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"synthesize: {name} must be an integer >= 1, got {value!r}")
@@ -107,12 +135,24 @@ def synthesize(
     generator: torch.Generator,
     replicate: int = 10,
     chunk_classes: int | None = None,
+    context_tasks: int = 0,
 ) -> SyntheticFeatures:
-    """Synthesise ``n_per_class`` features for each class, each class its own task.
+    """Synthesise ``n_per_class`` features for each class.
 
     ``(C, A) -> features (C * n, D), labels (C * n,), reconstructed (C * n, A)``, on the
     assembly's device. The noise ``z`` is drawn on ``generator``'s device, class by class in
     order, so the same seed gives the same features whatever ``chunk_classes`` is.
+
+    How each class's generator is modulated:
+
+    * ``context_tasks=0`` (the paper, Section II-E): the class is its own task, its attribute
+      replicated ``replicate`` times (with a mean-pooling task encoder such as AMAZ's AP the
+      number of copies does not change the embedding).
+    * ``context_tasks=K``: the expected modulation over ``K`` training-like tasks — the class
+      with ``replicate - 1`` other classes of ``class_attributes`` drawn at random for each
+      task — applied as the mean of the ``K`` modulated outputs of each layer. In training the
+      task encoder only ever saw tasks of ``N`` distinct classes; a lone class is outside that
+      distribution.
 
     Args:
         assembly: an :class:`~modgen.assembly.Assembly` (``generator``, ``modulator``,
@@ -121,8 +161,9 @@ def synthesize(
         n_per_class: features per class.
         sigma: standard deviation of ``z`` (the paper tests with 1).
         generator: the source of ``z``.
-        replicate: size ``N`` of each class's task (its attribute replicated ``N`` times).
+        replicate: size ``N`` of each class's task (the training tasks' ``n_way``).
         chunk_classes: classes per batch (default: :func:`default_chunk_classes`).
+        context_tasks: ``K`` tasks of the expected modulation (0: each class alone).
 
     Returns:
         A :class:`SyntheticFeatures`.
@@ -156,6 +197,9 @@ def synthesize(
     C = attrs_t.shape[0]
     chunk = _positive_int("chunk_classes", chunk_classes) if chunk_classes is not None else None
     chunk = chunk or default_chunk_classes(assembly, n)
+    if isinstance(context_tasks, bool) or not isinstance(context_tasks, int) or context_tasks < 0:
+        raise ConfigError(f"synthesize: context_tasks must be an integer >= 0, got {context_tasks!r}")
+    tasks = _context_tasks(attrs_t, replicate, context_tasks, generator) if context_tasks else None
     decoder = getattr(assembly, "attribute_decoder", None)
     feats: list[Tensor] = []
     recs: list[Tensor] = []
@@ -163,7 +207,10 @@ def synthesize(
         for start in range(0, C, chunk):
             a = attrs_t[start : start + chunk]
             c = a.shape[0]
-            modulation = assembly.modulator(a[:, None, :].expand(c, replicate, A))
+            if tasks is None:
+                modulation = assembly.modulator(a[:, None, :].expand(c, replicate, A))
+            else:
+                modulation = _mean_modulation([assembly.modulator(t[start : start + chunk]) for t in tasks])
             # One draw per class: the same seed gives the same features whatever the chunking.
             z = torch.stack(
                 [torch.randn((n, Z), generator=generator, device=generator.device) for _ in range(c)]
