@@ -37,8 +37,9 @@ def modgen_register_recipes(registries: Registries) -> None:
 
 @hookimpl
 def modgen_register_commands(app: typer.Typer) -> None:
-    """Add modgen's own commands: train, evaluate, synthesize, retrieve, data, sweep, plugin."""
-    from modgen.cli import data, plugin, runs, sweep
+    """Add modgen's own commands: train, evaluate, synthesize, retrieve, compare, plot, data,
+    sweep, plugin."""
+    from modgen.cli import data, plugin, report, runs, sweep
 
-    for module in (runs, data, sweep, plugin):
+    for module in (runs, report, data, sweep, plugin):
         module.register(app)

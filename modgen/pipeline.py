@@ -916,6 +916,56 @@ def synthesis_curve(
     return [(v, m) for v, m, _ in points], png
 
 
+def tsne_run(
+    path: str | os.PathLike[str],
+    registries: Registries,
+    *,
+    classes: str = "unseen",
+    n: int = 100,
+    real: int = 100,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+    device: str = "auto",
+) -> Path:
+    """t-SNE of a run's synthetic features beside real test features of the same classes (Fig. 6).
+
+    Returns:
+        The PNG written (default ``RUN/plots/tsne-<classes>.png``).
+    """
+    import numpy as np
+    import torch
+
+    from modgen.evaluate.synthesis import synthesize
+    from modgen.report import plot_tsne
+    from modgen.train.loop import load_run
+
+    outcome = load_run(path, registries, device=device)
+    d = outcome.data
+    ids = class_ids(d, classes)
+    gen = torch.Generator(device=outcome.device).manual_seed(seed)
+    s = synthesize(
+        outcome.assembly, torch.as_tensor(d.semantics[ids], device=outcome.device), n,
+        sigma=outcome.spec.evaluation.sigma_test, generator=gen,
+    )
+    feats = [s.features.cpu().numpy()]
+    labels = [np.asarray(ids)[s.labels.cpu().numpy()]]
+    sources = [np.full(labels[0].shape, "synthetic")]
+    if real:
+        rng = np.random.default_rng(seed)
+        pool = np.concatenate([d.test_unseen, d.test_seen])
+        for c in ids:
+            rows = pool[d.labels[pool] == c]
+            rows = rng.permutation(rows)[:real]
+            feats.append(d.features[rows])
+            labels.append(d.labels[rows])
+            sources.append(np.full(rows.shape, "real"))
+    target = Path(out) if out is not None else RunDir(path).plots / f"tsne-{classes.replace(',', '_')}.png"
+    return plot_tsne(
+        np.concatenate(feats), np.concatenate(labels), list(d.class_names), target, seed=seed,
+        sources=np.concatenate(sources), title=f"{outcome.spec.name} on {d.name}",
+    )
+
+
 def spec_from_run(path: str | os.PathLike[str]) -> RecipeSpec:
     """The spec a run folder was trained with (its config.toml)."""
     return read_spec(RunDir(path).config)

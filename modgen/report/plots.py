@@ -23,7 +23,7 @@ import numpy as np
 from modgen.errors import ConfigError, DataError, ShapeError
 from modgen.rundir import read_jsonl
 
-__all__ = ["LOSS_LABELS", "read_metrics", "plot_losses", "plot_tsne", "plot_sweep"]
+__all__ = ["LOSS_LABELS", "read_metrics", "plot_losses", "plot_tsne", "plot_sweep", "plot_comparison"]
 
 #: Panel titles of the loss parts the trainers log (others are shown by their key).
 LOSS_LABELS: dict[str, str] = {
@@ -152,8 +152,9 @@ def plot_tsne(
     perplexity: float = 30.0,
     max_iter: int = 1000,
     title: str = "",
+    sources: Any = None,
 ) -> Path:
-    """t-SNE of (synthetic) features coloured by class (Fig. 6).
+    """t-SNE of features coloured by class (Fig. 6), real and synthetic told apart by marker.
 
     Args:
         features: ``(n, D)`` features (numpy or torch).
@@ -165,6 +166,8 @@ def plot_tsne(
         perplexity: t-SNE perplexity (lowered to fit small inputs).
         max_iter: t-SNE optimisation steps (at least 250).
         title: the figure title.
+        sources: ``(n,)`` a label per point, e.g. ``"real"`` / ``"synthetic"``: each source
+            gets its own marker (``o``, ``x``, ``^``, ...); ``None``: one source.
 
     Returns:
         The written path. A legend is drawn for at most 20 classes (the paper omits it for
@@ -189,10 +192,14 @@ def plot_tsne(
         raise ShapeError(f"plot_tsne: features (n, D) and labels (n,) expected, got {X.shape} and {y.shape}")
     if X.shape[0] < 3:
         raise ShapeError(f"plot_tsne: need at least 3 points, got {X.shape[0]}")
+    src = np.asarray(["" for _ in range(y.shape[0])] if sources is None else sources).astype(str)
+    if src.shape != y.shape:
+        raise ShapeError(f"plot_tsne: sources must have one label per point ({y.shape[0]}), got {src.shape}")
+    names = _class_name_lookup(class_names, y)
     rng = np.random.default_rng(seed)
     if X.shape[0] > max_points:
         keep = np.sort(rng.choice(X.shape[0], size=max_points, replace=False))
-        X, y = X[keep], y[keep]
+        X, y, src = X[keep], y[keep], src[keep]
     perplexity = float(min(perplexity, max(1.0, (X.shape[0] - 1) / 3.0)))
     emb = TSNE(
         n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=max(250, int(max_iter))
@@ -203,14 +210,71 @@ def plot_tsne(
     import matplotlib
 
     colors = matplotlib.colormaps["tab20" if len(classes) <= 20 else "hsv"]
+    markers = dict(zip(sorted(set(src.tolist())), "ox^sv*", strict=False))
     for i, c in enumerate(classes):
-        m = y == c
-        name = str(c) if class_names is None else str(class_names[int(c)])
-        ax.scatter(emb[m, 0], emb[m, 1], s=4, color=colors(i / max(1, len(classes) - 1)), label=name)
+        for source, marker in markers.items():
+            m = (y == c) & (src == source)
+            if not m.any():
+                continue
+            label = names[int(c)] + (f" ({source})" if source else "")
+            ax.scatter(emb[m, 0], emb[m, 1], s=6, marker=marker, color=colors(i / max(1, len(classes) - 1)), label=label)
     if len(classes) <= 20:
         ax.legend(markerscale=3, fontsize="small", loc="best")
     ax.set_xticks([])
     ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return _save(fig, out_png)
+
+
+def _class_name_lookup(class_names: Any, labels: np.ndarray) -> dict[int, str]:
+    """Label -> name; ``class_names`` may be a sequence indexed by label or a mapping.
+
+    Raises:
+        ShapeError: a label has no name (e.g. class ids given with names of only some classes).
+    """
+    out = {}
+    for c in np.unique(labels).tolist():
+        if class_names is None:
+            out[int(c)] = str(c)
+            continue
+        try:
+            out[int(c)] = str(class_names[int(c)])
+        except (IndexError, KeyError):
+            raise ShapeError(
+                f"plot_tsne: label {c} has no class name; pass names indexed by label (a sequence over all "
+                "classes, or a mapping {label: name})"
+            ) from None
+    return out
+
+
+def plot_comparison(
+    labels: Sequence[str],
+    means: Sequence[float],
+    stds: Sequence[float],
+    ylabel: str,
+    out_png: str | Path,
+    *,
+    title: str = "",
+) -> Path:
+    """A bar per compared group with its ± std, e.g. ZSL top-1 of recipes over seeds.
+
+    Example:
+        >>> import tempfile, os
+        >>> plot_comparison(["amaz", "zsml"], [60.0, 65.0], [3.0, 2.0], "ZSL top-1 (%)",
+        ...                 os.path.join(tempfile.mkdtemp(), "c.png")).suffix
+        '.png'
+    """
+    if not (len(labels) == len(means) == len(stds)):
+        raise ShapeError("plot_comparison: labels, means and stds must have the same length")
+    fig, axes = _figure(size=(max(4.0, 0.9 * len(labels) + 1.5), 3.6))
+    ax = axes[0, 0]
+    xs = np.arange(len(labels))
+    ax.bar(xs, np.asarray(means, dtype=float), yerr=np.asarray(stds, dtype=float), capsize=3, color="tab:blue", alpha=0.8)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize="small")
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
     return _save(fig, out_png)

@@ -1,0 +1,140 @@
+"""``modgen compare`` (runs side by side) and ``modgen plot`` (the paper's figures of a run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from modgen.cli.app import ModgenGroup, console, err_console, get_state
+
+__all__ = ["register"]
+
+FORMATS = ("markdown", "csv", "json")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``compare`` and the ``plot`` group to ``app``."""
+
+    @app.command("compare")
+    def compare_cmd(
+        paths: list[str] = typer.Argument(..., metavar="RUN_OR_SWEEP...", help="Run, multi-seed or sweep folders (globs welcome)."),
+        metric: list[str] = typer.Option(
+            ["zsl", "gzsl_h"], "--metric", "-m", metavar="NAME",
+            help="Metrics to show (repeatable): zsl, gzsl_u, gzsl_s, gzsl_h, ncm_cosine_unseen, ncm_euclidean_unseen, "
+            "ncm_cosine_seen, ncm_euclidean_seen, mean_gap_unseen, mean_gap_seen, retrieval@K.",
+        ),
+        classifier: list[str] = typer.Option([], "--classifier", "-c", metavar="NAME", help="Only these classifiers (repeatable)."),
+        fmt: str = typer.Option("markdown", "--format", "-f", metavar="FORMAT", help="markdown, csv or json."),
+        out: Path | None = typer.Option(None, "--out", metavar="FILE", help="Write the table here instead of printing it."),
+        plot: Path | None = typer.Option(None, "--plot", metavar="PNG", help="Also write a bar plot of the first metric."),
+        paired: bool = typer.Option(False, "--paired", help="With two settings: their paired difference over shared seeds."),
+    ) -> None:
+        """Side-by-side table of runs: mean ± std over seeds, with the settings that differ as columns."""
+        from modgen.errors import ConfigError
+        from modgen.report import comparison_rows, csv_table, markdown_table
+        from modgen.report.tables import METRICS
+        from modgen.rundir import atomic_write_text
+        from modgen.sweeps import collect_runs
+
+        if fmt not in FORMATS:
+            raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+        for m in metric:
+            if m not in METRICS and not (m.startswith("retrieval@") and m[10:].isdigit()):
+                raise ConfigError(f"--metric {m!r}: unknown; choose from {', '.join(METRICS)} or retrieval@K")
+        groups = collect_runs(paths)
+        named = {g.label: (g.settings, g.results) for g in groups.values()}
+        header, text, raw = comparison_rows(named, metrics=metric)
+        if classifier:
+            ci = header.index("classifier")
+            keep = [i for i, row in enumerate(text) if row[ci] in classifier]
+            if not keep:
+                raise ConfigError(f"--classifier: none of {', '.join(classifier)} was evaluated in these runs")
+            text, raw = [text[i] for i in keep], [raw[i] for i in keep]
+        if fmt == "markdown":
+            body = markdown_table(header, text, left=len(header) - len(metric) - 1)
+        elif fmt == "csv":
+            body = csv_table([*header, *(f"{m}_std" for m in metric)], raw)
+        else:
+            keys = [*header, *(f"{m}_std" for m in metric)]
+            body = json.dumps([dict(zip(keys, r, strict=True)) for r in raw], indent=2) + "\n"
+        if out is not None:
+            atomic_write_text(out, body)
+            err_console().print(f"table written to {out}")
+        else:
+            console().print(body, end="")
+        if paired:
+            _print_paired(groups, metric[0], classifier)
+        if plot is not None:
+            from modgen.report.plots import plot_comparison
+
+            mi = len(header) - len(metric)
+            labels = [" / ".join(str(c) for c in r[: header.index("classifier") + 1]) for r in raw]
+            png = plot_comparison(
+                labels, [r[mi] if r[mi] is not None else 0.0 for r in raw],
+                [r[mi + len(metric)] or 0.0 for r in raw], METRICS.get(metric[0], metric[0]), plot,
+            )
+            err_console().print(f"plot: {png}")
+
+    plot_app = typer.Typer(cls=ModgenGroup, help="The paper's figures of a run.", no_args_is_help=True)
+
+    @plot_app.command("losses")
+    def plot_losses_cmd(
+        run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
+        out: Path | None = typer.Option(None, "--out", metavar="PNG", help="Default RUN/plots/losses.png."),
+    ) -> None:
+        """Every loss part against the episode (Fig. 9)."""
+        from modgen.report import plot_losses
+        from modgen.rundir import RunDir
+
+        run = RunDir(run_dir)
+        png = plot_losses(run.metrics, out if out is not None else run.plots / "losses.png")
+        err_console().print(f"plot: {png}")
+
+    @plot_app.command("tsne")
+    def plot_tsne_cmd(
+        ctx: typer.Context,
+        run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
+        classes: str = typer.Option("unseen", "--classes", help="'unseen', 'seen', 'all' or class names, comma-separated."),
+        n: int = typer.Option(100, "--n", min=1, help="Synthetic features per class."),
+        real: int = typer.Option(100, "--real", min=0, help="Real test features per class beside them (0: none)."),
+        seed: int = typer.Option(0, "--seed", min=0, help="Seed of the noise, the subsample and t-SNE."),
+        out: Path | None = typer.Option(None, "--out", metavar="PNG", help="Default RUN/plots/tsne-<classes>.png."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    ) -> None:
+        """t-SNE of real and synthetic features per class (Fig. 6)."""
+        from modgen.pipeline import tsne_run
+
+        png = tsne_run(run_dir, get_state(ctx).registries, classes=classes, n=n, real=real, seed=seed, out=out,
+                       device=device)
+        err_console().print(f"plot: {png}")
+
+    app.add_typer(plot_app, name="plot")
+
+
+def _print_paired(groups: dict, metric: str, classifiers: list[str]) -> None:
+    from modgen.errors import ConfigError
+    from modgen.report.stats import paired_difference
+
+    if len(groups) != 2:
+        raise ConfigError(f"--paired compares exactly two settings, found {len(groups)}")
+    a, b = groups.values()
+    seeds = sorted({r.seed for r in a.results} & {r.seed for r in b.results})
+    if len(seeds) < 2:
+        raise ConfigError("--paired needs at least 2 seeds run by both settings")
+
+    def value(result: object, clf: str) -> float:
+        if metric == "zsl":
+            return result.zsl[clf]  # type: ignore[attr-defined]
+        if metric.startswith("gzsl_"):
+            return result.gzsl[clf][metric[5:]]  # type: ignore[attr-defined]
+        return result.quality[metric]  # type: ignore[attr-defined]
+
+    by_a = {r.seed: r for r in a.results}
+    by_b = {r.seed: r for r in b.results}
+    clfs = [c for c in a.results[0].zsl if not classifiers or c in classifiers]
+    for clf in clfs if not metric.startswith(("ncm", "mean_gap", "retrieval")) else clfs[:1]:
+        d = paired_difference([value(by_a[s], clf) for s in seeds], [value(by_b[s], clf) for s in seeds])
+        what = metric if metric.startswith(("ncm", "mean_gap", "retrieval")) else f"{metric} ({clf})"
+        console().print(f"{a.label} - {b.label}, {what}: {d}")
