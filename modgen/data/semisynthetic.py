@@ -249,19 +249,25 @@ def _assign_labels(
         )
     labels = np.full(n, -1, dtype=np.int64)
     regions: list[tuple[np.ndarray, np.ndarray]] = []
+    rest = np.empty(0, dtype=np.int64)
     if "val_loc" in locs:
+        # any split the loader accepts: train_loc and val_loc disjoint, both among the seen samples
+        # (the release's split them exactly; samples in neither get any seen class)
         train, val = locs["train_loc"], locs["val_loc"]
         seen_samples = np.union1d(trainval, test_seen)
-        if not np.array_equal(np.union1d(train, val), seen_samples) or np.intersect1d(train, val).size:
+        outside = np.setdiff1d(np.union1d(train, val), seen_samples)
+        if np.intersect1d(train, val).size or outside.size:
             raise DataError(
-                f"{str(val_source)!r}: keys 'train_loc' and 'val_loc' must split trainval_loc + test_seen_loc "
-                "exactly (as in the xlsa17 release) for validation classes to be placed"
+                f"{str(val_source)!r}: keys 'train_loc' and 'val_loc' must be disjoint and hold only samples of "
+                f"trainval_loc or test_seen_loc (sample {int((outside if outside.size else np.intersect1d(train, val))[0]) + 1}, "
+                "1-based, is not)"
             )
         n_val = int(
             np.clip(round(seen.size * val.size / max(seen_samples.size, 1)), 1, max(seen.size - 1, 1))
         )
         val_classes = np.sort(rng.choice(seen, n_val, replace=False))
         regions = [(train, np.setdiff1d(seen, val_classes)), (val, val_classes)]
+        rest = np.setdiff1d(seen_samples, np.union1d(train, val))
     else:
         regions = [(np.union1d(trainval, test_seen), seen)]
     for region, classes in regions:
@@ -274,6 +280,8 @@ def _assign_labels(
         _spread(labels, part, classes, rng)
         _spread(labels, np.intersect1d(region, test_seen), classes, rng)
     _spread(labels, test_unseen, unseen, rng)
+    if rest.size:
+        labels[rest] = rng.choice(regions[0][1], rest.size)  # training classes: never a val class
     gaps = np.flatnonzero(labels < 0)
     # indices in no split are never read by the loader; give them seen classes so labels stay valid
     labels[gaps] = rng.choice(seen, gaps.size)
