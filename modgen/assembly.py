@@ -159,6 +159,55 @@ class Assembly(nn.Module):
         return {k: sum(p.numel() for p in getattr(self, k).parameters()) for k in NETWORK_KINDS}
 
     # -- checking ---------------------------------------------------------------------------------
+    def smoke_check(self, origins: Mapping[str, str] | None = None) -> None:
+        """One forward pass of every component on 2 tasks of 3 samples, checking output shapes.
+
+        Run once after building (where data enters), so a component that breaks its contract
+        fails before training with one line naming it, not deep inside the first episode.
+
+        Args:
+            origins: ``{kind: plugin}`` for the message (``builtin`` or a plugin's name).
+
+        Raises:
+            PluginError: a component raised or returned the wrong shape; the message names the
+                kind, the component, its origin and what was expected.
+        """
+        from modgen.errors import PluginError
+
+        dev = next((p.device for p in self.parameters()), torch.device("cpu"))
+        if dev.type == "meta":
+            return
+        gen = torch.Generator().manual_seed(0)
+        A, D, Z, C = self.attr_dim, self.feature_dim, self.noise_dim, self.num_classes
+        z, a = torch.randn(2, 3, Z, generator=gen).to(dev), torch.rand(2, 3, A, generator=gen).to(dev)
+        x = torch.randn(2, 3, D, generator=gen).to(dev)
+        checks: list[tuple[str, Any, tuple[int, ...]]] = [
+            ("generator", lambda: self.generator(z, a, self.modulator(a)), (2, 3, D)),
+            ("critic", lambda: self.critic(x, a), (2, 3)),
+            ("aux_classifier", lambda: self.aux_classifier(x), (2, 3, C)),
+            ("attribute_decoder", lambda: self.attribute_decoder(x), (2, 3, A)),
+            ("quality_weighter", lambda: self.quality_weighter.sample_weights(a, a), (2, 3)),
+        ]
+        modes = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            with torch.no_grad():
+                for kind, call, shape in checks:
+                    who = f"{kind} {self.names.get(kind, '?')!r} (from {(origins or {}).get(kind, 'builtin')})"
+                    if kind == "generator":
+                        who += f" with modulator {self.names.get('modulator', '?')!r}"
+                    try:
+                        out = call()
+                    except Exception as err:  # noqa: BLE001 - report any failure of a component as one line
+                        first = str(err).splitlines()[0] if str(err) else ""
+                        raise PluginError(f"{who} failed a forward pass: {type(err).__name__}: {first[:300]}") from err
+                    got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+                    if got != shape:
+                        raise PluginError(f"{who} returned {got} for inputs of 2 tasks x 3 samples, expected a tensor {shape}")
+        finally:
+            for m, mode in modes:
+                m.train(mode)
+
     def check_inputs(
         self,
         *,

@@ -574,7 +574,11 @@ def _run_locked(
     if selection_needed:
         selection = _select(spec, registries, folder, data, resume=resume, progress=progress, log=say, dist=dist)
     t0 = time.perf_counter()
-    outcome = train(spec, registries, data=data, out=folder.root, resume=resume, progress=progress, dist=dist)
+    # a run interrupted before its first checkpoint starts again from episode 0
+    outcome = train(
+        spec, registries, data=data, out=folder.root, resume=resume and folder.checkpoint.is_file(),
+        progress=progress, dist=dist,
+    )
     say(f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}")
     result = None
     if evaluate and dist.is_main:

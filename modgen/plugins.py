@@ -202,6 +202,11 @@ def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
+def _dist_name(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else f"{ep.value!r}"
+
+
 def get_plugin_manager(
     extra: Iterable[tuple[str, object]] = (),
     *,
@@ -225,7 +230,18 @@ def get_plugin_manager(
 
     candidates: list[tuple[str, Callable[[], object]]] = []
     if entry_points:
-        for ep in _entry_points():
+        found = list(_entry_points())
+        claims: dict[str, list[str]] = {}
+        for ep in found:
+            claims.setdefault(ep.name, []).append(_dist_name(ep))
+        for ep in found:
+            if len(claims[ep.name]) > 1:  # never let one silently shadow the other: report both
+                owners = " and ".join(sorted(set(claims[ep.name])))
+                _fail(
+                    failures, ep.name, "import",
+                    PluginError(f"the entry-point name {ep.name!r} is claimed by {owners}; uninstall one of them"),
+                )
+                continue
             candidates.append((ep.name, ep.load))
     candidates.extend((n, (lambda p=p: p)) for n, p in extra)
 
@@ -235,7 +251,7 @@ def get_plugin_manager(
             continue
         try:
             plugin = load()
-        except Exception as err:  # noqa: BLE001 - any import failure is reported, not raised
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - any import failure is reported, not raised
             _fail(failures, name, "import", err)
             continue
         try:
@@ -283,7 +299,7 @@ def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
                 continue
             try:
                 impl.function(registries=regs.scoped(name))
-            except Exception as err:  # noqa: BLE001 - a broken plugin must not break modgen
+            except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plugin must not break modgen
                 if name == BUILTIN:
                     raise
                 _remove_origin(regs, name)
@@ -333,7 +349,7 @@ def add_commands(app: Any, loaded: LoadedPlugins) -> None:
             clash = sorted(set(new) & taken)
             if clash:
                 raise PluginError(f"command name {clash[0]!r} is already taken; choose another name")
-        except Exception as err:  # noqa: BLE001 - a broken plugin must not break the CLI
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plugin must not break the CLI
             del app.registered_commands[n_cmd:]
             del app.registered_groups[n_grp:]
             if impl.plugin_name == BUILTIN:

@@ -197,7 +197,7 @@ def digits_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
         aux_classifier={"hidden": [64, 64]},
         attribute_decoder={"hidden": [128, 64]},
         task_sampler={"n_way": 3, "k_support": 5, "k_query": 3, "tasks": 4},
-        run={"log_every": 25, "checkpoint_every": 0},
+        run={"log_every": 25, "checkpoint_every": 100},
     )
 
 

@@ -27,11 +27,13 @@ INTERRUPTED_EXIT = 130
 _hint: dict[str, str] = {}
 
 
-def set_resume_hint(command: str | None) -> None:
-    """The command that resumes the current work, printed if it is interrupted (``None``: none)."""
+def set_resume_hint(command: str | None, checkpoint: Any = None) -> None:
+    """The command that resumes the current work, printed if it is interrupted once
+    ``checkpoint`` (a path) exists (``None``: no hint)."""
     _hint.clear()
     if command:
         _hint["resume"] = command
+        _hint["checkpoint"] = str(checkpoint) if checkpoint is not None else ""
 
 
 def print_error(message: str, *, prefix: str = "Error: ") -> None:
@@ -53,8 +55,15 @@ def handle(err: BaseException) -> int:
         print_error(str(err))
         return err.exit_code
     if isinstance(err, KeyboardInterrupt):
-        hint = _hint.get("resume")
-        print_error("interrupted" + (f"; the last checkpoint is kept, resume with: {hint}" if hint else ""))
+        from pathlib import Path
+
+        hint, ckpt = _hint.get("resume"), _hint.get("checkpoint")
+        if hint and (not ckpt or Path(ckpt).is_file()):
+            print_error(f"interrupted; the last checkpoint is kept, resume with: {hint}", prefix="")
+        elif hint:
+            print_error(f"interrupted before the first checkpoint; continue with: {hint}", prefix="")
+        else:
+            print_error("interrupted", prefix="")
         return INTERRUPTED_EXIT
     if isinstance(err, OSError):
         path = err.filename or "a file"

@@ -162,7 +162,7 @@ def register(app: typer.Typer) -> None:
             target = default_run_folder(spec)
             target = target if seeds > 1 else target / f"seed{spec.run.seed}"
         resume_cmd = f"modgen train --resume {shlex.quote(str(target if seeds == 1 else Path(target) / 'seed<S>'))}"
-        set_resume_hint(resume_cmd)
+        set_resume_hint(resume_cmd, None if seeds > 1 else Path(target) / "checkpoints" / "last.pt")
         err_console().print(
             f"modgen train: recipe={spec.name} data={spec.data.label} episodes={spec.trainer.params.get('episodes')} "
             f"seed={spec.run.seed}{f' seeds={seeds}' if seeds > 1 else ''} -> {target}"

@@ -15,10 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +98,15 @@ def build_for_data(
     asm.check_inputs(
         features=torch.as_tensor(data.features[:1]), attributes=torch.as_tensor(data.semantics[:1])
     )
-    return asm.to(device)
+    asm = asm.to(device)
+    origins = {
+        kind: registries.kind(kind).entry(comp.name).origin
+        for kind, comp in spec.components().items()
+        if kind in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder", "quality_weighter")
+    }
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        asm.smoke_check(origins)  # dropout in the check must not shift the run's random stream
+    return asm
 
 
 def data_fingerprint(data: ZSLData) -> dict[str, Any]:
@@ -396,19 +407,48 @@ def _loop(
     sync_every = 1 if device.type == "cpu" else spec.run.log_every
     every = spec.run.checkpoint_every
     t0 = time.perf_counter()
-    for episode in range(start + 1, total + 1):
-        logger.add(trainer.step(streams))
-        if logger.due(episode) or episode % sync_every == 0:
-            guard.check_losses(logger.sums, episode)
-        if logger.due(episode):
-            logger.flush(episode)
-        if (every and episode % every == 0) or episode == total:
-            if logger.count:
+    with _deferred_interrupt() as interrupt:
+        for episode in range(start + 1, total + 1):
+            logger.add(trainer.step(streams))
+            if logger.due(episode) or episode % sync_every == 0:
                 guard.check_losses(logger.sums, episode)
-            guard.check_state(_named_state(assembly, trainer), episode)
-            checkpointer.save(episode)
-            guard.last_good = episode
+            if logger.due(episode):
+                logger.flush(episode)
+            stop = interrupt.requested
+            if (every and episode % every == 0) or episode == total or stop:
+                if logger.count:
+                    guard.check_losses(logger.sums, episode)
+                guard.check_state(_named_state(assembly, trainer), episode)
+                checkpointer.save(episode)
+                guard.last_good = episode
+            if stop:  # Ctrl-C: the episode finished and was saved; resume goes on from here
+                raise KeyboardInterrupt(f"interrupted after episode {episode}")
     return time.perf_counter() - t0, logger.last
+
+
+class _Interrupt:
+    requested = False
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[_Interrupt]:
+    """Turn a first Ctrl-C into a request honoured at the end of the episode (a second one stops
+    at once), so a checkpoint is never made of a half-applied update."""
+    state = _Interrupt()
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if state.requested:
+            raise KeyboardInterrupt
+        state.requested = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_summary(
