@@ -9,9 +9,9 @@ import scipy.io
 from data_fixtures import write_tiny_xlsa17
 from typer.testing import CliRunner
 
+from modgen.cli import build_app
 from modgen.config import DataConfig
 from modgen.data import load_dataset, register_components
-from modgen.data.cli import data_app
 from modgen.data.sampler import EpisodicTaskSampler
 from modgen.data.zsldata import ZSLData
 from modgen.errors import ConfigError, DataError
@@ -23,6 +23,20 @@ def regs() -> Registries:
     r = Registries()
     register_components(r)
     return r
+
+
+@pytest.fixture
+def data_app(registries: Registries):
+    """``modgen data ...`` as the user runs it: ``invoke(data_app, ["info", ...])``."""
+    app = build_app(registries, plugin_commands=False)
+    runner = CliRunner()
+
+    class DataApp:
+        @staticmethod
+        def invoke(args: list[str]):
+            return runner.invoke(app, ["data", *args])
+
+    return DataApp()
 
 
 def test_register_components(regs: Registries) -> None:
@@ -89,35 +103,37 @@ def test_load_dataset_third_party_loaders(regs: Registries) -> None:
         load_dataset(regs, DataConfig(dataset="plug.broken"))
 
 
-def test_info_registered_dataset() -> None:
-    result = CliRunner().invoke(data_app, ["info", "digits", "--option", "pca=8", "--validation"])
+def test_info_registered_dataset(data_app) -> None:
+    result = data_app.invoke(["info", "digits", "--option", "pca=8", "--validation"])
     assert result.exit_code == 0, result.output
     for text in ("Data set digits", "feature_dim", "test_unseen", "Preprocessing", "view", "validation"):
         assert text in result.output
 
 
-def test_info_xlsa17_folder(tmp_path: Path) -> None:
+def test_info_xlsa17_folder(data_app, tmp_path: Path) -> None:
     write_tiny_xlsa17(tmp_path, "SUN")
-    result = CliRunner().invoke(data_app, ["info", str(tmp_path / "SUN")])
+    result = data_app.invoke(["info", str(tmp_path / "SUN")])
     assert result.exit_code == 0, result.output
     assert "Data set SUN" in result.output and "class5, class6" in result.output
-    result = CliRunner().invoke(data_app, ["info", str(tmp_path), "--dataset", "SUN", "-o", "scaling=l2"])
+    result = data_app.invoke(["info", str(tmp_path), "--dataset", "SUN", "-o", "scaling=l2"])
     assert result.exit_code == 0 and "l2" in result.output
 
 
-def test_info_errors_propagate(tmp_path: Path) -> None:
-    result = CliRunner().invoke(data_app, ["info", "nonsense"])
-    assert isinstance(result.exception, ConfigError)
-    assert "'nonsense' is neither a registered data set" in str(result.exception)
-    result = CliRunner().invoke(data_app, ["info", str(tmp_path), "--dataset", "AWA2"])
-    assert isinstance(result.exception, DataError) and "res101.mat not found" in str(result.exception)
-    result = CliRunner().invoke(data_app, ["info", str(tmp_path), "-o", "pca=3"])
-    assert isinstance(result.exception, ConfigError) and "takes only the option 'scaling'" in str(
-        result.exception
+def test_info_errors_are_one_line_with_the_error_kinds_exit_code(data_app, tmp_path: Path) -> None:
+    result = data_app.invoke(["info", "nonsense"])
+    assert result.exit_code == ConfigError.exit_code == 2
+    assert "'nonsense' is neither a registered data set" in result.output
+    result = data_app.invoke(["info", str(tmp_path), "--dataset", "AWA2"])
+    assert result.exit_code == DataError.exit_code == 1 and "no res101.mat there" in result.output
+    write_tiny_xlsa17(tmp_path, "SUN")
+    result = data_app.invoke(["info", str(tmp_path / "SUN"), "-o", "pca=3"])
+    assert (
+        result.exit_code == 2 and "the 'xlsa17' loader does not take option 'pca'; it takes:" in result.output
     )
+    assert "Traceback" not in result.output
 
 
-def test_make_semisynthetic_command(tmp_path: Path) -> None:
+def test_make_semisynthetic_command(data_app, tmp_path: Path) -> None:
     src = write_tiny_xlsa17(tmp_path / "src")
     out = tmp_path / "made"
     args = [
@@ -130,11 +146,11 @@ def test_make_semisynthetic_command(tmp_path: Path) -> None:
         "3",
         "--no-image-files",
     ]
-    result = CliRunner().invoke(data_app, args)
+    result = data_app.invoke(args)
     assert result.exit_code == 0, result.output
     assert "never for accuracy claims" in result.output and (out / "res101.mat").is_file()
     assert "image_files" not in scipy.io.loadmat(str(out / "res101.mat"))
-    result = CliRunner().invoke(data_app, ["info", str(out)])
+    result = data_app.invoke(["info", str(out)])
     assert result.exit_code == 0 and "│ feature_dim │ 7" in result.output
-    bad = CliRunner().invoke(data_app, [*args, "--samples", "many"])
-    assert isinstance(bad.exception, ConfigError) and "--samples: expected 'real'" in str(bad.exception)
+    bad = data_app.invoke([*args, "--samples", "many"])
+    assert bad.exit_code == 2 and "--samples: expected 'real'" in bad.output

@@ -134,11 +134,12 @@ def test_not_zsldata() -> None:
         EpisodicTaskSampler({})  # type: ignore[arg-type]
 
 
-def test_digits_preset_works_in_the_validation_view() -> None:
+def test_digits_preset_works_in_the_validation_view(registries) -> None:
     from modgen.data.digits import load_digits_zsl
-    from modgen.recipes import amaz, with_dataset_preset
+    from modgen.pipeline import resolve_spec
 
-    params = with_dataset_preset(amaz(), "digits").task_sampler.params
+    params = resolve_spec(registries, "amaz", dataset="digits").task_sampler.params
+    assert params["n_way"] == 3  # the digits preset, not the paper's 10-way tasks
     view = load_digits_zsl().validation_view()
     ep = EpisodicTaskSampler(view, **params).sample(torch.Generator().manual_seed(0))
     assert ep.n_way == params["n_way"] and ep.tasks == params["tasks"]

@@ -9,7 +9,7 @@ from torch import nn
 from modgen.assembly import build_assembly
 from modgen.config import apply_overrides
 from modgen.errors import ConfigError, ShapeError
-from modgen.evaluate import Synthesizer, synthesize
+from modgen.evaluate import synthesize
 from modgen.plugins import get_registries
 from modgen.recipes import amaz
 
@@ -73,9 +73,11 @@ def test_each_class_is_its_own_task(assembly):
 
 def test_deterministic_and_sigma_zero_collapses_each_class(assembly):
     attrs = class_attributes(3)
+    assembly.train()  # synthesis switches dropout off itself, and restores the mode after
     a = synthesize(assembly, attrs, 5, generator=torch.Generator().manual_seed(1))
-    b = Synthesizer(assembly)(attrs, 5, torch.Generator().manual_seed(1))
+    b = synthesize(assembly, attrs, 5, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(a.features, b.features)  # dropout is off: eval mode
+    assert assembly.training and assembly.generator.training
     flat = synthesize(assembly, attrs, 5, sigma=0.0, generator=torch.Generator().manual_seed(1))
     per_class = flat.features.reshape(3, 5, D)
     torch.testing.assert_close(per_class, per_class[:, :1].expand_as(per_class))

@@ -83,20 +83,20 @@ def test_plugin_module_loads_from_source_through_extra(
 
 def test_plugin_components_train_inside_modgen(plugin_modules: dict[str, ModuleType], tmp_path: Path) -> None:
     """film.amaz-film with the diverse sampler: two meta-training episodes on digits, finite losses."""
-    from modgen.config import apply_overrides
     from modgen.data.digits import load_digits_zsl
-    from modgen.recipes import with_dataset_preset
+    from modgen.pipeline import resolve_spec
     from modgen.train.loop import train
 
     regs = get_registries(extra=list(plugin_modules.items()), entry_points=False)
-    spec = with_dataset_preset(regs.recipe.get("film.amaz-film")(), "digits")
-    spec = apply_overrides(
-        spec,
-        [
+    spec = resolve_spec(
+        regs,
+        "film.amaz-film",
+        dataset="digits",
+        overrides=[
             "task_sampler.name=diverse.attribute-diverse",
             "trainer.episodes=2",
-            "trainer.log_every=1",
-            "trainer.device=cpu",
+            "run.log_every=1",
+            "run.device=cpu",
             "generator.hidden=32",
             "modulator.hidden=16",
             "critic.hidden=[32, 16]",
@@ -106,5 +106,23 @@ def test_plugin_components_train_inside_modgen(plugin_modules: dict[str, ModuleT
     )
     outcome = train(spec, regs, data=load_digits_zsl(), out=tmp_path / "run")
     assert type(outcome.assembly.modulator).__name__ == "FiLMModulator"
+    assert outcome.spec.task_sampler.name == "diverse.attribute-diverse"
+    assert "diverse.attribute-diverse" in (tmp_path / "run" / "config.toml").read_text()
     assert outcome.last_metrics
     assert all(torch.isfinite(torch.tensor(v)) for v in outcome.last_metrics.values())
+
+
+def test_data_set_presets_size_plugin_components_that_take_the_parameter(
+    plugin_modules: dict[str, ModuleType],
+) -> None:
+    """The digits preset gives FiLM its modulator width (FiLM takes ``hidden``) and keeps the
+    diverse sampler's task sizes; a parameter a plugin component does not take is left out."""
+    from modgen.pipeline import resolve_spec
+
+    regs = get_registries(extra=list(plugin_modules.items()), entry_points=False)
+    film = resolve_spec(regs, "film.amaz-film", dataset="digits")
+    assert film.modulator.name == "film.film" and film.modulator.params == {"hidden": 128}
+    diverse = resolve_spec(
+        regs, "amaz", dataset="digits", overrides=["task_sampler.name=diverse.attribute-diverse"]
+    )
+    assert diverse.task_sampler.params == {"n_way": 3, "k_support": 5, "k_query": 3, "tasks": 4}

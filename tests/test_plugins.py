@@ -142,3 +142,55 @@ def test_empty_registries_have_every_kind():
 
     with pytest.raises(UnknownComponentError, match="Unknown component kind 'widget'"):
         regs.kind("widget")
+
+
+def test_a_hook_sees_registration_and_lookup_but_cannot_remove_anything():
+    seen = {}
+
+    @hookimpl
+    def modgen_register_components(registries):
+        seen["type"] = type(registries).__name__
+        seen["unregister"] = hasattr(registries.modulator, "unregister")
+        seen["builtin"] = registries.modulator.get("attribute").__name__
+        seen["names"] = "none" in registries.modulator.names()
+        registries.modulator.register("peek.thing", Thing)
+
+    regs = get_registries(
+        [("peek", make_plugin("peek", modgen_register_components=modgen_register_components))],
+        entry_points=False,
+    )
+    assert regs.failures == []
+    assert seen == {
+        "type": "PluginRegistries",
+        "unregister": False,
+        "builtin": "AttributeModulator",
+        "names": True,
+    }
+    assert regs.modulator.entry("peek.thing").origin == "peek"
+    scoped = regs.scoped("peek")
+    assert scoped.kind("modulator").kind == "modulator" and "peek.thing" in scoped.modulator
+    with pytest.raises(
+        PluginError, match=r"plugin 'peek' tried to register critic 'mlp2'.*start with 'peek.'"
+    ):
+        scoped.critic.register("mlp2", Thing)
+
+
+def test_a_plugin_preset_is_applied_by_resolve_spec():
+    from modgen.pipeline import resolve_spec
+    from modgen.plugins import plugin_summary
+    from modgen.recipes import tune
+
+    @hookimpl
+    def modgen_register_recipes(registries):
+        registries.preset.register("fast.short", lambda spec, regs: tune(spec, regs, trainer={"episodes": 7}))
+
+    regs = get_registries(
+        [("fast", make_plugin("fast", modgen_register_recipes=modgen_register_recipes))], entry_points=False
+    )
+    assert regs.preset.entry("fast.short").origin == "fast"
+    spec = resolve_spec(regs, "zsml", dataset="digits", preset="fast.short")
+    assert spec.trainer.params["episodes"] == 7
+    assert spec.generator.params == {}  # the named preset replaces the data set's own (digits)
+    rows = {r["name"]: r for r in plugin_summary(regs)}
+    assert rows["fast"]["presets"] == 1 and rows["fast"]["components"] == 0
+    assert rows["builtin"]["presets"] == len([e for e in regs.preset.entries() if e.origin == "builtin"])

@@ -42,7 +42,7 @@ def test_plot_losses_errors(tmp_path):
     metrics.write_text('{"episode": 1, "loss/d": 1.0}\n[1, 2]\n')
     with pytest.raises(DataError, match=r"metrics.jsonl:2: expected a JSON object, got list"):
         plot_losses(metrics, tmp_path / "x.png")
-    metrics.write_text('{"episode": 1, "loss/d": 1.0}\n{oops\n')
+    metrics.write_text('{"episode": 1, "loss/d": 1.0}\n{oops\n{"episode": 2, "loss/d": 0.5}\n')
     with pytest.raises(DataError, match=r"metrics.jsonl:2: not valid JSON"):
         plot_losses(metrics, tmp_path / "x.png")
     metrics.write_text('{"loss/d": 1.0}\n')
@@ -53,6 +53,18 @@ def test_plot_losses_errors(tmp_path):
         plot_losses(metrics, tmp_path / "x.png")
     with pytest.raises(DataError, match=r"no metrics file"):
         plot_losses(tmp_path / "missing.jsonl", tmp_path / "x.png")
+
+
+def test_a_torn_last_line_is_dropped_and_evaluation_records_are_left_out(tmp_path):
+    """A run killed (or a disk filled) mid-append leaves a torn last line: the file stays readable."""
+    metrics = tmp_path / "metrics.jsonl"
+    write_metrics(metrics, n=4)
+    with metrics.open("a") as fh:
+        fh.write('{"kind": "eval", "episode": 80, "zsl/svm": 50.0}\n{"episode": 100, "loss/d": 0.')
+    records = read_metrics(metrics)
+    assert [r.get("episode") for r in records] == [0, 25, 50, 75, None]  # the eval record is left out
+    assert all(r.get("kind", "train") == "train" for r in records)
+    assert is_png(plot_losses(metrics, tmp_path / "losses.png"))
 
 
 def test_plot_tsne_writes_png(tmp_path):

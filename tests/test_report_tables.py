@@ -1,4 +1,4 @@
-"""Markdown tables and results files."""
+"""Markdown/CSV tables and results files (every number in percent)."""
 
 from __future__ import annotations
 
@@ -10,64 +10,102 @@ from modgen.errors import DataError
 from modgen.evaluate import EvaluationResult, aggregate
 from modgen.report import (
     TEST_SELECTION_MARK,
-    comparison_markdown,
+    comparison_rows,
+    csv_table,
+    format_stat,
+    markdown_table,
     read_results,
     results_markdown,
     write_results,
 )
 
 
-def result(seed: int = 0, zsl: float = 0.5, selected_on: str = "val") -> EvaluationResult:
+def result(seed: int = 0, zsl: float = 50.0, selected_on: str = "val") -> EvaluationResult:
     return EvaluationResult(
         dataset="digits",
         seed=seed,
         name="amaz",
+        eval_seeds=3,
         selected_on=selected_on,
-        zsl={"softmax": zsl, "svm": 0.25},
-        gzsl={"softmax": {"u": 0.4, "s": 0.8, "h": 0.5333333}, "svm": {"u": 0.0, "s": 0.9, "h": 0.0}},
-        retrieval={5: 0.6, 10: 0.55},
+        zsl={"softmax": zsl, "svm": 25.0},
+        zsl_std={"softmax": 2.0, "svm": 0.0},
+        gzsl={"softmax": {"u": 40.0, "s": 80.0, "h": 53.3333333}, "svm": {"u": 0.0, "s": 90.0, "h": 0.0}},
+        quality={"retrieval@5": 60.0, "retrieval@10": 55.0, "mean_gap_unseen": 0.4213},
+        quality_std={"retrieval@5": 1.0},
     )
 
 
 def test_single_result_tables():
     md = results_markdown(result())
     assert "# Results: amaz on digits" in md
-    assert "| softmax | 50.0 |" in md and "| svm | 25.0 |" in md
-    assert "| softmax | 40.0 | 80.0 | 53.3 |" in md
-    assert "| 5 | 60.0 |" in md and "| 10 | 55.0 |" in md
+    assert "mean ± std over 3 evaluation seeds; classifier settings selected on: val" in md
+    # the ± of one result is the spread over its evaluation seeds
+    assert "| softmax | 50.0 ± 2.0 | 40.0 ± 0.0 | 80.0 ± 0.0 | 53.3 ± 0.0 |" in md
+    assert "| svm | 25.0 ± 0.0 |" in md
+    assert "| retrieval precision@5 (%) | 60.0 ± 1.0 |" in md and "| retrieval precision@10 (%) | 55.0" in md
+    assert "| synthetic-to-real class-mean gap, unseen (ratio) | 0.42 ± 0.00 |" in md
     assert TEST_SELECTION_MARK not in md
 
 
-def test_aggregate_tables_show_mean_and_std():
-    md = results_markdown(aggregate([result(0, 0.5), result(1, 0.7)]))
-    assert "mean ± std over 2 seeds" in md
+def test_aggregate_tables_show_mean_and_std_over_training_seeds():
+    md = results_markdown(aggregate([result(0, 50.0), result(1, 70.0)]))
+    assert "mean ± std over 2 training seeds (each the mean of 3 evaluation seeds)" in md
     assert "| softmax | 60.0 ± 14.1 |" in md
     assert "| svm | 25.0 ± 0.0 |" in md
 
 
-def test_test_selection_is_marked_on_every_number():
+def test_test_selection_is_marked_on_every_classifier_number():
     md = results_markdown(result(selected_on="test"))
-    assert "| softmax | 50.0† |" in md
-    assert "| softmax | 40.0† | 80.0† | 53.3† |" in md
-    assert md.count("literature-comparison mode") == 2  # under the ZSL and the GZSL table
+    assert "| softmax | 50.0 ± 2.0† | 40.0 ± 0.0† | 80.0 ± 0.0† | 53.3 ± 0.0† |" in md
+    assert md.count("literature-comparison mode") == 1  # the note under the table
+    # the classifier-free measures do not depend on the classifiers' settings: unmarked
+    assert "| retrieval precision@5 (%) | 60.0 ± 1.0 |" in md
 
 
-def test_comparison_side_by_side():
-    md = comparison_markdown({"amaz": aggregate([result(0, 0.5), result(1, 0.7)]), "zsml": result(zsl=0.3)})
-    assert "| amaz | softmax | 60.0 ± 14.1 |" in md
-    assert "| zsml | softmax | 30.0 |" in md
-    assert "| zsml | svm | 0.0 | 90.0 | 0.0 |" in md
+def test_comparison_side_by_side_shows_the_settings_that_differ():
+    groups = {
+        "A": ({"recipe": "amaz", "data": "digits"}, [result(0, 50.0), result(1, 70.0)]),
+        "B": ({"recipe": "zsml", "data": "digits"}, [result(zsl=30.0)]),
+    }
+    header, rows, raw = comparison_rows(groups, metrics=["zsl", "gzsl_h", "retrieval@5"])
+    assert header == ["run", "recipe", "classifier", "seeds", "zsl", "gzsl_h", "retrieval@5"]  # not "data"
+    md = markdown_table(header, rows, left=3)
+    assert "| A | amaz | softmax | 2 | 60.0 ± 14.1 | 53.3 ± 0.0 | 60.0 ± 0.0 |" in md
+    assert "| B | zsml | softmax | 1 | 30.0 | 53.3 | 60.0 |" in md
+    assert "| B | zsml | svm | 1 | 25.0 | 0.0 | 60.0 |" in md
+    assert md.splitlines()[1] == "|---|---|---|---:|---:|---:|---:|"
+    # the raw rows carry numbers: the means, then the standard deviations
+    assert raw[0][:7] == ["A", "amaz", "softmax", 2, 60.0, pytest.approx(53.3333333), 60.0]
+    assert raw[0][7] == pytest.approx(14.1421356)
+    csv = csv_table([*header, "zsl_std", "gzsl_h_std", "retrieval@5_std"], raw)
+    assert csv.splitlines()[0].startswith("run,recipe,classifier,seeds,zsl,")
+    assert csv.splitlines()[3].startswith("B,zsml,softmax,1,30.0,")
+    marked = comparison_rows({"T": ({}, [result(selected_on="test")])}, metrics=["zsl", "retrieval@5"])[1]
+    assert marked[0][-2:] == ["50.0†", "60.0"]
+    with pytest.raises(DataError, match=r"comparison: nothing to compare"):
+        comparison_rows({})
+
+
+def test_format_stat():
+    assert format_stat({"mean": 61.25, "std": 3.0}, 5) == "61.2 ± 3.0"
+    assert format_stat({"mean": 61.25, "std": 3.0}, 1, TEST_SELECTION_MARK) == "61.2†"
+    assert format_stat({"mean": 0.123, "std": 0.01}, 2, digits=2) == "0.12 ± 0.01"
+    assert format_stat(None, 3) == "-" and format_stat({"mean": None}, 3) == "-"
 
 
 def test_write_and_read_results(tmp_path):
-    paths = write_results(tmp_path / "run", [result(0, 0.5), result(1, 0.7)])
+    paths = write_results(tmp_path / "run", [result(0, 50.0), result(1, 70.0)])
     payload = json.loads(paths["json"].read_text())
-    assert payload["aggregate"]["zsl"]["softmax"]["mean"] == pytest.approx(0.6)
+    assert payload["format"] == "modgen-results" and payload["unit"] == "percent"
+    assert payload["aggregate"]["zsl"]["softmax"]["mean"] == pytest.approx(60.0)
     assert [r["seed"] for r in payload["runs"]] == [0, 1]
-    assert payload["runs"][0]["retrieval"] == {"5": 0.6, "10": 0.55}
+    assert payload["runs"][0]["quality"]["retrieval@5"] == 60.0
     assert "60.0 ± 14.1" in paths["markdown"].read_text()
     back = read_results(tmp_path / "run")
-    assert back == [result(0, 0.5), result(1, 0.7)]
+    assert back == [result(0, 50.0), result(1, 70.0)]
+    assert read_results(paths["json"]) == back
+    single = write_results(tmp_path / "one", result(), stem="final")
+    assert single["json"].name == "final.json" and "50.0 ± 2.0" in single["markdown"].read_text()
 
 
 def test_report_errors(tmp_path):
@@ -78,7 +116,10 @@ def test_report_errors(tmp_path):
     with pytest.raises(DataError, match=r"no results file; run the evaluation first"):
         read_results(tmp_path)
     (tmp_path / "results.json").write_text("{not json")
-    with pytest.raises(DataError, match=r"results.json: not valid JSON"):
+    with pytest.raises(DataError, match=r"results.json: cannot read it as JSON"):
+        read_results(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps({"aggregate": {}, "runs": []}))
+    with pytest.raises(DataError, match=r"not a modgen results file \(no format 'modgen-results'"):
         read_results(tmp_path)
     with pytest.raises(DataError, match=r"aggregate: results differ in 'selected_on' \('val' vs 'test'\)"):
         aggregate([result(), result(selected_on="test")])

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from modgen.cli import build_app
 from modgen.errors import ConfigError, DataError
-from modgen.sweep import (
+from modgen.pipeline import spec_id
+from modgen.sweeps import (
     collect_sweep,
     expand_grid,
     grid_from_dict,
@@ -22,21 +23,29 @@ from modgen.sweep import (
     parse_shard,
     run_sweep,
     shard_points,
-    spec_id,
-    sweep_markdown,
+    write_collected,
 )
-from modgen.testing.presets import TINY_NETWORKS
+from modgen.sweeps.grid import training_spec
+from modgen.testing.presets import TINY_SIZES
 
+
+def _as_overrides(sections: dict) -> list[str]:
+    return [f"{s}.{k}={json.dumps(v)}" for s, params in sections.items() for k, v in params.items()]
+
+
+#: A grid's ``set`` applies to every recipe: the tiny widths of the components all recipes share
+#: (zsml's ``none`` modulator takes no ``hidden``). Digits has one validation class, so the
+#: classifiers run with their own parameters (``selection=none``).
 TINY = [
     "trainer.episodes=2",
-    *TINY_NETWORKS,
+    *_as_overrides({k: v for k, v in TINY_SIZES.items() if k != "modulator"}),
     "evaluation.gzsl_samples=10",
     "evaluation.retrieval_k=[]",
     "evaluation.zsl_samples=10",
+    "evaluation.seeds=1",
+    "evaluation.selection=none",
     "evaluation.classifier_params.softmax.epochs=2",
-    "evaluation.classifier_params.softmax.grid={}",
-    "evaluation.classifier_params.svm.grid={}",
-    'trainer.device="cpu"',
+    "run.device=cpu",
 ]
 
 runner = CliRunner()
@@ -129,9 +138,19 @@ def test_expand_rejects_xlsa17_without_data_root_and_unknown_names(regs):
         expand_grid(grid_from_dict({"recipes": ["amza"]}), regs)
     with pytest.raises(Exception, match=r"sofmax"):
         expand_grid(grid_from_dict({"recipes": ["amaz"], "classifiers": ["sofmax"]}), regs)
-    fixed = grid_from_dict({"recipes": ["amaz"], "seeds": [0, 1], "set": ["trainer.seed=3"]}, source="g.toml")
+    # "awa2" and "AWA2" name the same xlsa17 folder: the same run twice
+    same = grid_from_dict(
+        {"recipes": ["amaz"], "datasets": ["AWA2", "awa2"], "data_root": "/data/xlsa17"}, source="g.toml"
+    )
     with pytest.raises(ConfigError, match=r"g.toml: two grid points resolve to the same run"):
-        expand_grid(fixed, regs)
+        expand_grid(same, regs)
+    with pytest.raises(ConfigError, match=r"trainer 'meta': unknown parameter 'batch_size'"):
+        expand_grid(grid_from_dict({"recipes": ["amaz"], "set": ["trainer.batch_size=8"]}), regs)
+
+
+def test_the_seed_axis_wins_over_a_seed_in_set(regs):
+    grid = grid_from_dict({"recipes": ["amaz"], "seeds": [0, 1], "set": ["run.seed=3"]})
+    assert [p.spec.run.seed for p in expand_grid(grid, regs)] in ([0, 1], [1, 0])
 
 
 @pytest.mark.parametrize("text", ["1", "3/3", "-1/2", "a/b", "0/0"])
@@ -150,9 +169,15 @@ def test_ids_are_stable_and_independent_of_device_and_data_location(regs):
     assert a == [(p.id, p.train_id, p.group) for p in expand_grid(grid, regs)]
     assert len({i for i, _, _ in a}) == 4 and a == sorted(a)
     moved = grid_from_dict(
-        {"recipes": ["amaz", "zsml"], "seeds": [0, 1], "set": [*TINY, 'trainer.device="auto"']}
+        {"recipes": ["amaz", "zsml"], "seeds": [0, 1], "set": [*TINY, "run.device=auto", "run.threads=2"]}
     )
     assert [p.id for p in expand_grid(moved, regs)] == [i for i, _, _ in a]
+    elsewhere = {"recipes": ["amaz"], "datasets": ["AWA2"]}
+    ids = {
+        root: expand_grid(grid_from_dict({**elsewhere, "data_root": root}), regs)[0].id
+        for root in ("/data/xlsa17", "/scratch/me/xlsa17")
+    }
+    assert len(set(ids.values())) == 1
     # the seeds of one configuration share a group; other settings do not
     points = expand_grid(grid, regs)
     assert len({p.group for p in points}) == 2
@@ -231,21 +256,31 @@ def test_a_killed_sweep_resumes_without_repeating_finished_points(regs, tmp_path
     again = run_sweep(points, regs, out)
     assert again.ran == () and sorted(again.skipped) == sorted(p.id for p in points)
 
+    # the two sigmas are two settings, each over two seeds: a sigma column tells them apart
+    paths = write_collected(out, metrics=["zsl"])
+    rows = json.loads(paths["json"].read_text())["rows"]
+    assert sorted((float(r["evaluation.sigma_test"]), r["seeds"]) for r in rows) == [(0.5, 2), (1.0, 2)]
+    table = paths["markdown"].read_text()
+    assert "| run | evaluation.sigma_test | classifier | seeds | zsl |" in table
+
 
 def test_a_model_killed_mid_training_resumes_from_its_checkpoint(regs, tmp_path):
     from attrs import evolve
 
-    from modgen.sweep import _training_spec
+    from modgen.rundir import RunDir
     from modgen.train.loop import train
-    from modgen.train.run import RunDir
 
     grid = grid_from_dict({"recipes": ["amaz"], "classifiers": ["softmax"], "set": TINY})
     (point,) = expand_grid(grid, regs)
     out = tmp_path / "sweep"
     model = out / "models" / point.train_id
     # the killed attempt: a checkpoint after episode 1 of 2, no summary
-    spec = _training_spec(point.spec)
-    train(evolve(spec, trainer=evolve(spec.trainer, episodes=1)), regs, out=model)
+    spec = training_spec(point.spec)
+    train(
+        evolve(spec, trainer=evolve(spec.trainer, params={**spec.trainer.params, "episodes": 1})),
+        regs,
+        out=model,
+    )
     (model / "summary.json").unlink()
 
     report = run_sweep([point], regs, out)
@@ -273,7 +308,8 @@ def test_a_failing_point_writes_its_error_and_the_others_go_on(regs, tmp_path):
     error = json.loads((out / "runs" / bad.id / "error.json").read_text())
     assert error["error"] in ("DataError", "ConfigError") and error["message"]
     summary = collect_sweep(out)
-    assert summary["failed"] == [bad.id] and [r["dataset"] for r in summary["rows"]] == ["digits"]
+    assert summary["failed"] == [bad.id] and summary["finished"] == list(report.ran)
+    assert [r.dataset for g in summary["groups"].values() for r in g.results] == ["digits"]
 
 
 def test_sweep_run_in_two_shards_and_collect_build_one_table(regs, tmp_path):
@@ -299,10 +335,12 @@ def test_sweep_run_in_two_shards_and_collect_build_one_table(regs, tmp_path):
     assert done.exit_code == 0, done.output
     summary = json.loads((out / "sweep-results.json").read_text())
     assert [r["classifier"] for r in summary["rows"]] == ["softmax", "svm"]
-    assert all(r["n_seeds"] == 2 and r["seeds"] == [0, 1] for r in summary["rows"])
-    assert summary["missing"] == [] and summary["unfinished"] == []
+    assert all(r["seeds"] == 2 and r["run"].startswith("amaz-digits-") for r in summary["rows"])
+    assert all(0.0 <= r["zsl"] <= 100.0 and r["zsl_std"] >= 0.0 for r in summary["rows"])
+    assert summary["missing"] == [] and summary["unfinished"] == [] and len(summary["finished"]) == 2
     table = (out / "sweep-results.md").read_text()
-    assert "| amaz | digits | 1 | 10 | softmax | 2 | " in table and " ± " in table
+    label = summary["rows"][0]["run"]
+    assert f"| {label} | softmax | 2 | " in table and " ± " in table
     plan = json.loads((out / "plan.json").read_text())
     assert sorted(p["shard"] for p in plan["points"]) == [0, 1]
 
@@ -319,24 +357,3 @@ def test_sweep_cli_errors_are_one_line(regs, tmp_path):
 def test_collect_rejects_a_folder_that_is_not_a_sweep(tmp_path):
     with pytest.raises(DataError, match=r"is not a sweep folder: no runs/ inside"):
         collect_sweep(tmp_path)
-
-
-def test_markdown_shows_a_config_column_only_when_rows_would_look_alike():
-    row = {
-        "recipe": "amaz",
-        "dataset": "digits",
-        "sigma": 1.0,
-        "samples": 100,
-        "classifier": "svm",
-        "n_seeds": 1,
-        "seeds": [0],
-        "zsl": {"mean": 0.5, "std": 0.0},
-        "gzsl": {},
-        "selected_on": "test",
-        "group": "aaa",
-        "runs": ["x"],
-    }
-    one = sweep_markdown({"rows": [row]})
-    assert "config" not in one and "| 50.0† |" in one and "selected on the test split" in one
-    two = sweep_markdown({"rows": [row, {**row, "group": "bbb"}]})
-    assert "| config |" in two and "| aaa |" in two and "| bbb |" in two

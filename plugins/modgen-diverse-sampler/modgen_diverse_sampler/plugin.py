@@ -16,10 +16,10 @@ from modgen import hookimpl
 from modgen_diverse_sampler.sampler import AttributeDiverseTaskSampler
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.plugins import PluginRegistries
 
 
 @hookimpl
-def modgen_register_components(registries: Registries) -> None:
+def modgen_register_components(registries: PluginRegistries) -> None:
     """Register the task sampler ``diverse.attribute-diverse``."""
     registries.task_sampler.register("diverse.attribute-diverse", AttributeDiverseTaskSampler)

@@ -156,3 +156,22 @@ def test_episode_on_cuda(data: ZSLData) -> None:
     ep = sampler.sample(torch.Generator(device="cuda").manual_seed(0))
     assert ep.device.type == "cuda"
     assert not set(ep.support_classes[0].tolist()) & set(ep.query_classes[0].tolist())
+
+
+def test_a_recipe_with_the_sampler_resolves_and_trains_one_episode(tmp_path) -> None:
+    """``--set task_sampler.name=diverse.attribute-diverse`` keeps the preset's task sizes."""
+    from modgen.pipeline import resolve_spec
+    from modgen.testing.presets import tiny
+    from modgen.train.loop import train
+
+    regs = get_registries(extra=[("diverse", diverse_plugin)], entry_points=False)
+    spec = resolve_spec(
+        regs,
+        "amaz",
+        dataset="digits",
+        overrides=["task_sampler.name=diverse.attribute-diverse", "trainer.episodes=1", "run.device=cpu"],
+    )
+    spec = tiny(spec, regs)
+    assert spec.task_sampler.name == "diverse.attribute-diverse" and spec.task_sampler.params["n_way"] == 2
+    outcome = train(spec, regs, out=tmp_path / "run")
+    assert outcome.episodes == 1 and all(np.isfinite(v) for v in outcome.last_metrics.values())

@@ -20,7 +20,7 @@ from modgen.recipes import amaz
 from modgen_film.modulator import FiLMModulator
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.plugins import PluginRegistries
 
 
 def amaz_film() -> RecipeSpec:
@@ -35,12 +35,12 @@ def amaz_film() -> RecipeSpec:
 
 
 @hookimpl
-def modgen_register_components(registries: Registries) -> None:
+def modgen_register_components(registries: PluginRegistries) -> None:
     """Register the modulator ``film.film``."""
     registries.modulator.register("film.film", FiLMModulator)
 
 
 @hookimpl
-def modgen_register_recipes(registries: Registries) -> None:
+def modgen_register_recipes(registries: PluginRegistries) -> None:
     """Register the recipe ``film.amaz-film``."""
     registries.recipe.register("film.amaz-film", amaz_film)

@@ -108,3 +108,17 @@ def test_recipe_is_amaz_with_film_modulator() -> None:
     assert spec.modulator.name == "film.film"
     assert spec.trainer == amaz().trainer
     assert spec.generator == amaz().generator
+
+
+def test_recipe_resolves_and_presets_size_the_film_modulator() -> None:
+    """The digits preset gives every component the widths it takes: FiLM takes ``hidden``."""
+    from modgen.assembly import build_assembly
+    from modgen.pipeline import resolve_spec
+
+    regs = get_registries(extra=[("film", film_plugin)], entry_points=False)
+    spec = resolve_spec(regs, "film.amaz-film", dataset="digits", overrides=["modulator.init_std=0.5"])
+    assert spec.modulator.params == {"hidden": 128, "init_std": 0.5}
+    asm = build_assembly(spec, regs, attr_dim=4, feature_dim=6, num_classes=3, seed=0)
+    assert isinstance(asm.modulator, FiLMModulator)
+    with pytest.raises(ConfigError, match=r"modulator.gate: 'film.film' has no parameter 'gate'"):
+        resolve_spec(regs, "film.amaz-film", dataset="digits", overrides=["modulator.gate=sigmoid"])
