@@ -1,5 +1,6 @@
-"""modgen's own plugin: registers the built-in components and recipes through the same hooks
-third-party plugins use (see :mod:`modgen.hookspecs`)."""
+"""modgen's own plugin: registers the built-in components, recipes and presets through the same
+hooks third-party plugins use (see :mod:`modgen.hookspecs`). modgen's own commands come from the
+command line's plugin, :mod:`modgen.cli.commands`, through the same hook as a plugin's."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from typing import TYPE_CHECKING
 from modgen.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    import typer
-
     from modgen.plugins import PluginRegistries as Registries
 
 
@@ -34,12 +33,3 @@ def modgen_register_recipes(registries: Registries) -> None:
         registries.preset.register(name, preset)
     registries.preset.register("tiny", tiny)
 
-
-@hookimpl
-def modgen_register_commands(app: typer.Typer) -> None:
-    """Add modgen's own commands: train, evaluate, synthesize, retrieve, compare, plot, data,
-    sweep, plugin."""
-    from modgen.cli import data, plugin, report, runs, sweep
-
-    for module in (runs, report, data, sweep, plugin):
-        module.register(app)

@@ -204,7 +204,7 @@ def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
 
 def _dist_name(ep: Any) -> str:
     dist = getattr(ep, "dist", None)
-    return f"{dist.name} {dist.version}" if dist is not None else f"{ep.value!r}"
+    return f"{dist.name} {dist.version}" if dist is not None else repr(getattr(ep, "value", ep.name))
 
 
 def get_plugin_manager(
@@ -329,17 +329,19 @@ def _command_names(app: Any) -> list[str]:
     return names + [g.name or "" for g in app.registered_groups]
 
 
-def add_commands(app: Any, loaded: LoadedPlugins) -> None:
+def add_commands(app: Any, loaded: LoadedPlugins, *, first: str = BUILTIN) -> None:
     """Let every plugin add commands to the typer ``app`` (``modgen_register_commands``).
 
-    modgen's own commands come first, through the same hook. A third-party plugin that raises
-    or reuses a taken command name is skipped and reported; modgen's own failing is an error.
+    The plugin ``first`` (modgen's own commands) registers before every other, through the same
+    hook. A third-party plugin that raises or reuses a taken command name is skipped and
+    reported; modgen's own failing is an error.
 
     Raises:
         PluginError: modgen's built-in commands failed to register.
     """
     caller = loaded.manager.hook.modgen_register_commands
-    for impl in caller.get_hookimpls():
+    impls = sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name != first)
+    for impl in impls:
         n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
         taken = set(_command_names(app))
         try:
@@ -352,7 +354,7 @@ def add_commands(app: Any, loaded: LoadedPlugins) -> None:
         except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plugin must not break the CLI
             del app.registered_commands[n_cmd:]
             del app.registered_groups[n_grp:]
-            if impl.plugin_name == BUILTIN:
+            if impl.plugin_name in (BUILTIN, first):
                 raise PluginError(f"modgen's own commands failed to register: {type(err).__name__}: {err}") from err
             _fail(loaded.failures, impl.plugin_name, "modgen_register_commands", err)
 

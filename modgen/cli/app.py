@@ -1,7 +1,7 @@
 """The root of the ``modgen`` app: global options, ``list``, ``plugins``, ``recipe show``.
 
 Every other command comes from a plugin through ``modgen_register_commands`` — modgen's own
-(:mod:`modgen.builtin`: ``train``, ``evaluate``, ``data``, ``sweep``, ...) exactly as a third
+(:mod:`modgen.cli.commands`: ``train``, ``evaluate``, ``data``, ``sweep``, ...) exactly as a third
 party's. A plugin whose commands fail to register, or reuse a taken name, is reported and
 skipped; a failure of modgen's own commands is an error, never a silently missing command.
 """
@@ -126,11 +126,13 @@ def build_app(registries: Any = None, *, plugin_commands: bool = True) -> typer.
         state.verbose = verbose  # type: ignore[attr-defined]
 
     _root_commands(app)
+    from modgen.cli import commands
     from modgen.plugins import add_commands, get_plugin_manager
 
     loaded = get_plugin_manager(entry_points=plugin_commands)
+    loaded.manager.register(commands, name=commands.NAME)
     state.loaded = loaded
-    add_commands(app, loaded)
+    add_commands(app, loaded, first=commands.NAME)
     return app
 
 
