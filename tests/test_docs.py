@@ -98,6 +98,26 @@ def test_every_public_module_has_an_api_page() -> None:
     assert missing == [], f"add a docs/api/<name>.md page with '::: <module>' for {missing}"
 
 
+def _public_submodules() -> list[str]:
+    """Public modules inside the documented subpackages (``modgen.evaluate.sets``, ...)."""
+    names = []
+    for info in pkgutil.walk_packages(modgen.__path__, prefix="modgen."):
+        parts = info.name.split(".")
+        if len(parts) < 3 or any(p.startswith("_") for p in parts[1:]):
+            continue
+        if ".".join(parts[:2]) in NOT_API:
+            continue
+        names.append(info.name)
+    return names
+
+
+def test_every_public_submodule_is_on_its_packages_page() -> None:
+    submodules = _public_submodules()
+    assert "modgen.evaluate.sets" in submodules and "modgen.sweeps.grid" in submodules
+    missing = [m for m in submodules if m not in _api_targets()]
+    assert missing == [], f"add '## <module>' and '::: <module>' to its package's page for {missing}"
+
+
 def test_every_api_directive_names_an_importable_object() -> None:
     targets = _api_targets()
     assert targets

@@ -27,6 +27,7 @@ MODULES = [
     "modgen.report",
     "modgen.report.tables",
     "modgen.report.plots",
+    "modgen.report.stats",
     # the modules of the pipeline refactoring: spec in, results out
     "modgen.config",
     "modgen.recipes",
