@@ -398,8 +398,11 @@ def _make_converter() -> cattrs.Converter:
 
         return hook
 
+    def is_type(expected: Any) -> Any:
+        return lambda t: t == expected
+
     for tp, kind in ((tuple[str, ...], str), (tuple[int, ...], int)):
-        conv.register_structure_hook_func(lambda t, tp=tp: t == tp, tuple_of(kind))
+        conv.register_structure_hook_func(is_type(tp), tuple_of(kind))
 
     def table(value: Any, _: Any) -> dict[str, Any]:
         if not isinstance(value, Mapping):

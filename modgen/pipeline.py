@@ -66,7 +66,7 @@ __all__ = [
 XLSA17_NAMES: tuple[str, ...] = ("AWA1", "AWA2", "CUB", "SUN", "APY")
 
 Log = Callable[[str], None]
-Progress = Callable[[int, int, dict[str, float]], None]
+Progress = Callable[[int, int, dict[str, Any]], None]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -158,6 +158,19 @@ class PluginRegistries:
     Attributes are the kinds (``registries.modulator.register(...)``); nothing can be removed.
     """
 
+    generator: ScopedRegistry
+    modulator: ScopedRegistry
+    critic: ScopedRegistry
+    aux_classifier: ScopedRegistry
+    attribute_decoder: ScopedRegistry
+    quality_weighter: ScopedRegistry
+    task_sampler: ScopedRegistry
+    final_classifier: ScopedRegistry
+    trainer: ScopedRegistry
+    dataset: ScopedRegistry
+    recipe: ScopedRegistry
+    preset: ScopedRegistry
+
     def __init__(self, registries: Registries, origin: str) -> None:
         for k in KINDS:
             setattr(self, k, ScopedRegistry(getattr(registries, k), origin))
@@ -202,6 +215,10 @@ def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
+def _constant(value: object) -> Callable[[], object]:
+    return lambda: value
+
+
 def _dist_name(ep: Any) -> str:
     dist = getattr(ep, "dist", None)
     return f"{dist.name} {dist.version}" if dist is not None else repr(getattr(ep, "value", ep.name))
@@ -243,7 +260,7 @@ def get_plugin_manager(
                 )
                 continue
             candidates.append((ep.name, ep.load))
-    candidates.extend((n, (lambda p=p: p)) for n, p in extra)
+    candidates.extend((n, _constant(p)) for n, p in extra)
 
     for name, load in candidates:
         if pm.has_plugin(name) or pm.get_plugin(name) is not None:

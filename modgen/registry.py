@@ -155,7 +155,7 @@ class Registry(Generic[T]):
         """
         factory = self.get(name)
         try:
-            sig = inspect.signature(factory)
+            sig = inspect.signature(factory)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return None
         if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):

@@ -334,7 +334,7 @@ def _plans(
     config: EvalConfig, registries: Registries, selection: Selection | None, mode: str
 ) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
     """Per classifier: the fixed params, the ZSL points and the GZSL points to fit."""
-    plans = {}
+    plans: dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]] = {}
     for clf in config.classifiers:
         cls = registries.final_classifier.get(clf)
         fixed, points = classifier_grid(cls, dict(config.classifier_params.get(clf, {}) or {}))

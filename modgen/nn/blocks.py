@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -97,7 +98,8 @@ class TaskBatchNorm(nn.Module):
         """Normalise ``(..., n, h)`` over ``n`` per leading index (or by running statistics)."""
         _checks.last_dim("TaskBatchNorm", "x", x.shape, self.num_features)
         if not self.training and bool(self.calibrated):
-            y = (x - self.running_mean) * (self.running_var + self.eps).rsqrt()
+            mean, var = cast(Tensor, self.running_mean), cast(Tensor, self.running_var)
+            y = (x - mean) * (var + self.eps).rsqrt()
             if self.weight is not None:
                 y = y * self.weight
             if self.bias is not None:
@@ -161,9 +163,9 @@ def calibrate_batch_norm(module: nn.Module, passes: Iterable[Callable[[], object
     for m in layers:
         if id(m) in sums:
             total_mean, total_var, count = sums[id(m)]
-            m.running_mean.copy_(total_mean / count)  # type: ignore[operator]
-            m.running_var.copy_(total_var / count)  # type: ignore[operator]
-            m.calibrated.fill_(True)
+            cast(Tensor, m.running_mean).copy_(cast(Tensor, total_mean) / count)
+            cast(Tensor, m.running_var).copy_(cast(Tensor, total_var) / count)
+            cast(Tensor, m.calibrated).fill_(True)
     return len(layers)
 
 

@@ -26,7 +26,7 @@ GROUP_LR = {"d": "beta1", "am": "beta2", "gc": "beta3"}
 
 
 def _adam(
-    params: list[Any], *, lr: float, betas: tuple[float, ...], device: torch.device
+    params: list[Any], *, lr: float, betas: tuple[float, float], device: torch.device
 ) -> torch.optim.Adam:
     """Adam with the fused kernel where this torch has one for ``device`` (CUDA; CPU since 2.4).
 
@@ -187,7 +187,7 @@ class BaseTrainer:
             g: _adam(
                 list(groups[g].values()),
                 lr=getattr(self.settings, GROUP_LR[g]),
-                betas=tuple(self.settings.adam_betas),
+                betas=(float(self.settings.adam_betas[0]), float(self.settings.adam_betas[1])),
                 device=self.device,
             )
             for g in groups

@@ -106,7 +106,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         if key not in body:
             raise CheckpointError(f"Checkpoint {str(path)!r} has no {key!r} entry; it is damaged, delete it")
         value = body[key]
-        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+        if not isinstance(value, kind) or (isinstance(value, int) and (isinstance(value, bool) or value < 0)):
             raise CheckpointError(
                 f"Checkpoint {str(path)!r}: entry {key!r} is a {type(value).__name__}, expected "
                 f"{getattr(kind, '__name__', kind)}; it is damaged, delete it"

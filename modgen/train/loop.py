@@ -56,7 +56,7 @@ __all__ = [
     "data_fingerprint",
 ]
 
-ProgressFn = Callable[[int, int, dict[str, float]], None]
+ProgressFn = Callable[[int, int, dict[str, Any]], None]
 
 
 @define

@@ -144,7 +144,7 @@ def trainer_settings(cls: type[T], params: Mapping[str, Any], *, name: str) -> T
         >>> trainer_settings(PlainSettings, {"batch_size": 32}, name="plain").critic_iters
         5
     """
-    accepted = [f.name for f in attrs.fields(cls)]
+    accepted = [f.name for f in attrs.fields(cls)]  # type: ignore[arg-type]
     for key in params:
         if key not in accepted:
             moved = MOVED_KEYS.get(f"trainer.{key}")
