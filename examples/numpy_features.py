@@ -2,7 +2,7 @@
 
 1. Build a :class:`modgen.data.ZSLData` from arrays: features ``(N, D)``, labels ``(N,)``, class
    attributes ``(C, A)``, and which classes are unseen.
-2. Train AMAZ on it briefly with :func:`modgen.train.loop.train`.
+2. Train AMAZ on it briefly with :func:`modgen.pipeline.run` (the data given, no evaluation).
 3. Synthesize features for the unseen classes (:func:`modgen.evaluate.synthesize`), weight them by
    their quality ``cos(a, AD(x_hat))`` (Eq. 12) and fit a registered final classifier on them.
 4. Classify the real unseen samples.
@@ -28,7 +28,7 @@ from modgen.config import apply_overrides
 from modgen.data import ZSLData
 from modgen.evaluate import synthesize
 from modgen.evaluate.metrics import per_class_top1
-from modgen.train.loop import train
+from modgen.pipeline import run
 
 
 def demo_arrays(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
@@ -95,8 +95,8 @@ def main() -> None:
         regs.recipe.get("amaz")(),
         [
             f"trainer.episodes={args.episodes}",
-            f"trainer.device={args.device}",
-            "trainer.log_every=10",
+            f"run.device={args.device}",
+            "run.log_every=10",
             "trainer.beta2=1e-3",  # higher meta learning rates than the paper: a short run
             "trainer.beta3=1e-3",
             "generator.hidden=64",
@@ -110,7 +110,7 @@ def main() -> None:
         ],
     )
     with tempfile.TemporaryDirectory() as tmp:
-        outcome = train(spec, regs, data=data, out=args.out or tmp)
+        outcome = run(spec, regs, args.out or tmp, data=data, evaluate=False).outcome
     print(f"trained {outcome.episodes} episodes in {outcome.seconds:.1f} s")
 
     assembly = outcome.assembly
@@ -127,7 +127,8 @@ def main() -> None:
         clf.fit(synthetic.features, synthetic.labels, sample_weight=quality.clamp_min(0))
         predicted = data.unseen_classes[np.asarray(clf.predict(real_x))]
         print(
-            f"{name:13s} ZSL per-class top-1 on the real unseen samples: {per_class_top1(real_y, predicted):.3f}"
+            f"{name:13s} ZSL per-class top-1 on the real unseen samples: "
+            f"{100 * per_class_top1(real_y, predicted):.1f}%"
         )
 
 
