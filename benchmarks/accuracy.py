@@ -1,10 +1,12 @@
 """Accuracy of the recipes: recipes x data sets x final classifiers x seeds -> Markdown tables.
 
-For each data set and recipe, every seed trains the recipe exactly as ``modgen train`` does
-(:func:`modgen.train.cli.resolve_train_spec`: the data-set preset, then ``--episodes`` and
-``--set``) and evaluates it with the recipe's evaluation config (ZSL per-class top-1, GZSL
-U/S/H; hyper-parameters of the final classifiers selected on the validation split). The tables
-give mean +- std over seeds, in percent, with the training time.
+For each data set and recipe, every seed is one :func:`modgen.pipeline.run`, exactly what
+``modgen train`` runs: the spec from :func:`modgen.pipeline.resolve_spec` (the recipe, the data
+set's preset, then ``--episodes``, the seed, the device and ``--set``), trained, then evaluated
+with the recipe's evaluation config (ZSL per-class top-1, GZSL U/S/H, each the mean over the
+evaluation seeds; the final classifiers' settings chosen as ``evaluation.selection`` says). The
+tables give mean +- std over training seeds, in percent, with the training time. A seed whose
+training diverges is reported and left out of the means.
 
 Each data set's table is written into ``docs/benchmarks.md`` between the markers
 ``<!-- accuracy:<dataset>:begin -->`` and ``<!-- accuracy:<dataset>:end -->`` (appended to the
@@ -46,7 +48,6 @@ from benchlib import (  # noqa: E402
 )
 
 from modgen.errors import ConfigError  # noqa: E402
-from modgen.testing.presets import TINY_NETWORKS  # noqa: E402
 
 __all__ = ["DEFAULT_DOC", "run_dataset", "markdown_table", "write_doc_block", "main"]
 
@@ -56,19 +57,27 @@ DEFAULT_DOC = DEFAULT_DOC_PAGE
 #: The data sets run when ``--datasets`` is not given (fashion-mnist only where installed).
 DEFAULT_DATASETS = ("digits", "fashion-mnist")
 
-#: ``--quick``: widths, task sizes and evaluation sizes of a smoke test (not a measurement).
+#: ``--quick``: evaluation sizes of a smoke test (not a measurement); the networks and tasks get
+#: the ``tiny`` preset's sizes and the plain trainer small batches (:func:`quick`).
 QUICK_OVERRIDES = [
-    *TINY_NETWORKS,
-    "trainer.batch_size=8",
-    "trainer.critic_iters=1",
-    "trainer.log_every=1",
+    "run.log_every=1",
     'evaluation.classifiers=["svm"]',
     "evaluation.zsl_samples=5",
     "evaluation.gzsl_samples=5",
     "evaluation.retrieval_k=[1]",
-    "evaluation.classifier_params.svm.grid={}",
+    "evaluation.seeds=1",
+    "evaluation.selection=none",
     "evaluation.classifier_params.svm.max_iter=20",
 ]
+
+
+def quick(spec: Any, registries: Any) -> Any:
+    """``spec`` at smoke-test sizes: the ``tiny`` preset, and 8-sample batches and 1 critic step
+    for trainers that take them (the plain trainer)."""
+    from modgen.recipes import tune
+    from modgen.testing.presets import tiny
+
+    return tune(tiny(spec, registries), registries, trainer={"batch_size": 8, "critic_iters": 1})
 
 
 def _fashion_installed() -> bool:
@@ -89,62 +98,58 @@ def run_dataset(
     data_root: Path | None = None,
     workdir: Path,
     log: Any = print,
+    small: bool = False,
 ) -> dict[str, Any]:
-    """Train and evaluate every recipe on ``dataset`` for every seed.
+    """Train and evaluate every recipe on ``dataset`` for every seed (one pipeline run each).
+
+    Args:
+        small: apply :func:`quick` after the data set's preset (``--quick``).
 
     Returns:
         ``{"dataset", "recipes": [{"recipe", "episodes", "train_seconds", "eval_seconds",
-        "aggregate", "runs"}]}`` (``aggregate`` as :func:`modgen.evaluate.aggregate`).
+        "aggregate", "runs"}]}`` (``aggregate`` as :func:`modgen.evaluate.aggregate`, percent);
+        ``eval_seconds`` is each run's time beside training (selection and evaluation).
     """
     from modgen.data import load_dataset
     from modgen.errors import TrainingDivergedError
-    from modgen.evaluate import aggregate, evaluate
-    from modgen.train.cli import resolve_train_spec
-    from modgen.train.loop import train
+    from modgen.evaluate import aggregate
+    from modgen.pipeline import resolve_spec, run
 
+    flags = [f"trainer.episodes={episodes}"] if episodes is not None else []
     data = None
     out: dict[str, Any] = {"dataset": dataset, "recipes": []}
     for recipe in recipes:
         results, train_s, eval_s, n_episodes = [], [], [], None
         diverged: list[dict[str, Any]] = []
         for seed in seeds:
-            spec = resolve_train_spec(
+            spec = resolve_spec(
                 registries,
                 recipe,
-                data=data_root,
                 dataset=dataset,
-                episodes=episodes,
-                seed=seed,
-                device=device,
-                overrides=overrides,
+                data=data_root,
+                overrides=[*flags, f"run.seed={seed}", f"run.device={device}", *overrides],
             )
+            if small:
+                spec = quick(spec, registries)
             if data is None:
                 data = load_dataset(registries, spec.data)
-            n_episodes = spec.trainer.episodes
+            n_episodes = spec.trainer.params["episodes"]
+            t0 = time.perf_counter()
             try:
-                outcome = train(spec, registries, data=data, out=workdir / f"{dataset}-{recipe}-{seed}")
+                done = run(spec, registries, workdir / f"{dataset}-{recipe}-{seed}", data=data)
             except TrainingDivergedError as err:
                 # a diverged seed is a result too: reported, left out of the means
                 diverged.append({"seed": seed, "error": str(err)})
                 log(f"  {dataset} {recipe} seed {seed}: DIVERGED: {err}")
                 continue
-            t0 = time.perf_counter()
-            result = evaluate(
-                outcome.assembly,
-                data,
-                spec.evaluation,
-                registries,
-                device=outcome.device,
-                seed=seed,
-                name=recipe,
-            )
-            eval_s.append(time.perf_counter() - t0)
+            outcome, result = done.outcome, done.result
+            eval_s.append(time.perf_counter() - t0 - outcome.seconds)
             train_s.append(outcome.seconds)
             results.append(result)
             best = max(result.zsl.values()) if result.zsl else float("nan")
             log(
                 f"  {dataset} {recipe} seed {seed}: {n_episodes} episodes in {outcome.seconds:.1f} s, "
-                f"eval {eval_s[-1]:.1f} s, best ZSL top-1 {100 * best:.1f}%"
+                f"eval {eval_s[-1]:.1f} s, best ZSL top-1 {best:.1f}%"
             )
         out["recipes"].append(
             {
@@ -162,8 +167,9 @@ def run_dataset(
 
 
 def _pm(stat: dict[str, float], n: int) -> str:
-    mean = 100.0 * stat["mean"]
-    return f"{mean:.1f}" if n < 2 else f"{mean:.1f} ± {100.0 * stat['std']:.1f}"
+    from modgen.report import format_stat
+
+    return format_stat(stat, n)
 
 
 def markdown_table(ds: dict[str, Any], *, header: str) -> str:
@@ -197,8 +203,9 @@ def markdown_table(ds: dict[str, Any], *, header: str) -> str:
     selected = {r["aggregate"]["selected_on"] for r in ds["recipes"] if r["aggregate"]}
     lines += [
         "",
-        f"Per-class mean top-1 in %, mean ± std over seeds; classifier hyper-parameters selected on "
-        f"{' / '.join(sorted(selected)) or '-'}.",
+        f"Per-class mean top-1 in %, mean ± std over training seeds (each the mean of "
+        f"{' / '.join(sorted({str(r['aggregate']['eval_seeds']) for r in ds['recipes'] if r['aggregate']})) or '-'} "
+        f"evaluation seeds); classifier hyper-parameters selected on {' / '.join(sorted(selected)) or '-'}.",
     ]
     lines += [f"\n{note}" for note in notes]
     return "\n".join(lines) + "\n"
@@ -309,6 +316,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 registries=registries,
                 data_root=root,
                 workdir=Path(tmp),
+                small=args.quick,
             )
             ds["wall_seconds"] = time.perf_counter() - t0
             ds["load_average_after"] = machine_info(device)["load_average"]

@@ -17,7 +17,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -88,15 +87,14 @@ GPU_PEAK_TFLOPS: list[tuple[str, dict[str, float]]] = [
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> ``cuda`` when available else ``cpu``; ``cuda`` without a GPU is an error.
 
+    The benchmarks resolve devices as every modgen command does (:func:`modgen.runtime.resolve_device`).
+
     Raises:
-        ConfigError: ``name`` asks for CUDA but none is available.
+        ConfigError: ``name`` is not a device name, or asks for CUDA where there is none.
     """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name!r}: no CUDA device is available here; use --device cpu or auto")
-    return dev
+    from modgen.runtime import resolve_device as resolve
+
+    return resolve(name, key="--device")
 
 
 def _cpu_model() -> str:
@@ -136,22 +134,11 @@ def machine_info(device: str | torch.device) -> dict[str, Any]:
 
 
 def git_commit(repo: Path | None = None) -> str:
-    """The short commit of ``repo`` (default: this repository), with ``+dirty`` when it has changes."""
-    root = repo or Path(__file__).resolve().parents[1]
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
+    """The commit of ``repo`` (default: this repository), with ``+dirty`` when it has changes
+    (:func:`modgen.runtime.git_commit`); ``unknown`` outside a git checkout."""
+    from modgen.runtime import git_commit as commit
+
+    return commit(repo or Path(__file__).resolve().parents[1]) or "unknown"
 
 
 def today() -> str:

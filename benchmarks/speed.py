@@ -76,25 +76,26 @@ from modgen.assembly import build_assembly  # noqa: E402
 from modgen.config import RecipeSpec, apply_overrides  # noqa: E402
 from modgen.errors import ConfigError  # noqa: E402
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss  # noqa: E402
+from modgen.pipeline import validate_spec  # noqa: E402
 from modgen.plugins import Registries, get_registries  # noqa: E402
-from modgen.recipes import amaz  # noqa: E402
+from modgen.recipes import tune  # noqa: E402
+from modgen.train.base import RandomStreams  # noqa: E402
+from modgen.train.settings import settings_of  # noqa: E402
 
 __all__ = ["ReferenceEpisode", "build_spec", "measure", "classifier_stage", "markdown", "main"]
 
 Params = dict[str, Tensor]
 
-#: Network widths and task sizes of ``--quick`` (a smoke test, not a measurement).
-QUICK_OVERRIDES = [
-    "generator.hidden=32",
-    "modulator.hidden=32",
-    "critic.hidden=[32, 16]",
-    "aux_classifier.hidden=[32, 16]",
-    "attribute_decoder.hidden=[32, 16]",
-    "task_sampler.n_way=3",
-    "task_sampler.k_support=3",
-    "task_sampler.k_query=2",
-    "task_sampler.tasks=3",
-]
+#: Network widths and task sizes of ``--quick`` (a smoke test, not a measurement), given to each
+#: component that takes them (see :func:`modgen.recipes.tune`).
+QUICK_SIZES: dict[str, dict[str, Any]] = {
+    "generator": {"hidden": 32},
+    "modulator": {"hidden": 32},
+    "critic": {"hidden": [32, 16]},
+    "aux_classifier": {"hidden": [32, 16]},
+    "attribute_decoder": {"hidden": [32, 16]},
+    "task_sampler": {"n_way": 3, "k_support": 3, "k_query": 2, "tasks": 3},
+}
 
 GROUP_LR = {"d": "beta1", "am": "beta2", "gc": "beta3"}
 
@@ -113,33 +114,38 @@ class ReferenceEpisode:
     at the fast weights, whose first-order gradients (the inner gradients are constants) are
     accumulated into each group's ``.grad`` divided by ``T`` (lines 17-19). Adam steps at the
     end of the episode. It follows :class:`~modgen.train.meta.MetaTrainer`'s defaults
-    (``first_order``, one inner step, ``real_anchor`` as configured), draws its noise in the
-    same order and so, with one task and no dropout, computes the same meta-gradients.
+    (``first_order``, one inner step, ``modulator_loss = "ad"``, ``real_anchor`` as configured),
+    draws its tasks and noise from the same :class:`~modgen.train.base.RandomStreams` in the same
+    order and so, with one task and no dropout, computes the same meta-gradients.
 
     Args:
         assembly: the networks (their parameters are updated in place).
         data: the training data (tasks are drawn from it).
-        spec: the recipe (its ``trainer`` and ``task_sampler`` sections).
-        registries: where the task sampler is looked up.
+        spec: the recipe (its ``trainer`` and ``task_sampler`` sections; the trainer's params are
+            read through its settings class, :class:`~modgen.train.settings.MetaSettings`).
+        registries: where the trainer and the task sampler are looked up.
         device: where the episode runs.
 
     Raises:
         ConfigError: the trainer options are ones the reference does not implement
-            (second-order meta-gradients, several inner steps).
+            (second-order meta-gradients, several inner steps, the modulator learning from L_GC).
 
     Example:
         >>> ref = ReferenceEpisode(asm, data, spec, get_registries(), torch.device("cpu"))  # doctest: +SKIP
-        >>> ref.step(torch.Generator().manual_seed(0))  # doctest: +SKIP
+        >>> ref.step(RandomStreams.from_seed(0, torch.device("cpu")))  # doctest: +SKIP
     """
 
     def __init__(
         self, assembly: Any, data: Any, spec: RecipeSpec, registries: Registries, device: torch.device
     ) -> None:
-        cfg = spec.trainer
-        if not cfg.first_order or cfg.inner_steps != 1:
+        cfg = settings_of(
+            registries.trainer.get(spec.trainer.name), spec.trainer.params, name=spec.trainer.name
+        )
+        if not cfg.first_order or cfg.inner_steps != 1 or cfg.modulator_loss != "ad":
             raise ConfigError(
-                "ReferenceEpisode implements first-order meta-gradients with one inner step; got "
-                f"trainer.first_order={cfg.first_order}, trainer.inner_steps={cfg.inner_steps}"
+                "ReferenceEpisode implements first-order meta-gradients with one inner step and the "
+                f"modulator learning from L_AD; got trainer.first_order={cfg.first_order}, "
+                f"trainer.inner_steps={cfg.inner_steps}, trainer.modulator_loss={cfg.modulator_loss!r}"
             )
         self.asm = assembly
         self.cfg = cfg
@@ -181,11 +187,12 @@ class ReferenceEpisode:
         grads = torch.autograd.grad(loss, [p[k] for k in keys], retain_graph=retain, allow_unused=True)
         return [torch.zeros_like(p[k]) if g is None else g for k, g in zip(keys, grads, strict=True)]
 
-    def compute_grads(self, gen: torch.Generator) -> None:
+    def compute_grads(self, streams: RandomStreams) -> None:
         """One episode's meta-gradients, accumulated into each parameter's ``.grad``."""
         cfg = self.cfg
-        ep = self.sampler.sample(gen)
+        ep = self.sampler.sample(streams.tasks)
         z_dim = self.asm.noise_dim
+        gen = streams.noise
 
         def noise(x: Tensor) -> tuple[Tensor, Tensor]:
             t, n = x.shape[:2]
@@ -248,10 +255,10 @@ class ReferenceEpisode:
                 for k, g in zip(keys, self._grads(loss / tasks, theta, keys, retain=True), strict=True):
                     theta[k].grad = g if theta[k].grad is None else theta[k].grad + g
 
-    def step(self, gen: torch.Generator) -> None:
+    def step(self, streams: RandomStreams) -> None:
         """One episode: meta-gradients, then one Adam step per parameter group."""
         self.asm.train()
-        self.compute_grads(gen)
+        self.compute_grads(streams)
         for opt in self.optimizers.values():
             opt.step()
         for p in self.params.values():
@@ -270,16 +277,25 @@ def build_spec(
     compile: bool = False,
     bf16: bool = False,
     overrides: list[str] | None = None,
+    recipe: str = "amaz",
+    registries: Registries | None = None,
 ) -> RecipeSpec:
-    """The ``amaz`` recipe at the paper's widths (or ``--quick`` widths) for ``device``."""
-    spec = amaz()
-    flags = [
-        f'trainer.device="{device}"',
-        f"trainer.adaptation={adaptation}",
-        f"trainer.compile={'true' if compile else 'false'}",
-        f"trainer.bf16={'true' if bf16 else 'false'}",
-    ]
-    return apply_overrides(spec, [*(QUICK_OVERRIDES if quick else []), *flags, *(overrides or [])])
+    """The ``recipe`` (default ``amaz``) at the paper's widths (or ``--quick`` widths) for ``device``.
+
+    The flags go to the trainer where it takes them (``adaptation`` is the meta trainer's), then
+    ``overrides`` (``--set``); the result is validated as ``modgen train`` validates it.
+    """
+    regs = registries if registries is not None else get_registries(entry_points=False)
+    spec = regs.recipe.get(recipe)()
+    if quick:
+        spec = tune(spec, regs, **QUICK_SIZES)
+    spec = tune(
+        spec,
+        regs,
+        trainer={"adaptation": adaptation, "compile": compile, "bf16": bf16},
+        run={"device": str(device)},
+    )
+    return validate_spec(apply_overrides(spec, overrides or []), regs)
 
 
 def build_networks(
@@ -292,7 +308,6 @@ def build_networks(
         attr_dim=data.attr_dim,
         feature_dim=data.feature_dim,
         num_classes=len(data.seen_classes),
-        noise_dim=spec.trainer.noise_dim or None,
         device=device,
         seed=seed,
     )
@@ -367,17 +382,18 @@ def run_dataset(
             compile=extra == "compile",
             bf16=args.bf16,
             overrides=args.set,
+            registries=registries,
         )
         asm = build_networks(spec, registries, data, device, args.seed)
         n_params = sum(p.numel() for p in asm.parameters())
         trainer = registries.trainer.get(spec.trainer.name)(
             assembly=asm, data=data, spec=spec, registries=registries, device=device
         )
-        gen = torch.Generator(device=device).manual_seed(args.seed)
+        streams = RandomStreams.from_seed(args.seed, device)
         runs.append(
             measure(
                 f"modgen {variant}",
-                lambda trainer=trainer, gen=gen: trainer.step(gen),
+                lambda trainer=trainer, streams=streams: trainer.step(streams),
                 episodes=args.episodes,
                 warmup=args.warmup + (1 if extra == "compile" else 0),
                 device=device,
@@ -386,15 +402,17 @@ def run_dataset(
         )
         del trainer, asm
     if not args.no_reference:
-        spec = build_spec(device=device, quick=args.quick, bf16=False, overrides=args.set)
+        spec = build_spec(
+            device=device, quick=args.quick, bf16=False, overrides=args.set, registries=registries
+        )
         asm = build_networks(spec, registries, data, device, args.seed)
         n_params = sum(p.numel() for p in asm.parameters())
         ref = ReferenceEpisode(asm, data, spec, registries, device)
-        gen = torch.Generator(device=device).manual_seed(args.seed)
+        streams = RandomStreams.from_seed(args.seed, device)
         runs.append(
             measure(
                 "reference (task loop)",
-                lambda: ref.step(gen),
+                lambda: ref.step(streams),
                 episodes=args.ref_episodes or args.episodes,
                 warmup=args.warmup,
                 device=device,
@@ -422,7 +440,9 @@ def run_dataset(
         "attr_dim": int(data.attr_dim),
         "feature_dim": int(data.feature_dim),
         "seen_classes": int(len(data.seen_classes)),
-        "task_sampler": dict(build_spec(device=device, quick=args.quick).task_sampler.params),
+        "task_sampler": dict(
+            build_spec(device=device, quick=args.quick, registries=registries).task_sampler.params
+        ),
         "parameters": n_params,
         "runs": runs,
     }

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from modgen.errors import ConfigError, DataError, UnknownComponentError
+from modgen.train.base import RandomStreams
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 NO_DROPOUT = [
@@ -158,8 +159,9 @@ def test_reference_episode_computes_the_meta_trainers_gradients(speed, digits, r
     ref = speed.ReferenceEpisode(
         speed.build_networks(spec, registries, digits, cpu, 0), digits, spec, registries, cpu
     )
-    ours.compute_grads(torch.Generator().manual_seed(3))
-    ref.compute_grads(torch.Generator().manual_seed(3))
+    # the same task and noise streams: the same episode, the same z
+    ours.compute_grads(RandomStreams.from_seed(3, cpu))
+    ref.compute_grads(RandomStreams.from_seed(3, cpu))
     scale = max(float(p.grad.abs().max()) for p in ours.params.values() if p.grad is not None)
     for k, p in ours.params.items():
         mine = torch.zeros_like(p) if p.grad is None else p.grad
@@ -167,29 +169,53 @@ def test_reference_episode_computes_the_meta_trainers_gradients(speed, digits, r
         torch.testing.assert_close(theirs, mine, rtol=1e-3, atol=1e-5 * scale, msg=k)
 
 
-def test_reference_episode_refuses_second_order(speed, digits, registries):
-    spec = speed.build_spec(device=torch.device("cpu"), quick=True, overrides=["trainer.first_order=false"])
+@pytest.mark.parametrize(
+    ("override", "got"),
+    [
+        ("trainer.first_order=false", "trainer.first_order=False"),
+        ("trainer.inner_steps=2", "trainer.inner_steps=2"),
+        ("trainer.modulator_loss=gc", "trainer.modulator_loss='gc'"),
+    ],
+)
+def test_reference_episode_refuses_what_it_does_not_implement(speed, digits, registries, override, got):
+    spec = speed.build_spec(device=torch.device("cpu"), quick=True, overrides=[override])
     asm = speed.build_networks(spec, registries, digits, torch.device("cpu"), 0)
-    with pytest.raises(
-        ConfigError, match=r"first-order meta-gradients with one inner step; got trainer.first_order"
-    ):
+    with pytest.raises(ConfigError, match=rf"first-order meta-gradients with one inner step.*{got}"):
         speed.ReferenceEpisode(asm, digits, spec, registries, torch.device("cpu"))
+
+
+def test_build_spec_gives_each_trainer_the_flags_it_takes(speed, registries):
+    cpu = torch.device("cpu")
+    meta = speed.build_spec(device=cpu, quick=True, adaptation="task", bf16=True)
+    assert meta.trainer.params["adaptation"] == "task" and meta.trainer.params["bf16"] is True
+    assert meta.run.device == "cpu" and meta.task_sampler.params["n_way"] == 3
+    plain = speed.build_spec(device=cpu, quick=True, compile=True, recipe="clswgan")
+    assert "adaptation" not in plain.trainer.params and plain.trainer.params["compile"] is True
+    assert plain.modulator.params == {}  # the quick modulator width is for modulators that take one
+    with pytest.raises(ConfigError, match=r"unknown parameter 'batch_size'"):
+        speed.build_spec(device=cpu, quick=True, overrides=["trainer.batch_size=4"])
 
 
 # -- trainer.compile's refusals (compiling itself is checked on the GPU: pytest -m cuda) -----------
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("recipe", "overrides", "message"),
     [
-        (["trainer.first_order=false"], r"trainer.compile=true needs trainer.first_order=true"),
-        (["trainer.adaptation=task"], r"trainer.compile=true needs trainer.adaptation=batch, got 'task'"),
-        (['trainer.name="plain"'], r"the 'plain' trainer does not compile its networks"),
+        ("amaz", ["trainer.first_order=false"], r"trainer.compile=true needs trainer.first_order=true"),
+        (
+            "amaz",
+            ["trainer.adaptation=task"],
+            r"trainer.compile=true needs trainer.adaptation=batch, got 'task'",
+        ),
+        ("clswgan", [], r"the 'plain' trainer does not compile its networks"),
     ],
 )
-def test_trainer_compile_refuses_what_it_cannot_compile(speed, digits, registries, overrides, message):
+def test_trainer_compile_refuses_what_it_cannot_compile(
+    speed, digits, registries, recipe, overrides, message
+):
     cpu = torch.device("cpu")
-    spec = speed.build_spec(device=cpu, quick=True, compile=True, overrides=overrides)
+    spec = speed.build_spec(device=cpu, quick=True, compile=True, overrides=overrides, recipe=recipe)
     with pytest.raises(ConfigError, match=message):
         registries.trainer.get(spec.trainer.name)(
             assembly=speed.build_networks(spec, registries, digits, cpu, 0),
@@ -263,7 +289,10 @@ def test_accuracy_quick_writes_its_block_into_the_page_once(accuracy, tmp_path):
     assert "| amaz | svm |" in text and "QUICK settings" in text
     saved = json.loads((tmp_path / "accuracy-digits.json").read_text())
     (rec,) = saved["datasets"][0]["recipes"]
-    assert rec["episodes"] == 3 and 0.0 <= rec["aggregate"]["zsl"]["svm"]["mean"] <= 1.0
+    assert rec["episodes"] == 3 and 0.0 <= rec["aggregate"]["zsl"]["svm"]["mean"] <= 100.0
+    assert rec["aggregate"]["selected_on"] == "none" and rec["aggregate"]["eval_seeds"] == 1
+    run = saved["datasets"][0]["recipes"][0]["runs"][0]
+    assert run["name"] == "amaz" and run["dataset"] == "digits" and run["seed"] == 0
 
 
 def test_accuracy_reports_a_diverged_seed_and_goes_on(accuracy, tmp_path, monkeypatch):
@@ -315,12 +344,12 @@ def test_cuda_episode_has_no_host_synchronisation(speed, digits, registries, ada
         registries=registries,
         device=cuda,
     )
-    gen = torch.Generator(device=cuda).manual_seed(0)
-    trainer.step(gen)  # the first step allocates optimiser state
+    streams = RandomStreams.from_seed(0, cuda)
+    trainer.step(streams)  # the first step allocates optimiser state
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        parts = trainer.step(gen)
+        parts = trainer.step(streams)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert all(v.device.type == "cuda" for v in parts.values())
@@ -339,7 +368,7 @@ def test_cuda_compiled_trainer_matches_eager(speed, digits, registries):
             registries=registries,
             device=cuda,
         )
-        trainer.compute_grads(torch.Generator(device=cuda).manual_seed(0))
+        trainer.compute_grads(RandomStreams.from_seed(0, cuda))
         grads.append({k: p.grad for k, p in trainer.params.items() if p.grad is not None})
     scale = max(float(g.abs().max()) for g in grads[0].values())
     assert grads[0].keys() == grads[1].keys()
