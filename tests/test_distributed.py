@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,34 +16,42 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modgen.config import apply_overrides
 from modgen.distributed import DistContext, current_context, read_env, setup_distributed
 from modgen.errors import ConfigError
-from modgen.recipes import builtin_recipes, with_dataset_preset
-from modgen.testing.presets import TINY_NETWORKS
+from modgen.pipeline import resolve_spec
+from modgen.plugins import get_registries
+from modgen.rundir import RunDir
+from modgen.testing.presets import TINY_SIZES
+from modgen.train.checkpoint import load_checkpoint
 from modgen.train.loop import train
-from modgen.train.run import RunDir, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = [
-    *TINY_NETWORKS,
+#: ``--set`` overrides every recipe takes: the tiny sizes (4 tasks, so 2 ranks get 2 each) ...
+SHARED = [
+    *(
+        f"{section}.{key}={json.dumps(value)}"
+        for section, params in TINY_SIZES.items()
+        if section != "modulator"
+        for key, value in params.items()
+    ),
     "task_sampler.tasks=4",
-    "trainer.log_every=1",
-    "trainer.checkpoint_every=0",
-    "trainer.batch_size=8",
-    "trainer.critic_iters=2",
-    'trainer.device="cpu"',
+    "run.log_every=1",
+    "run.checkpoint_every=0",
+    "run.device=cpu",
     # PARAM_ATOL below is reasoned for meta learning rates of 1e-4 (the digits preset uses 1e-3)
     "trainer.beta1=1e-4",
     "trainer.beta2=1e-4",
     "trainer.beta3=1e-4",
     # dropout draws from each process's global RNG; off, so only the task split differs
-    *(
-        f"{k}.dropout=0.0"
-        for k in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder")
-    ),
+    *(f"{k}.dropout=0.0" for k in ("generator", "critic", "aux_classifier", "attribute_decoder")),
 ]
+#: ... the attribute modulator's (amaz; the baselines' ``none`` modulator takes nothing) ...
+MODULATED = [f"modulator.hidden={TINY_SIZES['modulator']['hidden']}", "modulator.dropout=0.0"]
+#: ... and the plain trainer's (clswgan; the meta trainer rejects them).
+PLAIN = ["trainer.batch_size=8", "trainer.critic_iters=2"]
+#: What ``modgen train`` runs in the 2-rank job: amaz.
+TINY = [*SHARED, *MODULATED]
 
 #: After Adam, parameters whose true gradient is zero (e.g. a bias just before BatchNorm) move
 #: by up to a learning rate times the ratio of two rounding errors, so parameters are compared
@@ -101,9 +110,19 @@ def _launch(argvs: list[list[str]], cwd: Path, timeout: float = 240) -> list[sub
     return done
 
 
+def _overrides(recipe: str) -> list[str]:
+    return [*SHARED, *(PLAIN if recipe == "clswgan" else MODULATED)]
+
+
 def _tiny(recipe: str = "amaz", *extra: str, episodes: int = 3):
-    spec = with_dataset_preset(builtin_recipes()[recipe](), "digits")
-    return apply_overrides(spec, [*TINY, f"trainer.episodes={episodes}", *extra])
+    """The spec ``modgen train --dataset digits --episodes N --set ...`` resolves to."""
+    regs = get_registries(entry_points=False)
+    return resolve_spec(
+        regs,
+        recipe,
+        dataset="digits",
+        overrides=[*_overrides(recipe), f"trainer.episodes={episodes}", *extra],
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -191,27 +210,27 @@ def test_tasks_not_divisible_by_processes_is_a_config_error():
     assert ctx.shard_tasks({"x": torch.arange(6)})["x"].tolist() == [2, 3]
 
 
-def test_meta_trainer_checks_the_task_count_against_the_processes_when_built(registries, monkeypatch):
-    import modgen.train.base as base
+def test_trainers_check_their_share_of_the_work_against_the_processes_when_built(registries, monkeypatch):
     from modgen.data.digits import load_digits_zsl
     from modgen.train.loop import build_for_data
 
     # a 3-rank context without a process group: only the check runs, no collective
-    monkeypatch.setattr(base, "current_context", lambda: DistContext(rank=0, world_size=3))
+    three = DistContext(rank=0, world_size=3)
     monkeypatch.setattr(DistContext, "broadcast_module", lambda self, module: None)
-    spec = _tiny()  # task_sampler.tasks = 4
     data = load_digits_zsl()
-    asm = build_for_data(spec, registries, data, torch.device("cpu"))
-    cls = registries.trainer.get("meta")
-    with pytest.raises(
-        ConfigError, match=r"task_sampler.tasks = 4 cannot be split evenly across 3 processes"
+    for recipe, match in (
+        ("amaz", r"task_sampler.tasks = 4 cannot be split evenly across 3 processes"),
+        ("clswgan", r"trainer.batch_size = 8 cannot be split evenly across 3 processes"),
     ):
-        cls(assembly=asm, data=data, spec=spec, registries=registries, device="cpu")
-    with pytest.raises(
-        ConfigError, match=r"trainer.batch_size = 8 cannot be split evenly across 3 processes"
-    ):
-        registries.trainer.get("plain")(
-            assembly=asm, data=data, spec=spec, registries=registries, device="cpu"
+        spec = _tiny(recipe)
+        asm = build_for_data(spec, registries, data, torch.device("cpu"))
+        cls = registries.trainer.get(spec.trainer.name)
+        with pytest.raises(ConfigError, match=match):
+            cls(assembly=asm, data=data, spec=spec, registries=registries, device="cpu", dist=three)
+        # the same trainer in a 2-rank context splits the work evenly
+        two = DistContext(rank=1, world_size=2)
+        assert (
+            cls(assembly=asm, data=data, spec=spec, registries=registries, device="cpu", dist=two).dist is two
         )
 
 
@@ -227,38 +246,38 @@ _WORKER = textwrap.dedent(
     import torch
 
     TINY = {tiny!r}
+    PLAIN = {plain!r}
     CASES = {{
-        "batch-first-order": ("amaz", []),
-        "batch-second-order": ("amaz", ["trainer.first_order=false"]),
-        "task-second-order": ("amaz", ['trainer.adaptation="task"', "trainer.first_order=false"]),
-        "plain": ("clswgan", []),
+        "batch-first-order": ("amaz", TINY),
+        "batch-second-order": ("amaz", [*TINY, "trainer.first_order=false"]),
+        "task-second-order": ("amaz", [*TINY, 'trainer.adaptation="task"', "trainer.first_order=false"]),
+        "plain": ("clswgan", PLAIN),
     }}
 
 
     def cases(steps=2):
-        from modgen.config import apply_overrides
         from modgen.data.digits import load_digits_zsl
         from modgen.distributed import setup_distributed
+        from modgen.pipeline import resolve_spec
         from modgen.plugins import get_registries
-        from modgen.recipes import builtin_recipes, with_dataset_preset
+        from modgen.train.base import RandomStreams
         from modgen.train.loop import build_for_data
 
         ctx, device = setup_distributed(torch.device("cpu"))
         regs = get_registries(entry_points=False)
         data = load_digits_zsl()
         result = {{}}
-        for name, (recipe, extra) in CASES.items():
-            spec = with_dataset_preset(builtin_recipes()[recipe](), "digits")
-            spec = apply_overrides(spec, [*TINY, *extra])
+        for name, (recipe, overrides) in CASES.items():
+            spec = resolve_spec(regs, recipe, dataset="digits", overrides=overrides)
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                asm = build_for_data(spec, regs, data, device)
+                torch.manual_seed(0)  # dropout (off here) draws from the global RNG
+                asm = build_for_data(spec, regs, data, device, seed=0)
             cls = regs.trainer.get(spec.trainer.name)
-            trainer = cls(assembly=asm, data=data, spec=spec, registries=regs, device=device)
-            gen = torch.Generator().manual_seed(0)
+            trainer = cls(assembly=asm, data=data, spec=spec, registries=regs, device=device, dist=ctx)
+            streams = RandomStreams.from_seed(0, device)
             rec = {{}}
             if recipe != "clswgan":
-                parts = trainer.compute_grads(gen)
+                parts = trainer.compute_grads(streams)
                 trainer.dist.average_grads(trainer.params.values())
                 parts = trainer.dist.average_scalars(parts)
                 rec["parts"] = {{k: float(v.detach()) for k, v in parts.items()}}
@@ -266,7 +285,7 @@ _WORKER = textwrap.dedent(
                 for p in trainer.params.values():
                     p.grad = None
             for _ in range(steps):
-                trainer.step(gen)
+                trainer.step(streams)
             flat = torch.cat([p.detach().reshape(-1) for p in trainer.params.values()])
             if ctx.is_distributed:
                 import torch.distributed as dist
@@ -282,7 +301,7 @@ _WORKER = textwrap.dedent(
         from modgen.cli import main
 
         out, grads_file = sys.argv[1], sys.argv[2]
-        args = ["train", "--dataset", "digits", "--no-eval", "--quiet", "--episodes", "3", "--out", out]
+        args = ["--quiet", "train", "--dataset", "digits", "--no-eval", "--episodes", "3", "--out", out]
         for item in TINY:
             args += ["--set", item]
         try:
@@ -302,7 +321,7 @@ def two_rank_job(tmp_path_factory):
     """A 2-rank gloo job: ``modgen train`` (3 episodes), then the worker's cases."""
     root = tmp_path_factory.mktemp("two-ranks")
     worker = root / "worker.py"
-    worker.write_text(_WORKER.format(tiny=TINY), encoding="utf-8")
+    worker.write_text(_WORKER.format(tiny=TINY, plain=[*SHARED, *PLAIN]), encoding="utf-8")
     r0, r1 = root / "rank0", root / "rank1"
     argv = [[str(worker), str(r), str(root / f"grads{i}.pt")] for i, r in enumerate((r0, r1))]
     _launch(argv, cwd=root)
@@ -350,12 +369,15 @@ def test_two_process_run_matches_one_process_run_and_only_rank0_writes(two_rank_
     # rank 1 was given its own --out and its own grads file: it must have written neither
     assert not job["rank1"].exists() and "grads1.pt" not in job["written"]
     assert sorted(p.name for p in job["rank0"].iterdir()) == [
+        ".lock",
         "checkpoints",
         "config.toml",
         "metrics.jsonl",
+        "provenance.json",
         "summary.json",
-    ]
+    ]  # --no-eval: no results
     assert '"world_size": 2' in job["summary"]
+    assert json.loads((job["rank0"] / "provenance.json").read_text())["state"] == "finished"
 
     ref = train(_tiny(episodes=3), registries, out=tmp_path / "single")
     ref_model = {
@@ -381,7 +403,7 @@ def test_resume_of_a_two_process_run_matches_the_one_process_run(two_rank_job, r
 
     run = tmp_path / "run"
     shutil.copytree(two_rank_job["rank0"], run)
-    resume = ["-m", "modgen", "train", "--resume", str(run), "--episodes", "5", "--no-eval", "--quiet"]
+    resume = ["-m", "modgen", "--quiet", "train", "--resume", str(run), "--episodes", "5", "--no-eval"]
     _launch([resume, resume], cwd=tmp_path)  # every rank loads rank 0's checkpoint
     assert [m["episode"] for m in RunDir(run).read_metrics()] == [1, 2, 3, 4, 5]
 
