@@ -264,3 +264,41 @@ def test_protocol_errors(setup):
     )
     with pytest.raises(DataError, match=r"no validation split"):
         no_val.validation_view()
+
+
+def test_val_selection_end_to_end_through_the_pipeline(registries, tmp_path):
+    """A run with selection='val' trains a second generator on the train classes (RUN/selection),
+    chooses each classifier's settings on the val classes, and evaluates the final generator with
+    them; a later evaluation reuses that choice and never rewrites the run's own results."""
+    from modgen.pipeline import evaluate_run, resolve_spec, run
+    from modgen.testing.presets import tiny
+
+    overrides = [
+        "trainer.episodes=2",
+        "run.device=cpu",
+        "data.options.val_classes=[8, 9]",  # digits' own split has one validation class
+        'evaluation.classifiers=["svm"]',
+        "evaluation.seeds=1",
+        "evaluation.zsl_samples=10",
+        "evaluation.gzsl_samples=10",
+        "evaluation.classifier_params.svm.max_iter=20",
+    ]
+    spec = tiny(resolve_spec(registries, "amaz", dataset="digits", overrides=overrides), registries)
+    out = tmp_path / "run"
+    done = run(spec, registries, out)
+    chosen = json.loads((out / "selection" / "selection.json").read_text())["record"]
+    assert (out / "selection" / "summary.json").is_file()  # the selection generator's own run
+    assert done.result.selected_on == "val" and done.selection.record == chosen
+    assert done.result.selection == chosen
+    assert chosen["svm"]["zsl"]["criterion"] == "val zsl top-1 (2 val classes)"
+    with pytest.raises(ConfigError, match=r"already holds a finished run; add --resume"):
+        run(spec, registries, out)
+    own = (out / "results.json").read_text()
+    again, folder = evaluate_run(out, registries, overrides=["evaluation.gzsl_seen=real"], device="cpu")
+    assert folder.parent == out / "evaluations" and (folder / "eval.toml").is_file()
+    assert again.gzsl_seen == "real" and again.selection == chosen
+    assert (out / "results.json").read_text() == own
+    with pytest.raises(
+        ConfigError, match=r"changes only evaluation.\* settings; 'trainer.episodes' was fixed"
+    ):
+        evaluate_run(out, registries, overrides=["trainer.episodes=3"])
