@@ -458,9 +458,12 @@ def _error_lines(err: BaseException, path: str) -> list[tuple[str, str]]:
 
 def _unknown_key_message(cls: type, path: str, extra: list[str]) -> str:
     names = [f.name for f in attrs.fields(cls)]
+    extra = sorted(extra, key=lambda k: (f"{path}.{k}" not in MOVED_KEYS, k))  # a moved key explains most
     key = f"{path}.{extra[0]}" if path else extra[0]
     moved = MOVED_KEYS.get(key)
     hint = f" It moved to {moved!r}." if moved else ""
+    if cls is ComponentSpec and any(f"{path}.{k}" not in MOVED_KEYS for k in extra):
+        hint += f" A component's parameters go under [{path}.params] (or --set {path}.<param>=...)."
     return f"Unknown config key {key!r}. Valid keys{' of ' + repr(path) if path else ''}: {', '.join(names)}.{hint}"
 
 
@@ -519,14 +522,19 @@ def spec_to_toml(spec: Any) -> str:
     return tomli_w.dumps(_without_empty_tables(spec_to_dict(spec)))
 
 
+#: The tables of a spec that are left out of its TOML when empty (their default is empty).
+_OPTIONAL_TABLES = ("params", "options", "classifier_params")
+
+
 def _without_empty_tables(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` without empty sub-tables (``[generator.params]`` with nothing in it)."""
+    """``data`` without the spec's own empty tables (``[generator.params]`` with nothing in it);
+    an empty table that is a *value* (``grid = {}``: no model selection) is kept."""
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key not in _OPTIONAL_TABLES:
             value = _without_empty_tables(value)
-            if not value:
-                continue
+        elif key in _OPTIONAL_TABLES and value == {}:
+            continue
         out[key] = value
     return out
 

@@ -220,25 +220,12 @@ def test_unknown_toml_key():
         spec_from_toml('name = "x"\n[run]\nseed = 1.5\n', source="c.toml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="modgen/config.py spec_from_dict names only the alphabetically first unknown key of a table; "
-    "a pre-refactoring config.toml ([trainer] with alpha1, episodes, seed, ...) is told "
-    "\"Unknown config key 'trainer.alpha1'. Valid keys of 'trainer': name, params.\" with no word "
-    "that trainer settings now live under [trainer.params] (MOVED_KEYS hints only exact keys)",
-)
 def test_an_old_format_config_file_is_told_where_its_trainer_settings_went():
     old = 'name = "x"\n[trainer]\nname = "meta"\nalpha1 = 0.001\nepisodes = 100\nseed = 0\n'
     with pytest.raises(ConfigError, match=r"trainer.params"):
         spec_from_toml(old, source="old/config.toml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="modgen/config.py spec_to_toml drops every empty table (_without_empty_tables), also one that "
-    "is a parameter's value: evaluation.classifier_params.svm.grid = {} (no model selection) is lost from "
-    "a run's config.toml, so a resumed or re-evaluated run searches the grid again",
-)
 def test_an_empty_table_parameter_survives_the_config_file():
     spec = apply_overrides(RecipeSpec(name="r"), ["evaluation.classifier_params.svm.grid={}"])
     assert spec.evaluation.classifier_params == {"svm": {"grid": {}}}
