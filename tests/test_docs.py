@@ -178,3 +178,12 @@ def test_griffe_extension_examples_hold() -> None:
     spec.loader.exec_module(module)
     result = doctest.testmod(module)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_cli_reference_block_is_generated_from_the_cli() -> None:
+    """docs/cli.md's reference block is what `python -m modgen.cli.reference docs/cli.md` writes."""
+    from modgen.cli.reference import BEGIN, END, reference_markdown
+
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    assert block.strip() == reference_markdown().strip(), "run: python -m modgen.cli.reference docs/cli.md"

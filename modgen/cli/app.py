@@ -38,9 +38,8 @@ class ModgenGroup(TyperGroup):
 
 
 def _is_click(err: BaseException) -> bool:
-    import click
-
-    return isinstance(err, (click.ClickException, click.exceptions.Exit))
+    """Whether ``err`` is click's own (usage errors, exits): typer handles those itself."""
+    return type(err).__module__.split(".")[0] in ("click", "typer")
 
 
 class State:
@@ -173,7 +172,12 @@ def _root_commands(app: typer.Typer) -> None:
             table.add_column(col)
         for row in plugin_summary(regs):
             table.add_row(
-                row["name"], row["version"], "loaded", str(row["components"]), str(row["recipes"]), str(row["presets"])
+                row["name"],
+                row["version"],
+                "loaded",
+                str(row["components"]),
+                str(row["recipes"]),
+                str(row["presets"]),
             )
         for f in regs.failures:
             table.add_row(f.name, "", f"failed ({f.stage}): {f.error}", "", "", "")
@@ -185,14 +189,20 @@ def _root_commands(app: typer.Typer) -> None:
     def recipe_show(
         ctx: typer.Context,
         name: str = typer.Argument(..., help="A registered recipe (modgen list recipe)."),
-        dataset: str | None = typer.Option(None, "--dataset", help="Apply this data set and its preset."),
+        dataset: str | None = typer.Option(
+            None, "--dataset", metavar="NAME", help="Apply this data set and its preset."
+        ),
         data: str | None = typer.Option(None, "--data", metavar="DIR", help="An xlsa17-layout data folder."),
-        preset: str | None = typer.Option(None, "--preset", help="A registered preset (modgen list preset)."),
+        preset: str | None = typer.Option(
+            None, "--preset", metavar="NAME", help="A registered preset (modgen list preset)."
+        ),
         set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a key (repeatable)."),
         params: bool = typer.Option(False, "--params", help="Build the assembly and count its parameters."),
-        attr_dim: int = typer.Option(85, help="Attribute dimension A for --params (AWA2: 85)."),
-        feature_dim: int = typer.Option(2048, help="Feature dimension D for --params (ResNet-101: 2048)."),
-        num_classes: int = typer.Option(40, help="Training classes for --params (AWA2: 40)."),
+        attr_dim: int = typer.Option(85, metavar="A", help="Attribute dimension A for --params (AWA2: 85)."),
+        feature_dim: int = typer.Option(
+            2048, metavar="D", help="Feature dimension D for --params (ResNet-101: 2048)."
+        ),
+        num_classes: int = typer.Option(40, metavar="C", help="Training classes for --params (AWA2: 40)."),
     ) -> None:
         """Print the fully resolved recipe as TOML: exactly what `modgen train` with the same options runs."""
         from modgen.config import spec_to_toml

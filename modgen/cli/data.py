@@ -13,12 +13,15 @@ from modgen.errors import ConfigError
 
 __all__ = ["register", "info_tables"]
 
-data_app = typer.Typer(cls=ModgenGroup, no_args_is_help=True, help="Inspect data sets and make semi-synthetic ones.")
+data_app = typer.Typer(
+    cls=ModgenGroup, no_args_is_help=True, help="Inspect data sets and make semi-synthetic ones."
+)
 
 
 def register(app: typer.Typer) -> None:
     """Mount ``modgen data`` on ``app``."""
     app.add_typer(data_app, name="data")
+
 
 _MAX_NAMES = 30
 
@@ -77,9 +80,11 @@ def info(
     target: str = typer.Argument(
         ..., help="A registered data set (digits, fashion-mnist, ...) or an xlsa17 folder."
     ),
-    dataset: str = typer.Option("", "--dataset", "-d", help="The xlsa17 data set name (AWA2, CUB, ...)."),
-    root: str = typer.Option("", "--root", help="Folder of a registered data set's files."),
-    semantics: str = typer.Option("att", help="att, original_att or sent (xlsa17)."),
+    dataset: str = typer.Option(
+        "", "--dataset", "-d", metavar="NAME", help="The xlsa17 data set name (AWA2, CUB, ...)."
+    ),
+    root: str = typer.Option("", "--root", metavar="DIR", help="Folder of a registered data set's files."),
+    semantics: str = typer.Option("att", metavar="NAME", help="att, original_att or sent (xlsa17)."),
     validation: bool = typer.Option(False, "--validation", help="Show the validation view."),
     option: list[str] = typer.Option(
         [], "--option", "-o", metavar="KEY=VALUE", help="Loader option key=value (repeatable)."
@@ -114,12 +119,14 @@ def info(
 def make_semisynthetic_command(
     att_splits: Path = typer.Argument(..., help="A real xlsa17 att_splits.mat (or its folder)."),
     out: Path = typer.Argument(..., help="Folder to write res101.mat and the split files into."),
-    feature_dim: int = typer.Option(2048, "--feature-dim", help="Feature width D."),
-    seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
+    feature_dim: int = typer.Option(2048, "--feature-dim", metavar="D", help="Feature width D."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of every random choice."),
     samples: str = typer.Option(
-        "real", "--samples", help="'real' split sizes, or a per-class cap per split."
+        "real", "--samples", metavar="real|N", help="'real' split sizes, or a per-class cap per split."
     ),
-    noise: float = typer.Option(0.5, "--noise", help="Within-class noise relative to the class-mean spread."),
+    noise: float = typer.Option(
+        0.5, "--noise", metavar="X", help="Within-class noise relative to the class-mean spread."
+    ),
     image_files: bool = typer.Option(True, help="Write the image_files cell array (slow for large sets)."),
 ) -> None:
     """Write a semi-synthetic res101.mat beside a copy of ATT_SPLITS (never for accuracy claims)."""

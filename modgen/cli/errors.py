@@ -12,7 +12,6 @@ Messages are printed as plain text (never through rich markup), so a user's ``[b
 
 from __future__ import annotations
 
-import logging
 import sys
 import warnings
 from typing import Any
@@ -43,7 +42,9 @@ def print_error(message: str, *, prefix: str = "Error: ") -> None:
     sys.stderr.flush()
 
 
-def _warning_line(message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None) -> None:
+def _warning_line(
+    message: Any, category: Any, filename: Any, lineno: Any, file: Any = None, line: Any = None
+) -> None:
     print_error(str(message), prefix="Warning: ")
 
 

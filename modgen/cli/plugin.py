@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
     @plugin_app.command("new")
     def new(
         name: str = typer.Argument(..., help="Plugin name: lowercase letters, digits, '_'."),
-        dest: Path = typer.Option(Path("."), "--dest", metavar="DIR", help="Folder to create the package in."),
+        dest: Path = typer.Option(
+            Path("."), "--dest", metavar="DIR", help="Folder to create the package in."
+        ),
     ) -> None:
         """Create a plugin package NAME/ that registers the example modulator NAME.scale."""
         from modgen.scaffold import new_plugin

@@ -19,17 +19,32 @@ def register(app: typer.Typer) -> None:
 
     @app.command("compare")
     def compare_cmd(
-        paths: list[str] = typer.Argument(..., metavar="RUN_OR_SWEEP...", help="Run, multi-seed or sweep folders (globs welcome)."),
+        paths: list[str] = typer.Argument(
+            ..., metavar="RUN_OR_SWEEP...", help="Run, multi-seed or sweep folders (globs welcome)."
+        ),
         metric: list[str] = typer.Option(
-            ["zsl", "gzsl_h"], "--metric", "-m", metavar="NAME",
+            ["zsl", "gzsl_h"],
+            "--metric",
+            "-m",
+            metavar="NAME",
             help="Metrics to show (repeatable): zsl, gzsl_u, gzsl_s, gzsl_h, ncm_cosine_unseen, ncm_euclidean_unseen, "
             "ncm_cosine_seen, ncm_euclidean_seen, mean_gap_unseen, mean_gap_seen, retrieval@K.",
         ),
-        classifier: list[str] = typer.Option([], "--classifier", "-c", metavar="NAME", help="Only these classifiers (repeatable)."),
-        fmt: str = typer.Option("markdown", "--format", "-f", metavar="FORMAT", help="markdown, csv or json."),
-        out: Path | None = typer.Option(None, "--out", metavar="FILE", help="Write the table here instead of printing it."),
-        plot: Path | None = typer.Option(None, "--plot", metavar="PNG", help="Also write a bar plot of the first metric."),
-        paired: bool = typer.Option(False, "--paired", help="With two settings: their paired difference over shared seeds."),
+        classifier: list[str] = typer.Option(
+            [], "--classifier", "-c", metavar="NAME", help="Only these classifiers (repeatable)."
+        ),
+        fmt: str = typer.Option(
+            "markdown", "--format", "-f", metavar="FORMAT", help="markdown, csv or json."
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", metavar="FILE", help="Write the table here instead of printing it."
+        ),
+        plot: Path | None = typer.Option(
+            None, "--plot", metavar="PNG", help="Also write a bar plot of the first metric."
+        ),
+        paired: bool = typer.Option(
+            False, "--paired", help="With two settings: their paired difference over shared seeds."
+        ),
     ) -> None:
         """Side-by-side table of runs: mean ± std over seeds, with the settings that differ as columns."""
         from modgen.errors import ConfigError
@@ -50,7 +65,9 @@ def register(app: typer.Typer) -> None:
             ci = header.index("classifier")
             keep = [i for i, row in enumerate(text) if row[ci] in classifier]
             if not keep:
-                raise ConfigError(f"--classifier: none of {', '.join(classifier)} was evaluated in these runs")
+                raise ConfigError(
+                    f"--classifier: none of {', '.join(classifier)} was evaluated in these runs"
+                )
             text, raw = [text[i] for i in keep], [raw[i] for i in keep]
         if fmt == "markdown":
             body = markdown_table(header, text, left=len(header) - len(metric) - 1)
@@ -72,8 +89,11 @@ def register(app: typer.Typer) -> None:
             mi = len(header) - len(metric)
             labels = [" / ".join(str(c) for c in r[: header.index("classifier") + 1]) for r in raw]
             png = plot_comparison(
-                labels, [r[mi] if r[mi] is not None else 0.0 for r in raw],
-                [r[mi + len(metric)] or 0.0 for r in raw], METRICS.get(metric[0], metric[0]), plot,
+                labels,
+                [r[mi] if r[mi] is not None else 0.0 for r in raw],
+                [r[mi + len(metric)] or 0.0 for r in raw],
+                METRICS.get(metric[0], metric[0]),
+                plot,
             )
             err_console().print(f"plot: {png}")
 
@@ -96,18 +116,37 @@ def register(app: typer.Typer) -> None:
     def plot_tsne_cmd(
         ctx: typer.Context,
         run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        classes: str = typer.Option("unseen", "--classes", help="'unseen', 'seen', 'all' or class names, comma-separated."),
-        n: int = typer.Option(100, "--n", min=1, help="Synthetic features per class."),
-        real: int = typer.Option(100, "--real", min=0, help="Real test features per class beside them (0: none)."),
-        seed: int = typer.Option(0, "--seed", min=0, help="Seed of the noise, the subsample and t-SNE."),
-        out: Path | None = typer.Option(None, "--out", metavar="PNG", help="Default RUN/plots/tsne-<classes>.png."),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        classes: str = typer.Option(
+            "unseen",
+            "--classes",
+            metavar="CLASSES",
+            help="'unseen', 'seen', 'all' or class names, comma-separated.",
+        ),
+        n: int = typer.Option(100, "--n", min=1, metavar="N", help="Synthetic features per class."),
+        real: int = typer.Option(
+            100, "--real", min=0, metavar="N", help="Real test features per class beside them (0: none)."
+        ),
+        seed: int = typer.Option(
+            0, "--seed", min=0, metavar="N", help="Seed of the noise, the subsample and t-SNE."
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", metavar="PNG", help="Default RUN/plots/tsne-<classes>.png."
+        ),
+        device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
     ) -> None:
         """t-SNE of real and synthetic features per class (Fig. 6)."""
         from modgen.pipeline import tsne_run
 
-        png = tsne_run(run_dir, get_state(ctx).registries, classes=classes, n=n, real=real, seed=seed, out=out,
-                       device=device)
+        png = tsne_run(
+            run_dir,
+            get_state(ctx).registries,
+            classes=classes,
+            n=n,
+            real=real,
+            seed=seed,
+            out=out,
+            device=device,
+        )
         err_console().print(f"plot: {png}")
 
     app.add_typer(plot_app, name="plot")

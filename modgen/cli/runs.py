@@ -31,7 +31,12 @@ def _progress(ctx: typer.Context) -> tuple[Any, Any]:
             now = time.monotonic()
             if episode == total or now - last["t"] > 10:
                 last["t"] = now
-                log.info("episode %d/%d (%.1f episodes/s)", episode, total, 1 / max(rec["seconds_per_episode"], 1e-9))
+                log.info(
+                    "episode %d/%d (%.1f episodes/s)",
+                    episode,
+                    total,
+                    1 / max(rec["seconds_per_episode"], 1e-9),
+                )
 
         return _Null(), plain
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -52,9 +57,13 @@ def _progress(ctx: typer.Context) -> tuple[Any, Any]:
             tasks["task"] = progress.add_task("train", total=total, rate="", losses="")
         spe = rec.get("seconds_per_episode", 0.0)
         losses = " ".join(
-            f"{k.split('/', 1)[1]}={rec[k]:.3g}" for k in ("loss/d", "loss/adv", "loss/ad", "loss/cls") if k in rec
+            f"{k.split('/', 1)[1]}={rec[k]:.3g}"
+            for k in ("loss/d", "loss/adv", "loss/ad", "loss/cls")
+            if k in rec
         )
-        progress.update(tasks["task"], completed=episode, rate=f"{1 / spe:.1f} ep/s" if spe > 0 else "", losses=losses)
+        progress.update(
+            tasks["task"], completed=episode, rate=f"{1 / spe:.1f} ep/s" if spe > 0 else "", losses=losses
+        )
 
     return progress, update
 
@@ -90,7 +99,10 @@ def _results_table(result: Any) -> Any:
         table.add_row(
             clf,
             format_stat({"mean": acc, "std": result.zsl_std.get(clf, 0.0)}, n),
-            *(format_stat({"mean": g[m], "std": gs.get(m, 0.0)}, n) if m in g else "-" for m in ("u", "s", "h")),
+            *(
+                format_stat({"mean": g[m], "std": gs.get(m, 0.0)}, n) if m in g else "-"
+                for m in ("u", "s", "h")
+            ),
         )
     return table
 
@@ -104,7 +116,11 @@ def _print_result(result: Any) -> None:
             "without a classifier: nearest synthetic class mean (cosine) "
             f"unseen {q['ncm_cosine_unseen']:.1f}, seen {q['ncm_cosine_seen']:.1f}; class-mean gap unseen "
             f"{q['mean_gap_unseen']:.2f}; "
-            + ", ".join(f"{k.replace('retrieval@', 'AP@')} {v:.1f}" for k, v in q.items() if k.startswith("retrieval@"))
+            + ", ".join(
+                f"{k.replace('retrieval@', 'AP@')} {v:.1f}"
+                for k, v in q.items()
+                if k.startswith("retrieval@")
+            )
         )
     for name, f in result.floor.items():
         out.print(f"closed-form floor {name}: ZSL {f['zsl']:.1f}, GZSL H {f.get('gzsl_h', float('nan')):.1f}")
@@ -116,22 +132,68 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train_cmd(
         ctx: typer.Context,
-        recipe: str = typer.Option("amaz", "--recipe", "-r", help="A registered recipe (modgen list recipe)."),
-        config: Path | None = typer.Option(None, "--config", help="A recipe TOML file (modgen recipe show) instead of --recipe."),
-        dataset: str | None = typer.Option(None, "--dataset", help="digits, fashion-mnist, a registered data set, or AWA1/AWA2/CUB/SUN/APY with --data."),
-        data: Path | None = typer.Option(None, "--data", metavar="DIR", help="A data folder; alone, any xlsa17-layout folder (res101.mat, att_splits.mat)."),
-        name: str | None = typer.Option(None, "--name", help="The data set's name in reports (default: the folder's)."),
-        preset: str | None = typer.Option(None, "--preset", help="A preset (modgen list preset); default: the data set's own."),
-        episodes: int | None = typer.Option(None, "--episodes", min=1, help="Training episodes (trainer.episodes)."),
-        seed: int | None = typer.Option(None, "--seed", min=0, max=2**63 - 1, help="The run's seed (run.seed)."),
-        seeds: int = typer.Option(1, "--seeds", min=1, help="Train and evaluate this many seeds: seed, seed+1, ..."),
-        device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (run.device)."),
-        threads: int | None = typer.Option(None, "--threads", min=0, help="CPU threads for torch; 0: modgen's policy (run.threads)."),
-        out: Path | None = typer.Option(None, "--out", metavar="DIR", help="Run folder (default runs/<recipe>-<data>-<id>/seed<S>)."),
+        recipe: str = typer.Option(
+            "amaz", "--recipe", "-r", metavar="NAME", help="A registered recipe (modgen list recipe)."
+        ),
+        config: Path | None = typer.Option(
+            None,
+            "--config",
+            metavar="FILE",
+            help="A recipe TOML file (modgen recipe show) instead of --recipe.",
+        ),
+        dataset: str | None = typer.Option(
+            None,
+            "--dataset",
+            metavar="NAME",
+            help="digits, fashion-mnist, a registered data set, or AWA1/AWA2/CUB/SUN/APY with --data.",
+        ),
+        data: Path | None = typer.Option(
+            None,
+            "--data",
+            metavar="DIR",
+            help="A data folder; alone, any xlsa17-layout folder (res101.mat, att_splits.mat).",
+        ),
+        name: str | None = typer.Option(
+            None, "--name", metavar="NAME", help="The data set's name in reports (default: the folder's)."
+        ),
+        preset: str | None = typer.Option(
+            None,
+            "--preset",
+            metavar="NAME",
+            help="A preset (modgen list preset); default: the data set's own.",
+        ),
+        episodes: int | None = typer.Option(
+            None, "--episodes", min=1, metavar="N", help="Training episodes (trainer.episodes)."
+        ),
+        seed: int | None = typer.Option(
+            None, "--seed", min=0, max=2**63 - 1, metavar="N", help="The run's seed (run.seed)."
+        ),
+        seeds: int = typer.Option(
+            1, "--seeds", min=1, metavar="N", help="Train and evaluate this many seeds: seed, seed+1, ..."
+        ),
+        device: str | None = typer.Option(
+            None, "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (run.device)."
+        ),
+        threads: int | None = typer.Option(
+            None,
+            "--threads",
+            min=0,
+            metavar="N",
+            help="CPU threads for torch; 0: modgen's policy (run.threads).",
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", metavar="DIR", help="Run folder (default runs/<recipe>-<data>-<id>/seed<S>)."
+        ),
         set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
-        resume: Path | None = typer.Option(None, "--resume", metavar="RUN", help="Continue the run in this folder from its last checkpoint."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out (its files are deleted first)."),
-        no_eval: bool = typer.Option(False, "--no-eval", help="Train only; evaluate later with modgen evaluate."),
+        resume: Path | None = typer.Option(
+            None, "--resume", metavar="RUN", help="Continue the run in this folder from its last checkpoint."
+        ),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace the run in --out (its files are deleted first)."
+        ),
+        no_eval: bool = typer.Option(
+            False, "--no-eval", help="Train only; evaluate later with modgen evaluate."
+        ),
     ) -> None:
         """Train a recipe (default: amaz on the embedded digits data), then evaluate it."""
         from modgen.config import spec_from_dict, spec_to_dict
@@ -141,9 +203,17 @@ def register(app: typer.Typer) -> None:
         regs = get_state(ctx).registries
         if resume is not None:
             given = {
-                "--recipe": recipe != "amaz", "--config": config, "--dataset": dataset, "--data": data,
-                "--name": name, "--preset": preset, "--seed": seed, "--set": set_, "--out": out,
-                "--overwrite": overwrite, "--seeds": seeds != 1,
+                "--recipe": recipe != "amaz",
+                "--config": config,
+                "--dataset": dataset,
+                "--data": data,
+                "--name": name,
+                "--preset": preset,
+                "--seed": seed,
+                "--set": set_,
+                "--out": out,
+                "--overwrite": overwrite,
+                "--seeds": seeds != 1,
             }
             extra = [flag for flag, value in given.items() if value]
             if extra:
@@ -153,15 +223,25 @@ def register(app: typer.Typer) -> None:
                 )
             spec = read_spec(Path(resume) / "config.toml")
         else:
-            spec = resolve_spec(regs, recipe, config=config, dataset=dataset, data=data, name=name, preset=preset,
-                                overrides=set_)
+            spec = resolve_spec(
+                regs,
+                recipe,
+                config=config,
+                dataset=dataset,
+                data=data,
+                name=name,
+                preset=preset,
+                overrides=set_,
+            )
         spec = _with_flags(spec, episodes=episodes, seed=seed, device=device, threads=threads)
         spec = validate_spec(spec_from_dict(type(spec), spec_to_dict(spec)), regs)
         target = resume if resume is not None else out
         if target is None:
             target = default_run_folder(spec)
             target = target if seeds > 1 else target / f"seed{spec.run.seed}"
-        resume_cmd = f"modgen train --resume {shlex.quote(str(target if seeds == 1 else Path(target) / 'seed<S>'))}"
+        resume_cmd = (
+            f"modgen train --resume {shlex.quote(str(target if seeds == 1 else Path(target) / 'seed<S>'))}"
+        )
         set_resume_hint(resume_cmd, None if seeds > 1 else Path(target) / "checkpoints" / "last.pt")
         err_console().print(
             f"modgen train: recipe={spec.name} data={spec.data.label} episodes={spec.trainer.params.get('episodes')} "
@@ -172,12 +252,28 @@ def register(app: typer.Typer) -> None:
         with progress:
             if seeds > 1:
                 results = run_seeds(
-                    spec, regs, [spec.run.seed + i for i in range(seeds)], target, overwrite=overwrite,
-                    evaluate=not no_eval, progress=update, log=_say,
+                    spec,
+                    regs,
+                    [spec.run.seed + i for i in range(seeds)],
+                    target,
+                    overwrite=overwrite,
+                    evaluate=not no_eval,
+                    progress=update,
+                    log=_say,
                 )
             else:
-                results = [run(spec, regs, target, resume=resume is not None, overwrite=overwrite,
-                               evaluate=not no_eval, progress=update, log=_say)]
+                results = [
+                    run(
+                        spec,
+                        regs,
+                        target,
+                        resume=resume is not None,
+                        overwrite=overwrite,
+                        evaluate=not no_eval,
+                        progress=update,
+                        log=_say,
+                    )
+                ]
         set_resume_hint(None)
         for r in results:
             if r.result is not None:
@@ -190,15 +286,23 @@ def register(app: typer.Typer) -> None:
     def evaluate_cmd(
         ctx: typer.Context,
         run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override evaluation.* settings, e.g. --set evaluation.gzsl_seen=real."),
-        out: Path | None = typer.Option(None, "--out", metavar="DIR", help="Write the evaluation here (default RUN/evaluations/<id>)."),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        set_: list[str] = typer.Option(
+            [],
+            "--set",
+            metavar="KEY=VALUE",
+            help="Override evaluation.* settings, e.g. --set evaluation.gzsl_seen=real.",
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", metavar="DIR", help="Write the evaluation here (default RUN/evaluations/<id>)."
+        ),
+        device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
     ) -> None:
         """Evaluate a trained run again into a new evaluation record (the run's own results stay)."""
         from modgen.pipeline import evaluate_run
 
-        result, folder = evaluate_run(run_dir, get_state(ctx).registries, overrides=set_, out=out, device=device,
-                                      log=_say)
+        result, folder = evaluate_run(
+            run_dir, get_state(ctx).registries, overrides=set_, out=out, device=device, log=_say
+        )
         _print_result(result)
         err_console().print(f"results written to {folder / 'results.md'}")
 
@@ -206,45 +310,69 @@ def register(app: typer.Typer) -> None:
     def synthesize_cmd(
         ctx: typer.Context,
         run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        classes: str = typer.Option("unseen", "--classes", help="'unseen', 'seen', 'all' or class names, comma-separated."),
-        n: int = typer.Option(100, "--n", min=1, help="Features per class."),
-        sigma: float | None = typer.Option(None, "--sigma", min=0.0, help="Noise std (default evaluation.sigma_test)."),
-        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed of the noise."),
-        out: Path | None = typer.Option(None, "--out", metavar="FILE", help="Output .npz (default RUN/synthetic.npz)."),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        classes: str = typer.Option(
+            "unseen",
+            "--classes",
+            metavar="CLASSES",
+            help="'unseen', 'seen', 'all' or class names, comma-separated.",
+        ),
+        n: int = typer.Option(100, "--n", min=1, metavar="N", help="Features per class."),
+        sigma: float | None = typer.Option(
+            None, "--sigma", min=0.0, metavar="SIGMA", help="Noise std (default evaluation.sigma_test)."
+        ),
+        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, metavar="N", help="Seed of the noise."),
+        out: Path | None = typer.Option(
+            None, "--out", metavar="FILE", help="Output .npz (default RUN/synthetic.npz)."
+        ),
+        device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
     ) -> None:
         """Synthesise features for classes and save them as .npz (features, labels, class_names)."""
         from modgen.pipeline import synthesize_run
 
-        target, count = synthesize_run(run_dir, get_state(ctx).registries, classes=classes, n=n, sigma=sigma,
-                                       seed=seed, out=out, device=device)
+        target, count = synthesize_run(
+            run_dir,
+            get_state(ctx).registries,
+            classes=classes,
+            n=n,
+            sigma=sigma,
+            seed=seed,
+            out=out,
+            device=device,
+        )
         err_console().print(f"{count} classes x {n} features -> {target}")
 
     @app.command("retrieve")
     def retrieve_cmd(
         ctx: typer.Context,
         run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        k: list[int] = typer.Option([5, 10], "--k", min=1, help="Retrieve the top-k real unseen samples (repeatable)."),
-        n: int = typer.Option(100, "--n", min=1, help="Synthetic features averaged per class."),
-        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, help="Seed of the noise."),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        k: list[int] = typer.Option(
+            [5, 10], "--k", min=1, metavar="K", help="Retrieve the top-k real unseen samples (repeatable)."
+        ),
+        n: int = typer.Option(100, "--n", min=1, metavar="N", help="Synthetic features averaged per class."),
+        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, metavar="N", help="Seed of the noise."),
+        device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
     ) -> None:
         """Zero-shot retrieval (Section III-D): precision@k of synthetic class means, averaged over classes."""
         from modgen.pipeline import retrieve_run
 
-        for kk, ap in retrieve_run(run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device).items():
+        for kk, ap in retrieve_run(
+            run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device
+        ).items():
             console().print(f"AP@{kk}: {ap:.1f}")
 
 
-
-def _with_flags(spec: Any, *, episodes: int | None, seed: int | None, device: str | None, threads: int | None) -> Any:
+def _with_flags(
+    spec: Any, *, episodes: int | None, seed: int | None, device: str | None, threads: int | None
+) -> Any:
     """``spec`` with the typed flags of ``modgen train`` applied."""
     from attrs import evolve
 
     from modgen.config import check_device_name
 
     if episodes is not None:
-        spec = evolve(spec, trainer=evolve(spec.trainer, params={**spec.trainer.params, "episodes": episodes}))
+        spec = evolve(
+            spec, trainer=evolve(spec.trainer, params={**spec.trainer.params, "episodes": episodes})
+        )
     run = spec.run
     if seed is not None:
         run = evolve(run, seed=seed)
