@@ -6,7 +6,16 @@ The plugin module :mod:`modgen_film.plugin` is found through the ``modgen`` entr
 
 from __future__ import annotations
 
-from modgen_film.modulator import FiLMModulation, FiLMModulator
-from modgen_film.plugin import amaz_film
+from importlib import import_module
+from typing import Any
 
 __all__ = ["FiLMModulation", "FiLMModulator", "amaz_film"]
+
+_WHERE = {"FiLMModulation": "modulator", "FiLMModulator": "modulator", "amaz_film": "plugin"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the components on first use (importing the package does not import torch)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'modgen_film' has no attribute {name!r}")
+    return getattr(import_module(f"modgen_film.{_WHERE[name]}"), name)

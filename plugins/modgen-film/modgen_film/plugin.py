@@ -16,15 +16,18 @@ from attrs import evolve
 
 from modgen import hookimpl
 from modgen.config import ComponentSpec, RecipeSpec
-from modgen.recipes import amaz
-from modgen_film.modulator import FiLMModulator
 
 if TYPE_CHECKING:
     from modgen.plugins import PluginRegistries
 
+# The components (and torch) are imported inside the hooks: modgen loads every plugin module to
+# build its command line, and `modgen --help` should not pay for importing torch.
+
 
 def amaz_film() -> RecipeSpec:
     """AMAZ with the FiLM modulator ``film.film`` in place of the attribute modulator of Eq. 3."""
+    from modgen.recipes import amaz
+
     return evolve(
         amaz(),
         name="film.amaz-film",
@@ -37,6 +40,8 @@ def amaz_film() -> RecipeSpec:
 @hookimpl
 def modgen_register_components(registries: PluginRegistries) -> None:
     """Register the modulator ``film.film``."""
+    from modgen_film.modulator import FiLMModulator
+
     registries.modulator.register("film.film", FiLMModulator)
 
 
