@@ -588,19 +588,20 @@ def _run_locked(
             selection=selection, log=say,
         )
         result = _with_floor(result, data, say)
+        say("evaluation time: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
         _write_evaluation(folder, result, "final", outcome.episodes)
     del t0
     return RunResult(folder, spec, outcome, result, selection)
 
 
 def _with_floor(result: EvaluationResult, data: ZSLData, say: Log) -> EvaluationResult:
-    """The closed-form floor on the same split beside the generative result (when available)."""
+    """The closed-form floor on the same split beside the generative result."""
+    from modgen.baselines import floor_measurements
+
+    t0 = time.perf_counter()
     try:
-        from modgen.baselines import floor_measurements  # type: ignore[attr-defined]
-    except ImportError:
-        return result
-    try:
-        return evolve(result, floor=floor_measurements(data))
+        floor = floor_measurements(data)
+        return evolve(result, floor=floor, seconds={**result.seconds, "closed-form floor": time.perf_counter() - t0})
     except DataError as err:  # a split the closed form cannot select on: report, do not fail the run
         say(f"closed-form floor skipped: {err}")
         return result

@@ -42,8 +42,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -103,6 +105,8 @@ class EvaluationResult:
         selection: by classifier, for ``"zsl"`` and ``"gzsl"``: the ``params`` used, the
             ``criterion`` and the ``scores`` of every grid value.
         floor: closed-form baselines on the same split (name -> their measurements), if run.
+        seconds: where the evaluation's time went (synthesis, classifier-free measures, each
+            classifier's fits and its scoring).
         config: the :class:`~modgen.config.EvalConfig` used, as a dict.
         preprocessing: the data's preprocessing record.
 
@@ -127,6 +131,7 @@ class EvaluationResult:
     zsl_per_class: dict[str, dict[str, float]] = field(factory=dict)
     selection: dict[str, dict[str, Any]] = field(factory=dict)
     floor: dict[str, dict[str, Any]] = field(factory=dict)
+    seconds: dict[str, float] = field(factory=dict)
     config: dict[str, Any] = field(factory=dict)
     preprocessing: dict[str, Any] = field(factory=dict)
 
@@ -278,13 +283,23 @@ def _check(config: EvalConfig, data: ZSLData, seed: Any) -> None:
 
 
 class _Scores:
-    """Scores of every (classifier, task, grid point) over the evaluation seeds."""
+    """Scores of every (classifier, task, grid point) over the evaluation seeds, and where the
+    time went (``seconds``: synthesis, quality, each classifier's fits and scoring)."""
 
     def __init__(self) -> None:
         self.zsl: dict[tuple[str, int], list[float]] = {}
         self.per_class: dict[tuple[str, int], list[dict[int, float]]] = {}
         self.gzsl: dict[tuple[str, int], list[dict[str, float]]] = {}
         self.quality: list[dict[str, float]] = []
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def timed(self, what: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[what] = self.seconds.get(what, 0.0) + time.perf_counter() - t0
 
 
 def _measure(
@@ -305,24 +320,32 @@ def _measure(
     scores = _Scores()
     for i, eval_seed in enumerate(evaluation_seeds(seed, config.seeds)):
         gen = torch.Generator(device=synth_device).manual_seed(eval_seed)
-        zs, gs = zsl_set(assembly, data, config, gen), gzsl_set(assembly, data, config, gen)
-        if quality:
-            seen = synthetic_set(
-                assembly, data, data.seen_classes, config.zsl_samples, sigma=config.sigma_test, generator=gen,
-                task_size=config.task_size, context_tasks=config.context_tasks,
-            )
-            scores.quality.append(
-                feature_quality(zs, seen, data.unseen_classes, data.seen_classes, test, config.retrieval_k)
-            )
+        with scores.timed("synthesis"):
+            zs, gs = zsl_set(assembly, data, config, gen), gzsl_set(assembly, data, config, gen)
+            seen = None
+            if quality:
+                seen = synthetic_set(
+                    assembly, data, data.seen_classes, config.zsl_samples, sigma=config.sigma_test, generator=gen,
+                    task_size=config.task_size, context_tasks=config.context_tasks,
+                )
+        if seen is not None:
+            with scores.timed("classifier-free measures"):
+                scores.quality.append(
+                    feature_quality(zs, seen, data.unseen_classes, data.seen_classes, test, config.retrieval_k)
+                )
         for clf, (fixed, zsl_points, gzsl_points) in plans.items():
             if log is not None:
                 log(f"evaluation seed {i + 1}/{config.seeds}: {clf} ({len(zsl_points) + len(gzsl_points)} fits)")
-            for j, est in enumerate(fit_points(registries, clf, fixed, zsl_points, zs, device=device, seed=eval_seed)):
-                top1, per_class = zsl_score(est, test)
-                scores.zsl.setdefault((clf, j), []).append(top1)
-                scores.per_class.setdefault((clf, j), []).append(per_class)
-            for j, est in enumerate(fit_points(registries, clf, fixed, gzsl_points, gs, device=device, seed=eval_seed)):
-                scores.gzsl.setdefault((clf, j), []).append(gzsl_score(est, test))
+            with scores.timed(f"{clf} fit"):
+                zsl_fits = fit_points(registries, clf, fixed, zsl_points, zs, device=device, seed=eval_seed)
+                gzsl_fits = fit_points(registries, clf, fixed, gzsl_points, gs, device=device, seed=eval_seed)
+            with scores.timed(f"{clf} scoring"):
+                for j, est in enumerate(zsl_fits):
+                    top1, per_class = zsl_score(est, test)
+                    scores.zsl.setdefault((clf, j), []).append(top1)
+                    scores.per_class.setdefault((clf, j), []).append(per_class)
+                for j, est in enumerate(gzsl_fits):
+                    scores.gzsl.setdefault((clf, j), []).append(gzsl_score(est, test))
     return scores
 
 
@@ -497,6 +520,7 @@ def evaluate(
         quality_std=quality_std,
         zsl_per_class=per_class,
         selection=_jsonable(record),
+        seconds=dict(scores.seconds),
         config=_jsonable(attrs.asdict(config)),
         preprocessing=_jsonable(dict(getattr(data, "preprocessing", {}))),
     )
