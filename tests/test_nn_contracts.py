@@ -1,4 +1,5 @@
-"""The contract test of every registered component (timm's test_models pattern)."""
+"""The network kinds' contract checks: leading dims, and breaches they catch (every registered
+component of every kind is checked in test_contracts.py)."""
 
 from __future__ import annotations
 
@@ -6,50 +7,20 @@ import pytest
 import torch
 from torch import nn
 
-from modgen import interfaces
-from modgen.errors import ConfigError
 from modgen.nn import AttributeModulator, MLPGenerator
 from modgen.plugins import get_registries
-from modgen.testing.contracts import CHECKS, ContractError, check_component
+from modgen.testing.contracts import ContractError, check_component
+from modgen.testing.presets import TINY_SIZES
 
-# Small widths per (kind, name); components not listed are checked with their defaults.
-SMALL = {
-    ("generator", "mlp"): {"hidden": 16},
-    ("modulator", "attribute"): {"hidden": 16},
-    ("critic", "mlp"): {"hidden": [16, 8]},
-    ("aux_classifier", "mlp"): {"hidden": [16, 8]},
-    ("attribute_decoder", "mlp"): {"hidden": [16, 8]},
-}
-
-
-def _registered():
-    regs = get_registries(entry_points=False)
-    return [(kind, name, regs.kind(kind).get(name)) for kind in CHECKS for name in regs.kind(kind).names()]
-
-
-REGISTERED = _registered()
-
-
-def test_every_network_kind_has_builtins():
-    kinds = {k for k, _, _ in REGISTERED}
-    assert kinds == set(CHECKS)
-    assert ("modulator", "none") in {(k, n) for k, n, _ in REGISTERED}
-
-
-PROTOCOLS = {
-    "generator": interfaces.Generator,
-    "modulator": interfaces.Modulator,
-    "critic": interfaces.Critic,
-    "aux_classifier": interfaces.AuxClassifier,
-    "attribute_decoder": interfaces.AttributeDecoder,
-    "quality_weighter": interfaces.QualityWeighter,
-}
-
-
-@pytest.mark.parametrize(("kind", "name", "cls"), REGISTERED, ids=[f"{k}-{n}" for k, n, _ in REGISTERED])
-def test_registered_component_satisfies_its_protocol(kind, name, cls):
-    built = check_component(kind, cls, **SMALL.get((kind, name), {}))
-    assert isinstance(built, PROTOCOLS[kind])
+NETWORK_KINDS = (
+    "generator",
+    "modulator",
+    "critic",
+    "aux_classifier",
+    "attribute_decoder",
+    "quality_weighter",
+)
+SMALL = {kind: TINY_SIZES.get(kind, {}) for kind in NETWORK_KINDS}
 
 
 @pytest.mark.parametrize("leading", [(), (3,), (2, 2)])
@@ -59,9 +30,14 @@ def test_generator_contract_over_leading_dims(leading):
 
 
 @pytest.mark.cuda
-def test_registered_contracts_on_cuda():
-    for kind, name, cls in REGISTERED:
-        check_component(kind, cls, device="cuda", **SMALL.get((kind, name), {}))
+def test_network_contracts_on_cuda():
+    regs = get_registries(entry_points=False)
+    for kind in NETWORK_KINDS:
+        for entry in regs.kind(kind).entries():
+            params = {
+                k: v for k, v in SMALL[kind].items() if k in (regs.kind(kind).accepts(entry.name) or {k})
+            }
+            check_component(kind, entry.obj, device="cuda", **params)
 
 
 # -- the checks catch broken components ----------------------------------------------------------
@@ -124,10 +100,3 @@ class Returns3D:
 def test_contract_checks_catch_breaches(kind, cls, params, match):
     with pytest.raises(ContractError, match=match):
         check_component(kind, cls, **params)
-
-
-def test_check_component_unknown_kind():
-    with pytest.raises(
-        ConfigError, match=r"no contract check for kind 'task_sampler'; kinds with checks: generator"
-    ):
-        check_component("task_sampler", object)

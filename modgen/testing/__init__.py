@@ -1,6 +1,6 @@
 """Test helpers for modgen and its plugins.
 
-* :mod:`modgen.testing.contracts`: contract checks of each component kind
+* :mod:`modgen.testing.contracts`: contract checks of every component kind
   (``check_component(kind, cls, **params)``), for a plugin author to run on their components.
 * :mod:`modgen.testing.strategies`: hypothesis strategies (dims, task sizes, modulation
   variants); importing it needs ``hypothesis`` (the ``dev`` extra).

@@ -1,4 +1,5 @@
-"""Contract checks a component must pass, reusable by plugin authors on their own components.
+"""Contract checks of the network kinds: generator, modulator, critic, auxiliary classifier,
+attribute decoder and quality weighter.
 
 Each ``check_<kind>(cls, **params)`` builds ``cls`` the way :func:`modgen.assembly.build_assembly`
 does (small dims by default, overridable by keyword), then checks:
@@ -12,102 +13,47 @@ does (small dims by default, overridable by keyword), then checks:
 * kind-specific contracts (the generator calls ``modulation(j, o_j)`` for every modulated
   output; the critic's WGAN-GP loss runs under ``torch.func.grad``; ...).
 
-A breach raises :class:`ContractError` (an ``AssertionError``, so pytest shows it as a test
-failure) whose message says what was expected. Checks return the built component.
-
 Example:
     >>> from modgen.nn import MLPCritic
-    >>> critic = check_component("critic", MLPCritic, hidden=(16, 8))
+    >>> critic = check_critic(MLPCritic, hidden=(16, 8))
     >>> type(critic).__name__
     'MLPCritic'
-
-In a plugin's tests::
-
-    from modgen.testing.contracts import check_component
-
-    def test_my_modulator_contract():
-        check_component("modulator", MyModulator, hidden=16)
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from modgen.errors import ConfigError
+from modgen.testing.contracts._common import (
+    ATOL,
+    RTOL,
+    ContractError,
+    as_device,
+    build,
+    check_tensor,
+    fail,
+    randn,
+    seeded,
+)
 
 __all__ = [
-    "ContractError",
-    "check_component",
     "check_generator",
     "check_modulator",
     "check_critic",
     "check_aux_classifier",
     "check_attribute_decoder",
     "check_quality_weighter",
-    "CHECKS",
 ]
-
-_ATOL = 1e-4
-_RTOL = 1e-4
-
-
-class ContractError(AssertionError):
-    """A component breaks the contract of its kind."""
-
-
-def _fail(who: str, message: str) -> NoReturn:
-    raise ContractError(f"{who}: {message}")
-
-
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed dropout and other global-RNG draws without leaking the state to the caller."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def _device(device: torch.device | str | None) -> torch.device:
-    return torch.device(device) if device is not None else torch.device("cpu")
-
-
-def _randn(shape: Sequence[int], gen: torch.Generator, device: torch.device) -> Tensor:
-    return torch.randn(tuple(shape), generator=gen, device=device)
-
-
-def _build(who: str, cls: Any, dims: dict[str, Any], params: dict[str, Any], device: torch.device) -> Any:
-    try:
-        obj = cls(**dims, **params)
-    except Exception as err:
-        raise ContractError(
-            f"{who}: cls({', '.join(f'{k}={v!r}' for k, v in {**dims, **params}.items())}) raised "
-            f"{type(err).__name__}: {err}"
-        ) from err
-    if isinstance(obj, nn.Module):
-        obj.to(device)
-    return obj
 
 
 def _require_module(who: str, obj: Any) -> nn.Module:
     if not isinstance(obj, nn.Module):
-        _fail(who, f"expected a torch.nn.Module, got {type(obj).__name__}")
+        fail(who, f"expected a torch.nn.Module, got {type(obj).__name__}")
     return obj
-
-
-def _check_tensor(who: str, what: str, t: Any, shape: tuple[int, ...]) -> Tensor:
-    if not isinstance(t, Tensor):
-        _fail(who, f"{what} should be a Tensor of shape {shape}, got {type(t).__name__}")
-    if tuple(t.shape) != shape:
-        _fail(who, f"{what} has shape {tuple(t.shape)}, expected {shape}")
-    if not torch.isfinite(t).all():
-        _fail(who, f"{what} has NaN or infinite values")
-    return t
 
 
 def _check_gradients(
@@ -117,7 +63,7 @@ def _check_gradients(
     module.zero_grad(set_to_none=True)
     loss = loss_fn()
     if not torch.isfinite(loss):
-        _fail(who, f"the test loss is not finite ({float(loss)})")
+        fail(who, f"the test loss is not finite ({float(loss)})")
     loss.backward()
     problems = []
     for name, p in module.named_parameters():
@@ -131,7 +77,7 @@ def _check_gradients(
             problems.append(f"{name}: gradient is all zeros")
     module.zero_grad(set_to_none=True)
     if problems:
-        _fail(who, "every parameter must get a finite, non-zero gradient; " + "; ".join(problems))
+        fail(who, "every parameter must get a finite, non-zero gradient; " + "; ".join(problems))
 
 
 def _params(module: nn.Module) -> dict[str, Tensor]:
@@ -149,18 +95,18 @@ def _check_functional(
         with torch.no_grad():
             expected = out_fn(module(*args))
             got = out_fn(torch.func.functional_call(module, params, args))
-        if not torch.allclose(got, expected, atol=_ATOL, rtol=_RTOL):
-            _fail(who, "torch.func.functional_call(module, params, args) differs from module(*args)")
+        if not torch.allclose(got, expected, atol=ATOL, rtol=RTOL):
+            fail(who, "torch.func.functional_call(module, params, args) differs from module(*args)")
 
         def loss(p: dict[str, Tensor]) -> Tensor:
             return out_fn(torch.func.functional_call(module, p, args)).square().mean()
 
         grads = torch.func.grad(loss)(params)
         if set(grads) != set(params):
-            _fail(who, "torch.func.grad over functional_call did not return every parameter")
+            fail(who, "torch.func.grad over functional_call did not return every parameter")
         bad = [k for k, g in grads.items() if not torch.isfinite(g).all()]
         if bad:
-            _fail(who, f"torch.func.grad gives NaN/inf gradients for {', '.join(bad)}")
+            fail(who, f"torch.func.grad gives NaN/inf gradients for {', '.join(bad)}")
         if batched:
 
             def one(p: dict[str, Tensor], *xs: Tensor) -> Tensor:
@@ -173,8 +119,8 @@ def _check_functional(
                 raise ContractError(
                     f"{who}: torch.func.vmap over the task dim failed: {type(err).__name__}: {err}"
                 ) from err
-            if not torch.allclose(vm, expected, atol=_ATOL, rtol=_RTOL):
-                _fail(
+            if not torch.allclose(vm, expected, atol=ATOL, rtol=RTOL):
+                fail(
                     who,
                     "torch.func.vmap over the leading task dim differs from the batched call; "
                     "statistics (e.g. BatchNorm) must be per task, over the sample dim -2",
@@ -184,7 +130,7 @@ def _check_functional(
 
 
 def _projection(shape: Sequence[int], device: torch.device, seed: int) -> Tensor:
-    return _randn(shape, torch.Generator(device=device).manual_seed(seed + 1), device)
+    return randn(shape, torch.Generator(device=device).manual_seed(seed + 1), device)
 
 
 def _task_shapes(leading: Sequence[int]) -> list[tuple[int, ...]]:
@@ -231,27 +177,27 @@ def check_generator(
         [8, 16, 16, 16, 16, 7]
     """
     who = f"generator {getattr(cls, '__name__', cls)}"
-    dev = _device(device)
+    dev = as_device(device)
     gen = torch.Generator(device=dev).manual_seed(seed)
     dims = {"attr_dim": attr_dim, "feature_dim": feature_dim, "noise_dim": noise_dim}
-    with _seeded(seed, dev):
-        g = _require_module(who, _build(who, cls, dims, params, dev))
+    with seeded(seed, dev):
+        g = _require_module(who, build(who, cls, dims, params, dev))
         mdims = getattr(g, "modulated_dims", None)
         if mdims is None or not len(mdims) or any(not isinstance(d, int) or d <= 0 for d in mdims):
-            _fail(who, f"modulated_dims must list positive int widths, got {mdims!r}")
+            fail(who, f"modulated_dims must list positive int widths, got {mdims!r}")
         if mdims[0] != noise_dim + attr_dim:
-            _fail(
+            fail(
                 who,
                 f"modulated_dims[0] must be Z + A = {noise_dim + attr_dim} (the input [z, a]), got {mdims[0]}",
             )
 
         def inputs(lead: tuple[int, ...]) -> tuple[Tensor, Tensor]:
-            return _randn((*lead, n, noise_dim), gen, dev), _randn((*lead, n, attr_dim), gen, dev)
+            return randn((*lead, n, noise_dim), gen, dev), randn((*lead, n, attr_dim), gen, dev)
 
         for mode in (True, False):
             g.train(mode)
             for lead in _task_shapes(leading):
-                _check_tensor(
+                check_tensor(
                     who, f"G(z, a) with leading dims {lead}", g(*inputs(lead)), (*lead, n, feature_dim)
                 )
         g.train()
@@ -263,11 +209,9 @@ def check_generator(
         g.train()
         want = [(j, int(d)) for j, d in enumerate(mdims)]
         if rec.calls != want:
-            _fail(
-                who, f"forward(z, a, modulation) must call modulation(j, o_j) as {want}, called {rec.calls}"
-            )
-        if not torch.allclose(plain, modded, atol=_ATOL, rtol=_RTOL):
-            _fail(who, "an identity modulation must give the unmodulated output")
+            fail(who, f"forward(z, a, modulation) must call modulation(j, o_j) as {want}, called {rec.calls}")
+        if not torch.allclose(plain, modded, atol=ATOL, rtol=RTOL):
+            fail(who, "an identity modulation must give the unmodulated output")
         proj = _projection((*leading, n, feature_dim), dev, seed)
         _check_gradients(who, g, lambda: (g(z, a) * proj).sum())
         _check_functional(who, g, (z, a), lambda out: out, batched=bool(tuple(leading)))
@@ -301,26 +245,26 @@ def check_modulator(
         'AttributeModulator'
     """
     who = f"modulator {getattr(cls, '__name__', cls)}"
-    dev = _device(device)
+    dev = as_device(device)
     gen = torch.Generator(device=dev).manual_seed(seed)
     tdims = [int(d) for d in target_dims]
-    with _seeded(seed, dev):
+    with seeded(seed, dev):
         m = _require_module(
-            who, _build(who, cls, {"attr_dim": attr_dim, "target_dims": list(tdims)}, params, dev)
+            who, build(who, cls, {"attr_dim": attr_dim, "target_dims": list(tdims)}, params, dev)
         )
         lead = tuple(leading)
-        ta = _randn((*lead, n_way, attr_dim), gen, dev)
-        os_ = [_randn((*lead, n, d), gen, dev) for d in tdims]
+        ta = randn((*lead, n_way, attr_dim), gen, dev)
+        os_ = [randn((*lead, n, d), gen, dev) for d in tdims]
         first = m(ta)
         if first is None:
             trainable = [k for k, p in m.named_parameters() if p.requires_grad]
             if trainable:
-                _fail(who, f"returns None (no modulation) but has trainable parameters {trainable}")
-            if m(_randn((n_way, attr_dim), gen, dev)) is not None:
-                _fail(who, "returns None for some task attributes and a modulation for others")
+                fail(who, f"returns None (no modulation) but has trainable parameters {trainable}")
+            if m(randn((n_way, attr_dim), gen, dev)) is not None:
+                fail(who, "returns None for some task attributes and a modulation for others")
             return m
         if not callable(first):
-            _fail(
+            fail(
                 who,
                 f"forward must return a callable modulation (j, o) -> o_hat or None, got {type(first).__name__}",
             )
@@ -331,10 +275,10 @@ def check_modulator(
         for mode in (True, False):
             m.train(mode)
             for tl in _task_shapes(leading):
-                t_attrs = _randn((*tl, n_way, attr_dim), gen, dev)
-                outs = [_randn((*tl, n, d), gen, dev) for d in tdims]
+                t_attrs = randn((*tl, n_way, attr_dim), gen, dev)
+                outs = [randn((*tl, n, d), gen, dev) for d in tdims]
                 for j, (o, r) in enumerate(zip(outs, apply(m(t_attrs), outs), strict=True)):
-                    _check_tensor(who, f"modulation({j}, o) with leading dims {tl}", r, tuple(o.shape))
+                    check_tensor(who, f"modulation({j}, o) with leading dims {tl}", r, tuple(o.shape))
         m.train()
         projs = [_projection(o.shape, dev, seed + j) for j, o in enumerate(os_)]
         _check_gradients(
@@ -387,26 +331,26 @@ def check_critic(
     from modgen.functional.losses import critic_loss
 
     who = f"critic {getattr(cls, '__name__', cls)}"
-    dev = _device(device)
+    dev = as_device(device)
     gen = torch.Generator(device=dev).manual_seed(seed)
-    with _seeded(seed, dev):
+    with seeded(seed, dev):
         d = _require_module(
-            who, _build(who, cls, {"feature_dim": feature_dim, "attr_dim": attr_dim}, params, dev)
+            who, build(who, cls, {"feature_dim": feature_dim, "attr_dim": attr_dim}, params, dev)
         )
 
         def inputs(lead: tuple[int, ...]) -> tuple[Tensor, Tensor]:
-            return _randn((*lead, n, feature_dim), gen, dev), _randn((*lead, n, attr_dim), gen, dev)
+            return randn((*lead, n, feature_dim), gen, dev), randn((*lead, n, attr_dim), gen, dev)
 
         for mode in (True, False):
             d.train(mode)
             for lead in _task_shapes(leading):
-                _check_tensor(who, f"D(x, a) with leading dims {lead}", d(*inputs(lead)), (*lead, n))
+                check_tensor(who, f"D(x, a) with leading dims {lead}", d(*inputs(lead)), (*lead, n))
         d.train()
         x, a = inputs(tuple(leading))
         proj = _projection((*leading, n), dev, seed)
         _check_gradients(who, d, lambda: (d(x, a) * proj).sum())
         _check_functional(who, d, (x, a), lambda out: out, batched=bool(tuple(leading)))
-        x_fake = _randn(x.shape, gen, dev)
+        x_fake = randn(x.shape, gen, dev)
         eps = torch.rand((*x.shape[:-1], 1), generator=gen, device=dev)
         params_ = _params(d)
 
@@ -425,7 +369,7 @@ def check_critic(
             d.train()
         bad = [k for k, g in grads.items() if not torch.isfinite(g).all()]
         if bad:
-            _fail(who, f"critic_loss gradients are NaN/inf for {', '.join(bad)}")
+            fail(who, f"critic_loss gradients are NaN/inf for {', '.join(bad)}")
     return d
 
 
@@ -440,18 +384,18 @@ def _check_head(
     seed: int,
     params: dict[str, Any],
 ) -> nn.Module:
-    dev = _device(device)
+    dev = as_device(device)
     gen = torch.Generator(device=dev).manual_seed(seed)
     feature_dim = dims["feature_dim"]
-    with _seeded(seed, dev):
-        h = _require_module(who, _build(who, cls, dims, params, dev))
+    with seeded(seed, dev):
+        h = _require_module(who, build(who, cls, dims, params, dev))
         for mode in (True, False):
             h.train(mode)
             for lead in _task_shapes(leading):
-                out = h(_randn((*lead, n, feature_dim), gen, dev))
-                _check_tensor(who, f"output with leading dims {lead}", out, (*lead, n, out_dim))
+                out = h(randn((*lead, n, feature_dim), gen, dev))
+                check_tensor(who, f"output with leading dims {lead}", out, (*lead, n, out_dim))
         h.train()
-        x = _randn((*leading, n, feature_dim), gen, dev)
+        x = randn((*leading, n, feature_dim), gen, dev)
         proj = _projection((*leading, n, out_dim), dev, seed)
         _check_gradients(who, h, lambda: (h(x) * proj).sum())
         _check_functional(who, h, (x,), lambda out: out, batched=bool(tuple(leading)))
@@ -519,61 +463,21 @@ def check_quality_weighter(
         The built weighter.
     """
     who = f"quality_weighter {getattr(cls, '__name__', cls)}"
-    dev = _device(device)
+    dev = as_device(device)
     gen = torch.Generator(device=dev).manual_seed(seed)
-    q = _build(who, cls, {}, params, dev)
+    q = build(who, cls, {}, params, dev)
     for method in ("sample_weights", "class_weights"):
         if not callable(getattr(q, method, None)):
-            _fail(who, f"has no method {method}")
-    a = _randn((n, attr_dim), gen, dev)
-    a_rec = a + 0.5 * _randn((n, attr_dim), gen, dev)
-    sw = _check_tensor(who, "sample_weights(a, a_rec)", q.sample_weights(a, a_rec), (n,))
+            fail(who, f"has no method {method}")
+    a = randn((n, attr_dim), gen, dev)
+    a_rec = a + 0.5 * randn((n, attr_dim), gen, dev)
+    sw = check_tensor(who, "sample_weights(a, a_rec)", q.sample_weights(a, a_rec), (n,))
     if sw.device != a.device:
-        _fail(who, f"sample_weights are on {sw.device}, expected the inputs' device {a.device}")
+        fail(who, f"sample_weights are on {sw.device}, expected the inputs' device {a.device}")
     labels = torch.arange(n, device=dev) % num_classes
-    cw = _check_tensor(
+    cw = check_tensor(
         who, "class_weights(sw, labels, C)", q.class_weights(sw, labels, num_classes), (num_classes,)
     )
     if cw.device != a.device:
-        _fail(who, f"class_weights are on {cw.device}, expected the inputs' device {a.device}")
+        fail(who, f"class_weights are on {cw.device}, expected the inputs' device {a.device}")
     return q
-
-
-#: The check of each component kind.
-CHECKS: dict[str, Callable[..., Any]] = {
-    "generator": check_generator,
-    "modulator": check_modulator,
-    "critic": check_critic,
-    "aux_classifier": check_aux_classifier,
-    "attribute_decoder": check_attribute_decoder,
-    "quality_weighter": check_quality_weighter,
-}
-
-
-def check_component(kind: str, cls: Any, **kwargs: Any) -> Any:
-    """Run the contract check of ``kind`` on ``cls``; keyword args go to that check.
-
-    Args:
-        kind: one of :data:`CHECKS` (``generator``, ``modulator``, ``critic``,
-            ``aux_classifier``, ``attribute_decoder``, ``quality_weighter``).
-        cls: the component class (or factory) as registered.
-        **kwargs: the check's dims (``attr_dim=``, ``n=``, ``leading=``, ``device=``, ...) and
-            the component's own parameters (``hidden=16``).
-
-    Returns:
-        The built component.
-
-    Raises:
-        ConfigError: ``kind`` has no contract check.
-        ContractError: the component breaks the contract.
-
-    Example:
-        >>> from modgen.nn import NoModulator
-        >>> check_component("modulator", NoModulator) is not None
-        True
-    """
-    if kind not in CHECKS:
-        raise ConfigError(
-            f"check_component: no contract check for kind {kind!r}; kinds with checks: {', '.join(CHECKS)}"
-        )
-    return CHECKS[kind](cls, **kwargs)
