@@ -393,3 +393,55 @@ def test_cuda_speed_quick_reports_the_card(speed, tmp_path):
         ]
     )
     assert result["machine"]["cuda_device"] and result["datasets"][0]["runs"][0]["peak_bytes"] > 0
+
+
+def test_science_quick_gives_paired_differences_and_the_floor():
+    science = _load("science")
+
+    out = science.main(
+        [
+            "--dataset",
+            "digits",
+            "--split",
+            "val",
+            "--seeds",
+            "2",
+            "--arms",
+            "zsml,amaz-gc=amaz:trainer.modulator_loss=gc",
+            "--baseline",
+            "zsml",
+            "--quick",
+            "--classifiers",
+            "svm",
+            "--set",
+            "trainer.episodes=2",
+            "--set",
+            "evaluation.seeds=1",
+            "--set",
+            'evaluation.classifiers=["svm"]',
+            "--set",
+            "data.options.val_classes=[3, 8]",
+            "--set",
+            "evaluation.zsl_samples=5",
+            "--set",
+            "evaluation.gzsl_samples=5",
+            "--set",
+            "evaluation.retrieval_k=[1]",
+        ]
+    )
+    assert set(out["arms"]) == {"zsml", "amaz-gc"} and all(len(a["runs"]) == 2 for a in out["arms"].values())
+    assert "paired difference from zsml" in out["markdown"] and "Closed-form floor" in out["markdown"]
+    assert [r["seed"] for r in out["arms"]["amaz-gc"]["runs"]] == [0, 1]
+
+
+def test_committed_results_come_from_clean_commits():
+    """A committed table must be made by a committed command from a clean commit it names."""
+    root = Path(__file__).resolve().parents[1]
+    dirty = [
+        str(p.relative_to(root))
+        for p in (root / "benchmarks" / "results").glob("*.json")
+        if "+dirty" in p.read_text(encoding="utf-8")
+    ]
+    page = (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert not dirty, f"results recorded from a dirty tree: {dirty}"
+    assert "+dirty" not in page, "docs/benchmarks.md holds a table measured on a dirty tree"

@@ -1,0 +1,310 @@
+"""Paired comparisons of recipes and readings: does AMAZ's modulation earn its place?
+
+Every *arm* (a recipe with optional ``--set`` overrides) is trained and evaluated with the same
+seeds through :func:`modgen.pipeline.run`; with paired random streams, seed ``s`` gives every arm
+the same tasks, noise and initial G/D/C/AD weights, so each arm's difference from the baseline
+arm is judged seed by seed (:func:`modgen.report.stats.paired_difference`: mean and 95%
+Student-t interval; a difference counts when the interval excludes zero). Beside the arms, the
+closed-form floor (ESZSL, ridge) on the same split.
+
+Two splits:
+
+* ``--split val``: the data's validation view — train on the ``train`` classes, measure on the
+  ``val`` classes the generators never saw (classifier settings fixed: ``selection=none``). This
+  is where defaults are chosen; the test classes are not looked at.
+* ``--split test``: the normal protocol (train on ``trainval``, classifier settings selected on
+  the validation classes, measured on the unseen test classes). This is what is reported.
+
+Tables go into ``docs/benchmarks.md`` between ``<!-- science:<dataset>:<split>:begin/end -->`` and
+the JSON into ``benchmarks/results/science-<dataset>-<split>.json``. Both record the commit, and
+both are refused from a working tree with uncommitted changes (``--no-doc`` runs anyway, writing
+nothing into the repository): a committed table must come from a clean commit that reproduces it.
+
+Usage:
+    python benchmarks/science.py --dataset digits --split val --seeds 10 \\
+        --arms "zsml,amaz,amaz-gc=amaz:trainer.modulator_loss=gc,clswgan" --baseline zsml
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import DEFAULT_DOC_PAGE, git_commit, machine_info, today, write_doc_block, write_json  # noqa: E402
+
+__all__ = ["Arm", "parse_arms", "run_arms", "paired_table", "main"]
+
+#: The measures compared (per classifier for the classifier-based ones).
+CLASSIFIER_METRICS = ("zsl", "gzsl_h")
+QUALITY_METRICS = ("ncm_cosine_unseen", "ncm_euclidean_unseen", "mean_gap_unseen")
+
+
+class Arm:
+    """A named recipe with overrides: ``name=recipe:key=value:key=value`` (or just ``recipe``)."""
+
+    def __init__(self, text: str) -> None:
+        name, _, rest = text.partition("=") if "=" in text.split(":")[0] else (text.split(":")[0], "", text)
+        parts = (rest or text).split(":")
+        self.name = name or parts[0]
+        self.recipe = parts[0]
+        self.overrides = [p for p in parts[1:] if p]
+
+    def __repr__(self) -> str:
+        return f"Arm({self.name!r}: {self.recipe} {' '.join(self.overrides)})"
+
+
+def parse_arms(text: str) -> list[Arm]:
+    """``"zsml,amaz-gc=amaz:trainer.modulator_loss=gc"`` -> arms.
+
+    Example:
+        >>> [(a.name, a.recipe, a.overrides) for a in parse_arms("zsml,amaz-gc=amaz:trainer.modulator_loss=gc")]
+        [('zsml', 'zsml', []), ('amaz-gc', 'amaz', ['trainer.modulator_loss=gc'])]
+    """
+    arms = [Arm(t.strip()) for t in text.split(",") if t.strip()]
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"--arms: names must be unique, got {names}")
+    return arms
+
+
+def _value(result: Any, metric: str, clf: str | None) -> float:
+    if metric == "zsl":
+        return float(result.zsl[clf])
+    if metric == "gzsl_h":
+        return float(result.gzsl[clf]["h"])
+    return float(result.quality[metric])
+
+
+def run_arms(
+    arms: list[Arm],
+    dataset: str,
+    split: str,
+    seeds: list[int],
+    registries: Any,
+    workdir: Path,
+    overrides: list[str],
+    log: Any = print,
+    quick: bool = False,
+) -> dict[str, Any]:
+    """Train and evaluate every arm for every seed; return the results by arm and the floor.
+
+    ``quick``: tiny networks (:func:`modgen.testing.presets.tiny`), a smoke test.
+    """
+    from modgen.baselines import floor_measurements
+    from modgen.data import load_dataset
+    from modgen.errors import TrainingDivergedError
+    from modgen.pipeline import resolve_spec, run
+
+    split_overrides = ["data.validation=true", "evaluation.selection=none"] if split == "val" else []
+    out: dict[str, Any] = {"arms": {}, "floor": None}
+    data = None
+    for arm in arms:
+        runs, diverged, seconds = [], [], []
+        for seed in seeds:
+            spec = resolve_spec(
+                registries,
+                arm.recipe,
+                dataset=dataset,
+                overrides=[*overrides, *split_overrides, *arm.overrides, f"run.seed={seed}"],
+            )
+            if quick:
+                from modgen.testing.presets import tiny
+
+                spec = tiny(spec, registries)
+            if data is None:
+                data = load_dataset(registries, spec.data)
+                if split == "test":
+                    out["floor"] = floor_measurements(data)
+            t0 = time.perf_counter()
+            try:
+                done = run(spec, registries, workdir / f"{arm.name}-{seed}", data=data)
+            except TrainingDivergedError as err:
+                diverged.append({"seed": seed, "error": str(err).split(";")[0]})
+                log(f"  {arm.name} seed {seed}: DIVERGED")
+                continue
+            seconds.append(time.perf_counter() - t0)
+            runs.append(done.result)
+            log(
+                f"  {arm.name} seed {seed}: ZSL {', '.join(f'{c} {v:.1f}' for c, v in done.result.zsl.items())}; "
+                f"cos-NCM {done.result.quality['ncm_cosine_unseen']:.1f} ({seconds[-1]:.0f} s)"
+            )
+        out["arms"][arm.name] = {
+            "recipe": arm.recipe,
+            "overrides": arm.overrides,
+            "runs": runs,
+            "diverged": diverged,
+            "seconds": seconds,
+        }
+    if split == "val" and data is not None:
+        out["floor"] = _floor_on_view(data)
+    return out
+
+
+#: Fixed closed-form parameters on the validation view, which has no validation split of its own
+#: to select them on (the middle of the default grids).
+VIEW_FLOOR_PARAMS = {"eszsl": {"gamma": 1.0, "lambda": 1.0}, "ridge": {"alpha": 1.0}}
+
+
+def _floor_on_view(view: Any) -> dict[str, Any]:
+    """The closed-form floor on the validation view: fitted on its training classes, measured on
+    its unseen (val) classes, with :data:`VIEW_FLOOR_PARAMS`."""
+    from modgen.baselines import fit_predict
+    from modgen.evaluate.metrics import per_class_top1
+
+    out = {}
+    for method, params in VIEW_FLOOR_PARAMS.items():
+        (pred,) = fit_predict(
+            method,
+            params,
+            view.features[view.trainval],
+            view.labels[view.trainval],
+            view.semantics,
+            view.unseen_classes,
+            [view.features[view.test_unseen]],
+        )
+        out[method] = {"zsl": 100.0 * per_class_top1(view.labels[view.test_unseen], pred), "params": params}
+    return out
+
+
+def paired_table(results: dict[str, Any], baseline: str, classifiers: list[str]) -> str:
+    """Markdown: each arm's mean ± std, and its paired difference from ``baseline`` with the 95% CI."""
+    from modgen.report import format_stat
+    from modgen.report.stats import paired_difference
+
+    arms = results["arms"]
+    base = {r.seed: r for r in arms[baseline]["runs"]}
+    rows = []
+    metrics = [(m, c) for m in CLASSIFIER_METRICS for c in classifiers] + [(m, None) for m in QUALITY_METRICS]
+    for name, arm in arms.items():
+        by_seed = {r.seed: r for r in arm["runs"]}
+        for metric, clf in metrics:
+            values = [_value(r, metric, clf) for r in arm["runs"]]
+            if not values:
+                continue
+            import numpy as np
+
+            stat = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            }
+            digits = 2 if metric.startswith("mean_gap") else 1
+            cell = format_stat(stat, len(values), digits=digits)
+            diff = "-"
+            shared = sorted(set(by_seed) & set(base))
+            if name != baseline and len(shared) >= 2:
+                d = paired_difference(
+                    [_value(by_seed[s], metric, clf) for s in shared],
+                    [_value(base[s], metric, clf) for s in shared],
+                )
+                mark = " **(excludes 0)**" if d.excludes_zero else ""
+                diff = f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}]{mark}"
+            what = f"{metric} ({clf})" if clf else metric
+            rows.append([name, what, str(len(values)), cell, diff])
+    lines = [
+        f"| arm | measure | seeds | mean ± std | paired difference from {baseline} (95% CI) |",
+        "|---|---|---:|---:|---|",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    for name, arm in arms.items():
+        if arm["diverged"]:
+            lines.append(
+                f"\n{name}: seeds {', '.join(str(d['seed']) for d in arm['diverged'])} diverged (left out)."
+            )
+    floor = results.get("floor") or {}
+    if floor:
+        lines.append("")
+        lines.append(
+            "Closed-form floor on the same split: "
+            + "; ".join(f"{m} ZSL {v['zsl']:.1f}" for m, v in floor.items())
+            + "."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--dataset", required=True, help="digits or fashion-mnist (or another registered data set)"
+    )
+    p.add_argument("--split", choices=("val", "test"), default="val")
+    p.add_argument("--arms", required=True, help="comma-separated arms: recipe or name=recipe:key=value:...")
+    p.add_argument("--baseline", required=True, help="the arm the others are compared with")
+    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
+    p.add_argument(
+        "--classifiers", default="softmax,svm", help="classifiers in the table (default softmax,svm)"
+    )
+    p.add_argument("--set", action="append", default=[], help="override for every arm")
+    p.add_argument("--key", default=None, help="docs block key (default science:<dataset>:<split>)")
+    p.add_argument("--no-doc", action="store_true", help="write nothing into the repository (a dry run)")
+    p.add_argument("--quick", action="store_true", help="tiny networks: a smoke test (implies --no-doc)")
+    args = p.parse_args(argv)
+    args.no_doc = args.no_doc or args.quick
+    if args.baseline not in [a.name for a in parse_arms(args.arms)]:
+        p.error(f"--baseline {args.baseline!r} is not one of the arms")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import torch
+
+    from modgen.plugins import get_registries
+
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    commit = git_commit()
+    if commit.endswith("+dirty") and not args.no_doc:
+        raise SystemExit(
+            f"the working tree has uncommitted changes ({commit}); commit first (a committed table must come from "
+            "a clean commit), or pass --no-doc for a dry run"
+        )
+    registries = get_registries(entry_points=False)
+    arms = parse_arms(args.arms)
+    classifiers = [c for c in args.classifiers.split(",") if c]
+    seeds = list(range(args.seeds))
+    command = "python benchmarks/science.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="modgen-science-") as tmp:
+        results = run_arms(
+            arms, args.dataset, args.split, seeds, registries, Path(tmp), args.set, quick=args.quick
+        )
+    machine = machine_info("cpu")
+    header = (
+        f"{args.dataset}, {'validation view (train classes -> val classes)' if args.split == 'val' else 'test split'}; "
+        f"{len(seeds)} paired seeds; commit `{commit}`; `{command.strip()}`; {today()}, {machine['cpu_model']}, "
+        f"1 thread, {(time.perf_counter() - t0) / 60:.0f} min."
+    )
+    table = header + "\n\n" + paired_table(results, args.baseline, classifiers)
+    print(table)
+    payload = {
+        "benchmark": "science",
+        "date": today(),
+        "commit": commit,
+        "command": command.strip(),
+        "machine": machine,
+        "dataset": args.dataset,
+        "split": args.split,
+        "seeds": seeds,
+        "baseline": args.baseline,
+        "arms": {
+            n: {**{k: v for k, v in a.items() if k != "runs"}, "runs": [r.to_dict() for r in a["runs"]]}
+            for n, a in results["arms"].items()
+        },
+        "floor": results["floor"],
+        "markdown": table,
+    }
+    if not args.no_doc:
+        key = args.key or f"science:{args.dataset}:{args.split}"
+        write_json(Path(__file__).resolve().parent / "results" / f"{key.replace(':', '-')}.json", payload)
+        write_doc_block(DEFAULT_DOC_PAGE, key, table)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
