@@ -8,9 +8,13 @@ of the box::
     NAME/
         pyproject.toml            entry point: [project.entry-points.modgen] NAME = "modgen_NAME.plugin"
         README.md
-        modgen_NAME/__init__.py
-        modgen_NAME/plugin.py     the hooks and the example modulator "NAME.scale"
+        modgen_NAME/__init__.py   loads the components on first use (no torch at import)
+        modgen_NAME/plugin.py     the hooks; they import the components when modgen calls them
+        modgen_NAME/modulator.py  the example modulator "NAME.scale"
         tests/test_NAME_plugin.py
+
+The plugin module imports its components (and torch) inside the hooks: modgen imports every
+plugin module to build its command line, so ``modgen --help`` stays fast.
 
 Example:
     >>> import tempfile
@@ -24,13 +28,9 @@ from __future__ import annotations
 import keyword
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from modgen.errors import ConfigError
 from modgen.registry import BUILTIN
-
-if TYPE_CHECKING:
-    import typer
 
 __all__ = ["PLUGIN_NAME_PATTERN", "validate_plugin_name", "plugin_files", "new_plugin"]
 
@@ -49,7 +49,7 @@ version = "0.1.0"
 description = "A modgen plugin adding the modulator {name}.scale"
 readme = "README.md"
 requires-python = ">=3.10"
-dependencies = ["modgen", "torch>=2.1"]
+dependencies = ["modgen-zsl", "torch>=2.1"]
 
 [project.optional-dependencies]
 test = ["pytest>=8", "hypothesis>=6.90"]
@@ -71,9 +71,10 @@ pythonpath = ["."]
 _README = """\
 # modgen-{name}
 
-A [modgen](https://pypi.org/project/modgen/) plugin. It registers the modulator
-**`{name}.scale`**: a task encoder (a per-class MLP averaged over the task's classes) and one
-linear head per modulated generator output, scaling each output by `1 + tanh(w_j(e))`.
+A plugin for [modgen](https://github.com/modgen-zsl/modgen-zsl) (the distribution `modgen-zsl`). It
+registers the modulator
+**`{name}.scale`**: a task encoder (a per-class MLP averaged over the task's classes) and one linear
+head per modulated generator output, scaling each output by `1 + tanh(w_j(e))`.
 
 ```bash
 pip install -e .                       # makes the entry point "{name}" visible to modgen
@@ -87,8 +88,10 @@ Use it in a run by putting it in a recipe's modulator slot (with its default par
 modgen train --recipe amaz --set modulator={name}.scale
 ```
 
-Add more components in `modgen_{name}/plugin.py` (`registries.<kind>.register("{name}.<name>", cls)`),
-and recipes with a `modgen_register_recipes` hook. Every name must start with `{name}.`.
+Add more components in modules of `modgen_{name}/` and register them in `modgen_{name}/plugin.py`
+(`registries.<kind>.register("{name}.<name>", cls)`, importing the class inside the hook), and
+recipes with a `modgen_register_recipes` hook. Every name must start with `{name}.`. Check each
+component with `modgen.testing.contracts.check_component(kind, cls)`.
 """
 
 _INIT = '''\
@@ -96,9 +99,19 @@ _INIT = '''\
 
 from __future__ import annotations
 
-from modgen_{name}.plugin import ScaleModulator
+from importlib import import_module
+from typing import Any
 
 __all__ = ["ScaleModulator"]
+
+_WHERE = {{"ScaleModulator": "modulator"}}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the components on first use (importing the package does not import torch)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'modgen_{name}' has no attribute {{name!r}}")
+    return getattr(import_module(f"modgen_{name}.{{_WHERE[name]}}"), name)
 '''
 
 _PLUGIN = '''\
@@ -106,15 +119,34 @@ _PLUGIN = '''\
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
-
-import torch
 from modgen import hookimpl
-from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.plugins import PluginRegistries
+
+# The components (and torch) are imported inside the hooks: modgen imports every plugin module to
+# build its command line, and `modgen --help` should not pay for importing torch.
+
+
+@hookimpl
+def modgen_register_components(registries: PluginRegistries) -> None:
+    """Register this plugin's components; names must start with "{name}."."""
+    from modgen_{name}.modulator import ScaleModulator
+
+    registries.modulator.register("{name}.scale", ScaleModulator)
+'''
+
+_MODULATOR = '''\
+"""The modulator ``{name}.scale``: scales each modulated generator output per task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ScaleModulator"]
 
 
 class ScaleModulator(nn.Module):
@@ -145,12 +177,6 @@ class ScaleModulator(nn.Module):
         e = self.encoder(task_attributes).mean(dim=-2, keepdim=True)
         scales = [1 + torch.tanh(head(e)) for head in self.heads]
         return lambda j, o: scales[j] * o
-
-
-@hookimpl
-def modgen_register_components(registries: Registries) -> None:
-    """Register this plugin's components; names must start with "{name}."."""
-    registries.modulator.register("{name}.scale", ScaleModulator)
 '''
 
 _TEST = '''\
@@ -159,6 +185,10 @@ _TEST = '''\
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -167,7 +197,8 @@ from modgen.plugins import get_registries
 from modgen.testing.contracts import check_component
 from modgen.testing.strategies import leading_dims, task_sizes
 
-from modgen_{name} import ScaleModulator, plugin
+from modgen_{name} import plugin
+from modgen_{name}.modulator import ScaleModulator
 
 
 def test_scale_modulator_passes_the_modulator_contract() -> None:
@@ -191,6 +222,15 @@ def test_plugin_registers_its_component() -> None:
     regs = get_registries(extra=[("{name}", plugin)], entry_points=False)
     assert regs.failures == []
     assert regs.modulator.entry("{name}.scale").origin == "{name}"
+
+
+def test_importing_the_plugin_module_does_not_import_torch() -> None:
+    # modgen imports every plugin module to build its command line; `modgen --help` stays fast.
+    root = str(Path(__file__).resolve().parents[1])
+    env = {{**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}}
+    code = "import sys, modgen_{name}.plugin; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_entry_point_when_installed() -> None:
@@ -235,6 +275,7 @@ def plugin_files(name: str) -> dict[str, str]:
         "README.md": _README.format(name=name),
         f"modgen_{name}/__init__.py": _INIT.format(name=name),
         f"modgen_{name}/plugin.py": _PLUGIN.format(name=name),
+        f"modgen_{name}/modulator.py": _MODULATOR.format(name=name),
         f"tests/test_{name}_plugin.py": _TEST.format(name=name),
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,7 +43,12 @@ def test_valid_names_make_consistent_files(name: str) -> None:
     files = plugin_files(name)
     assert f'{name} = "modgen_{name}.plugin"' in files["pyproject.toml"]
     assert f'register("{name}.scale"' in files[f"modgen_{name}/plugin.py"]
-    compile(files[f"modgen_{name}/plugin.py"], "plugin.py", "exec")
+    assert '"modgen-zsl"' in files["pyproject.toml"]
+    for rel in (f"modgen_{name}/__init__.py", f"modgen_{name}/plugin.py", f"modgen_{name}/modulator.py"):
+        compile(files[rel], rel, "exec")
+    # the plugin module imports its components (and torch) only inside the hooks
+    for rel in (f"modgen_{name}/__init__.py", f"modgen_{name}/plugin.py"):
+        assert not re.search(r"^(import torch|from torch)", files[rel], flags=re.M), rel
     compile(files[f"tests/test_{name}_plugin.py"], "test.py", "exec")
 
 
@@ -89,7 +95,7 @@ def test_scaffolded_package_passes_its_own_tests(scaffolded: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "3 passed, 1 skipped" in proc.stdout
+    assert "4 passed, 1 skipped" in proc.stdout
 
 
 @pytest.fixture
