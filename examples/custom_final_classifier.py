@@ -36,7 +36,9 @@ from modgen.recipes import with_dataset_preset
 from modgen.train.loop import train
 
 
-class NearestMeanClassifier(BaseEstimator, ClassifierMixin):
+# Mixins go before BaseEstimator (scikit-learn's rule): with BaseEstimator first,
+# is_classifier() is False and cross_val_score splits without stratification.
+class NearestMeanClassifier(ClassifierMixin, BaseEstimator):
     """Nearest class mean by cosine similarity; prototypes are ``sample_weight``-weighted means.
 
     Args:
