@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import inspect
 import pickle
 
@@ -207,6 +209,24 @@ def test_cuda_fit_matches_cpu_predictions():
     cpu = LinearSVMClassifier(device="cpu").fit(X, y)
     gpu = LinearSVMClassifier(device="cuda").fit(torch.from_numpy(X).cuda(), y)
     assert (cpu.predict(X) == gpu.predict(torch.from_numpy(X).cuda())).mean() >= 0.98
+
+
+@pytest.mark.cuda
+def test_cuda_softmax_and_grid_take_cuda_tensors():
+    X, y = blobs()
+    Xc = torch.from_numpy(X).cuda()
+    est = SoftmaxClassifier(**dict(FAST["softmax"], device="cuda"))
+    cpu = SoftmaxClassifier(**FAST["softmax"]).fit(X, y)
+    gpu = clone(est).fit(Xc, torch.from_numpy(y).cuda())
+    assert (cpu.predict(X) == gpu.predict(Xc)).mean() >= 0.98
+    fits = fit_grid(est, [{"lr": 0.01}, {"lr": 0.02}], Xc, y, sample_weight=torch.ones(len(y)).cuda())
+    np.testing.assert_allclose(fits[0].decision_function(Xc), gpu.decision_function(X), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("module", ["modgen.classify.grid", "modgen.classify._variant"])
+def test_docstring_examples_of_new_modules(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # --- errors -------------------------------------------------------------------------------------
