@@ -33,7 +33,9 @@ from modgen.evaluate.metrics import per_class_top1
 from modgen.pipeline import resolve_spec, run
 
 
-class NearestMeanClassifier(BaseEstimator, ClassifierMixin):
+# Mixins go before BaseEstimator (scikit-learn's rule): with BaseEstimator first,
+# is_classifier() is False and cross_val_score splits without stratification.
+class NearestMeanClassifier(ClassifierMixin, BaseEstimator):
     """Nearest class mean by cosine similarity; prototypes are ``sample_weight``-weighted means.
 
     Args:

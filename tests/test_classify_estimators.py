@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import inspect
+import pickle
+
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError
 
 from modgen.classify import (
     FINAL_CLASSIFIERS,
+    ClassifierNotFittedError,
+    InputTypeError,
     LinearSVMClassifier,
     SklearnLinearSVC,
     SoftmaxClassifier,
     WeightedLinearSVMClassifier,
+    WeightedSklearnLinearSVC,
     WeightedSoftmaxClassifier,
     class_mean_weights,
+    fit_grid,
     register_components,
     resolve_sample_weights,
+    variant,
 )
-from modgen.errors import ConfigError, DataError, ShapeError
+from modgen.errors import ConfigError, DataError, ModgenError, ShapeError
 from modgen.plugins import Registries
 
 # Small, fast settings for every classifier in these tests.
 FAST = {
-    "softmax": {"hidden": 16, "epochs": 5, "batch_size": 32, "lr": 0.01, "device": "cpu"},
-    "weighted-softmax": {"hidden": 16, "epochs": 5, "batch_size": 32, "lr": 0.01, "device": "cpu"},
+    "softmax": {"hidden": 16, "steps": 15, "batch_size": 32, "lr": 0.01, "device": "cpu"},
+    "weighted-softmax": {"hidden": 16, "steps": 15, "batch_size": 32, "lr": 0.01, "device": "cpu"},
     "svm": {"device": "cpu", "max_iter": 100},
     "weighted-svm": {"device": "cpu", "max_iter": 100},
     "sklearn-svm": {},
@@ -95,7 +107,7 @@ def test_softmax_is_deterministic_given_random_state():
 @given(constant=st.floats(0.01, 50.0), weighting=st.sampled_from(["instance", "class"]))
 def test_uniform_weights_equal_unweighted_softmax(constant, weighting):
     X, y = blobs(n_per_class=10)
-    params = dict(FAST["softmax"], epochs=3)
+    params = dict(FAST["softmax"], steps=9)
     plain = SoftmaxClassifier(**params).fit(X, y)
     weighted = SoftmaxClassifier(**dict(params, weighting=weighting)).fit(
         X, y, sample_weight=np.full(len(y), constant)
@@ -177,12 +189,18 @@ def test_torch_svm_agrees_with_linearsvc_on_separable_data(seed, n_classes, C):
     assert (ours.predict(X_far) == ref.predict(X_far)).mean() >= 0.95
 
 
-def test_two_classes_have_two_score_columns():
+def test_two_classes_have_one_score_column_as_sklearn():
+    """Two classes: decision_function is (n,), the score of classes_[1] (sklearn's convention)."""
     X, y = blobs(n_classes=2)
-    for est in (LinearSVMClassifier(device="cpu"), SklearnLinearSVC()):
+    for est in (LinearSVMClassifier(device="cpu"), SklearnLinearSVC(), SoftmaxClassifier(**FAST["softmax"])):
         scores = est.fit(X, y).decision_function(X)
-        assert scores.shape == (len(y), 2)
+        assert scores.shape == (len(y),)
         assert np.array_equal(est.predict(X), y)
+        assert np.array_equal(est.classes_[(scores > 0).astype(int)], y)
+    svm = LinearSVMClassifier(device="cpu").fit(X, y)
+    ref = SklearnLinearSVC().fit(X, y)
+    assert svm.coef_.shape == ref.coef_.shape == (1, X.shape[1])
+    np.testing.assert_allclose(svm.decision_function(X), ref.decision_function(X), rtol=0.05, atol=0.05)
 
 
 @pytest.mark.cuda
@@ -191,6 +209,24 @@ def test_cuda_fit_matches_cpu_predictions():
     cpu = LinearSVMClassifier(device="cpu").fit(X, y)
     gpu = LinearSVMClassifier(device="cuda").fit(torch.from_numpy(X).cuda(), y)
     assert (cpu.predict(X) == gpu.predict(torch.from_numpy(X).cuda())).mean() >= 0.98
+
+
+@pytest.mark.cuda
+def test_cuda_softmax_and_grid_take_cuda_tensors():
+    X, y = blobs()
+    Xc = torch.from_numpy(X).cuda()
+    est = SoftmaxClassifier(**dict(FAST["softmax"], device="cuda"))
+    cpu = SoftmaxClassifier(**FAST["softmax"]).fit(X, y)
+    gpu = clone(est).fit(Xc, torch.from_numpy(y).cuda())
+    assert (cpu.predict(X) == gpu.predict(Xc)).mean() >= 0.98
+    fits = fit_grid(est, [{"lr": 0.01}, {"lr": 0.02}], Xc, y, sample_weight=torch.ones(len(y)).cuda())
+    np.testing.assert_allclose(fits[0].decision_function(Xc), gpu.decision_function(X), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("module", ["modgen.classify.grid", "modgen.classify._variant"])
+def test_docstring_examples_of_new_modules(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -209,8 +245,14 @@ def test_bad_hyper_parameters_are_config_errors():
     X, y = blobs()
     with pytest.raises(ConfigError, match=r"LinearSVMClassifier\.C: expected a number > 0, got -1"):
         LinearSVMClassifier(C=-1, device="cpu").fit(X, y)
+    with pytest.raises(ConfigError, match=r"SoftmaxClassifier\.steps: expected an integer >= 1, got 0"):
+        SoftmaxClassifier(steps=0, device="cpu").fit(X, y)
     with pytest.raises(ConfigError, match=r"SoftmaxClassifier\.epochs: expected an integer >= 1, got 0"):
         SoftmaxClassifier(epochs=0, device="cpu").fit(X, y)
+    with pytest.raises(
+        ConfigError, match=r"SoftmaxClassifier\.schedule: expected one of cosine, constant, got 'step'"
+    ):
+        SoftmaxClassifier(schedule="step", device="cpu").fit(X, y)
     with pytest.raises(
         ConfigError, match=r"SoftmaxClassifier\.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'"
     ):
@@ -218,28 +260,216 @@ def test_bad_hyper_parameters_are_config_errors():
 
 
 def test_bad_inputs_are_data_or_shape_errors():
+    """Messages changed with the move to sklearn's checks: sklearn's text after the owner."""
     X, y = blobs()
     svm = LinearSVMClassifier(device="cpu")
-    with pytest.raises(ShapeError, match=r"X must be 2-D \(n, D\), got shape \(80,\)"):
-        svm.fit(X[:, 0], y)
-    with pytest.raises(
-        ShapeError, match=r"y must be 1-D with one label per row of X \(80\), got shape \(79,\)"
-    ):
+    for bad in (X[:, 0], torch.from_numpy(X[:, 0])):
+        with pytest.raises(
+            ShapeError, match=r"fit: Expected 2D array \(n_samples, n_features\), got shape \(80,\)"
+        ):
+            svm.fit(bad, y)
+    with pytest.raises(ShapeError, match=r"fit: y has 79 labels for 80 rows of X"):
         svm.fit(X, y[:-1])
-    with pytest.raises(DataError, match=r"need at least 2 classes, got \[10\]"):
+    with pytest.raises(DataError, match=r"fit: got 1 class \(\[10\]\); need at least 2 classes"):
         svm.fit(X[:20], y[:20])
+    with pytest.raises(DataError, match=r"Unknown label type"):
+        svm.fit(X, y + 0.5)
     with pytest.raises(DataError, match=r"sample_weight must be >= 0, got a minimum of -1"):
         LinearSVMClassifier(weighting="instance", device="cpu").fit(X, y, sample_weight=-np.ones(len(y)))
-    with pytest.raises(DataError, match=r"sample_weight has shape \(3,\), expected \(80,\)"):
+    with pytest.raises(DataError, match=r"sample_weight\.shape == \(3,\), expected \(80,\)"):
         LinearSVMClassifier(weighting="instance", device="cpu").fit(X, y, sample_weight=np.ones(3))
     with pytest.raises(DataError, match=r"every sample weight is zero"):
         LinearSVMClassifier(weighting="instance", device="cpu").fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(DataError, match=r"only 1 class keeps a non-zero sample_weight"):
+        LinearSVMClassifier(weighting="instance", device="cpu").fit(X, y, sample_weight=(y == 10) * 1.0)
     bad = X.copy()
     bad[0, 0] = np.nan
-    with pytest.raises(DataError, match=r"X contains NaN or infinite values"):
+    with pytest.raises(DataError, match=r"LinearSVMClassifier\.fit: Input X contains NaN"):
         svm.fit(bad, y)
-    with pytest.raises(DataError, match=r"LinearSVMClassifier is not fitted yet"):
+    with pytest.raises(DataError, match=r"LinearSVMClassifier\.fit: Input X contains NaN or infinity"):
+        svm.fit(torch.from_numpy(bad), y)
+    with pytest.raises(InputTypeError, match=r"Sparse data was passed for X"):
+        svm.fit(scipy.sparse.csr_matrix(X), y)
+    with pytest.raises(
+        ClassifierNotFittedError,
+        match=r"LinearSVMClassifier\.predict: this LinearSVMClassifier is not fitted yet",
+    ):
         svm.predict(X)
     svm.fit(X, y)
-    with pytest.raises(ShapeError, match=r"X has 5 features, but the classifier was fitted on 6"):
-        svm.predict(X[:, :5])
+    for bad in (X[:, :5], torch.from_numpy(X[:, :5])):
+        with pytest.raises(
+            ShapeError, match=r"X has 5 features, but LinearSVMClassifier is expecting 6 features"
+        ):
+            svm.predict(bad)
+
+
+def test_errors_are_modgen_and_sklearn_types():
+    assert issubclass(ClassifierNotFittedError, ModgenError) and issubclass(
+        ClassifierNotFittedError, NotFittedError
+    )
+    assert issubclass(InputTypeError, DataError) and issubclass(InputTypeError, TypeError)
+    with pytest.raises(NotFittedError):
+        SoftmaxClassifier(device="cpu").decision_function(np.zeros((2, 3)))
+
+
+# --- variants -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variant_cls", "base_cls", "weighting"),
+    [
+        (WeightedSoftmaxClassifier, SoftmaxClassifier, "instance"),
+        (WeightedLinearSVMClassifier, LinearSVMClassifier, "class"),
+        (WeightedSklearnLinearSVC, SklearnLinearSVC, "class"),
+    ],
+)
+def test_weighted_variants_are_the_class_plus_a_default(variant_cls, base_cls, weighting):
+    est = variant_cls()
+    assert isinstance(est, base_cls) and is_classifier(est) and type(est) is not base_cls
+    assert est.get_params() == base_cls(weighting=weighting).get_params()
+    assert list(inspect.signature(variant_cls).parameters) == list(inspect.signature(base_cls).parameters)
+    assert repr(est) == f"{variant_cls.__name__}()"
+    assert repr(variant_cls(weighting="none")) == f"{variant_cls.__name__}(weighting='none')"
+    copy = clone(variant_cls(C=3.0) if "C" in est.get_params() else variant_cls(lr=0.5))
+    assert type(copy) is variant_cls and copy.get_params() == clone(copy).get_params()
+    assert pickle.loads(pickle.dumps(copy)).get_params() == copy.get_params()
+    assert variant_cls.selection_grid == base_cls.selection_grid
+    assert variant_cls.__module__ == base_cls.__module__
+
+
+def test_registry_summary_lines_of_variants():
+    regs = Registries()
+    register_components(regs)
+    summaries = {e.name: e.summary for e in regs.final_classifier.entries()}
+    assert summaries["weighted-softmax"].startswith(
+        "The softmax classifier with instance-level quality weights"
+    )
+    assert summaries["weighted-svm"].startswith("The torch linear SVM with the class weights of Eq. 14")
+    assert summaries["softmax"].startswith("Two fully connected layers and a softmax")
+
+
+def test_variant_rejects_unknown_defaults():
+    with pytest.raises(
+        ConfigError, match=r"variant 'X': defaults must name parameters of LinearSVMClassifier"
+    ):
+        variant(LinearSVMClassifier, "X", "doc", gamma=1.0)
+    with pytest.raises(ConfigError, match=r"got none"):
+        variant(LinearSVMClassifier, "X", "doc")
+
+
+# --- sized by optimisation steps ------------------------------------------------------------------
+
+
+def test_softmax_steps_do_not_shrink_with_the_data():
+    params = dict(FAST["softmax"], steps=12, batch_size=16)
+    for n_per_class in (3, 40):
+        X, y = blobs(n_per_class=n_per_class)
+        assert SoftmaxClassifier(**params).fit(X, y).n_iter_ == 12
+    X, y = blobs(n_per_class=10)  # 40 samples: 3 batches of 16 per epoch
+    assert SoftmaxClassifier(**dict(params, epochs=2)).fit(X, y).n_iter_ == 6
+
+
+def test_softmax_full_batch_depends_on_the_seed_only_through_the_init():
+    """A training set no larger than batch_size is used whole in every step."""
+    X, y = blobs(n_per_class=5)
+    a = SoftmaxClassifier(**dict(FAST["softmax"], batch_size=20), random_state=1).fit(X, y)
+    b = SoftmaxClassifier(**dict(FAST["softmax"], batch_size=64), random_state=1).fit(X, y)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+
+
+def test_instance_weights_equal_repeated_samples():
+    """Eq. 13 with integer weights is training on repeated samples (full batch, float32)."""
+    rng = np.random.default_rng(0)
+    X, y = blobs(n_per_class=6)
+    counts = rng.integers(0, 4, size=len(y))
+    counts[::6] = 1  # every class keeps samples
+    params = dict(FAST["weighted-softmax"], batch_size=256, steps=20)
+    weighted = WeightedSoftmaxClassifier(**params).fit(X, y, sample_weight=counts)
+    repeated = WeightedSoftmaxClassifier(**params).fit(X.repeat(counts, axis=0), y.repeat(counts))
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+# --- fit_grid -----------------------------------------------------------------------------------
+
+
+def _loop(est, points, X, y, w=None):
+    return [clone(est).set_params(**p).fit(X, y, sample_weight=w) for p in points]
+
+
+@pytest.mark.parametrize(
+    ("est", "points"),
+    [
+        (
+            WeightedSoftmaxClassifier(**dict(FAST["softmax"], steps=30)),
+            [{"lr": 1e-3}, {"lr": 1e-2}, {"lr": 3e-2}],
+        ),
+        (
+            SoftmaxClassifier(**dict(FAST["softmax"], hidden=0)),
+            [{"lr": 0.1, "weight_decay": 0.01}, {"lr": 0.01}],
+        ),
+        (WeightedLinearSVMClassifier(device="cpu"), [{"C": 10.0}, {"C": 0.01}, {"C": 1.0}]),
+        (SoftmaxClassifier(**FAST["softmax"]), [{"lr": 0.01, "hidden": 8}, {"lr": 0.02}]),  # loop
+        (SklearnLinearSVC(), [{"C": 0.1}, {"C": 1.0}]),  # loop
+    ],
+    ids=["stacked-softmax", "stacked-linear-softmax", "svm-C-path", "softmax-loop", "sklearn-loop"],
+)
+def test_fit_grid_equals_a_loop_of_fits(est, points):
+    X, y = blobs(n_per_class=30, spread=1.5)  # 120 samples, several minibatches of 32
+    w = np.random.default_rng(3).uniform(0.1, 1.0, size=len(y))
+    grid = fit_grid(est, points, torch.from_numpy(X), y, sample_weight=w)
+    loop = _loop(est, points, X, y, w)
+    assert not hasattr(est, "classes_")
+    assert [type(g) for g in grid] == [type(est)] * len(points)
+    for g, ref, point in zip(grid, loop, points, strict=True):
+        assert g.get_params() == ref.get_params() and all(g.get_params()[k] == v for k, v in point.items())
+        if isinstance(est, LinearSVMClassifier):
+            # The same stopping rule from another start: the same objective value, in float32
+            # precision (the optimum is flat: decision values may differ by a few percent).
+            assert svm_objective(g, X, y, w) == pytest.approx(svm_objective(ref, X, y, w), rel=1e-5)
+            assert (g.predict(X) == ref.predict(X)).mean() >= 0.99
+        else:
+            np.testing.assert_allclose(g.decision_function(X), ref.decision_function(X), rtol=1e-4, atol=1e-5)
+
+
+def svm_objective(svm, X, y, w):
+    """The primal objective of the svm module's doc, in float64, with the weights it trained with."""
+    y_index = np.searchsorted(svm.classes_, y)
+    s = resolve_sample_weights(w, y_index, len(svm.classes_), svm.weighting, owner="test")
+    s = np.ones(len(y)) if s is None else s
+    W, b = svm.coef_.astype(np.float64), svm.intercept_.astype(np.float64)
+    Y = -np.ones((len(y), len(svm.classes_)))
+    Y[np.arange(len(y)), y_index] = 1.0
+    hinge = np.maximum(0.0, 1.0 - Y * (X @ W.T + b))
+    return 0.5 * (W * W).sum() + svm.C * (s[:, None] * hinge**2).sum()
+
+
+def test_fit_grid_warm_start_saves_svm_iterations():
+    X, y = blobs(n_per_class=30, spread=2.0)
+    points = [{"C": c} for c in LinearSVMClassifier.selection_grid["C"]]
+    est = LinearSVMClassifier(device="cpu")
+    warm = sum(e.n_iter_ for e in fit_grid(est, points, X, y))
+    cold = sum(e.n_iter_ for e in _loop(est, points, X, y))
+    assert warm < cold
+
+
+def test_fit_grid_falls_back_for_any_estimator_and_checks_points():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = blobs()
+    fits = fit_grid(LogisticRegression(), [{"C": 0.1}, {"C": 1.0}], X, y)
+    assert [f.C for f in fits] == [0.1, 1.0] and all(f.score(X, y) > 0.9 for f in fits)
+    assert fit_grid(LinearSVMClassifier(device="cpu"), [], X, y) == []
+    with pytest.raises(ConfigError, match=r"fit_grid: points\[1\] must be a dict of parameter names"):
+        fit_grid(LinearSVMClassifier(device="cpu"), [{}, 0.1], X, y)
+
+
+def test_unweighted_classifiers_ignore_all_zero_weights():
+    """The protocol passes clipped qualities to every classifier; all zero must not stop 'none'."""
+    X, y = blobs()
+    zero = np.zeros(len(y))
+    for name in ("softmax", "svm", "sklearn-svm"):
+        plain = FINAL_CLASSIFIERS[name](**FAST[name]).fit(X, y)
+        ignored = FINAL_CLASSIFIERS[name](**FAST[name]).fit(X, y, sample_weight=zero)
+        np.testing.assert_array_equal(plain.decision_function(X), ignored.decision_function(X))
+    with pytest.raises(DataError, match=r"sample_weight\.shape == \(3,\), expected \(80,\)"):
+        LinearSVMClassifier(device="cpu").fit(X, y, sample_weight=np.ones(3))  # still checked

@@ -9,6 +9,12 @@ Registered under ``final_classifier``:
 * ``sklearn-svm`` / ``weighted-sklearn-svm``: the same SVM objective through scikit-learn's
   ``LinearSVC``, to check the torch SVM against.
 
+Each is a scikit-learn classifier (``clone``, ``cross_val_score``, pipelines; tested with
+``sklearn.utils.estimator_checks``) that also takes torch tensors on any device. A weighted
+classifier is its unweighted class plus another ``weighting`` default, made by
+:func:`variant`. :func:`fit_grid` fits one classifier at several hyper-parameter values
+together (stacked softmax networks, a warm-started ``C`` path for the SVM).
+
 Example:
     >>> from modgen.plugins import Registries
     >>> regs = Registries()
@@ -21,7 +27,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modgen.classify._base import WEIGHTINGS, class_mean_weights, resolve_device, resolve_sample_weights
+from modgen.classify._base import (
+    WEIGHTINGS,
+    ClassifierNotFittedError,
+    InputTypeError,
+    class_mean_weights,
+    resolve_device,
+    resolve_sample_weights,
+)
+from modgen.classify._variant import variant
+from modgen.classify.grid import fit_grid
 from modgen.classify.softmax import SoftmaxClassifier, WeightedSoftmaxClassifier
 from modgen.classify.svm import (
     LinearSVMClassifier,
@@ -36,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = [
     "FINAL_CLASSIFIERS",
     "WEIGHTINGS",
+    "ClassifierNotFittedError",
+    "InputTypeError",
     "LinearSVMClassifier",
     "SklearnLinearSVC",
     "SoftmaxClassifier",
@@ -43,9 +60,11 @@ __all__ = [
     "WeightedSklearnLinearSVC",
     "WeightedSoftmaxClassifier",
     "class_mean_weights",
+    "fit_grid",
     "register_components",
     "resolve_device",
     "resolve_sample_weights",
+    "variant",
 ]
 
 #: The built-in final classifiers by registry name.
