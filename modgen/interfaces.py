@@ -154,7 +154,11 @@ class FinalClassifier(Protocol):
 
     Constructed as ``cls(**params)``; ``sklearn.base.clone`` must work on it.
     ``fit(X (n, D), y (n,), sample_weight (n,) | None)`` -> self; ``predict(X)`` -> ``(n,)``;
-    ``decision_function(X)`` -> ``(n, C)``. Arrays are numpy arrays or torch tensors.
+    ``decision_function(X)`` -> ``(n, C)``, or ``(n,)`` (the score of ``classes_[1]``) for two
+    classes, as scikit-learn's classifiers. Arrays are numpy arrays or torch tensors. It should
+    be a scikit-learn classifier (``ClassifierMixin`` before ``BaseEstimator`` in its bases) and
+    ``fit_grid`` may fit several hyper-parameter values at once through ``_fit_grid``
+    (:func:`modgen.classify.fit_grid`).
     """
 
     def fit(self, X: Any, y: Any, sample_weight: Any | None = None) -> FinalClassifier: ...

@@ -254,7 +254,7 @@ def test_bad_hyper_parameters_are_config_errors():
     ):
         SoftmaxClassifier(schedule="step", device="cpu").fit(X, y)
     with pytest.raises(
-        ConfigError, match=r"SoftmaxClassifier\.device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got 'gpu'"
+        ConfigError, match=r"SoftmaxClassifier\.device: expected auto, cpu, cuda or cuda:N, got 'gpu'"
     ):
         SoftmaxClassifier(device="gpu").fit(X, y)
 

@@ -75,28 +75,16 @@ def _sklearn_errors(where: str) -> Iterator[None]:
 
 
 def resolve_device(device: str | torch.device, *, owner: str = "device") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; other values are checked and returned.
-
-    Raises:
-        ConfigError: an unknown device string, or CUDA asked for where there is none.
+    """A classifier's ``device`` parameter as a :class:`torch.device` (see
+    :func:`modgen.runtime.resolve_device`, the one implementation; ``owner`` names the setting).
 
     Example:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str):
-        raise ConfigError(f"{owner}: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"{owner}={device!r} but CUDA is not available; use 'auto' or 'cpu'.")
-        return torch.device(device)
-    raise ConfigError(f"{owner}: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    from modgen.runtime import resolve_device as resolve
+
+    return resolve(device, key=owner)
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -16,8 +16,8 @@ weight_decay=0, schedule="constant"`` is the paper's schedule.
 The defaults (``steps=500, lr=3e-3, weight_decay=0.03``, cosine, batch 256, ``hidden=512``)
 and the selection grid ``lr in (1e-3, 3e-3, 1e-2)`` were chosen by the spread of ZSL top-1
 over ``random_state`` 0..9 on fixed synthetic features (the digits stand-in of
-:mod:`modgen.classify._measure`; one CPU thread;
-``python -m modgen.classify._measure spread [--hard] --params '{"lr": ...}'``):
+`benchmarks/classifiers.py`; one CPU thread;
+``python benchmarks/classifiers.py spread [--hard] --params '{"lr": ...}'``):
 
 | stand-in, lr | before (20 epochs) | after (defaults) | fit before |
 |---|---|---|---|

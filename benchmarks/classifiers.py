@@ -2,9 +2,9 @@
 
 Commands (one CPU thread, as the numbers in :mod:`modgen.classify.softmax` were taken)::
 
-    OMP_NUM_THREADS=1 python -m modgen.classify._measure spread [--params '{"steps": 300}'] [--hard]
-    OMP_NUM_THREADS=1 python -m modgen.classify._measure grid
-    OMP_NUM_THREADS=1 python -m modgen.classify._measure svm
+    OMP_NUM_THREADS=1 python benchmarks/classifiers.py spread [--params '{"steps": 300}'] [--hard]
+    OMP_NUM_THREADS=1 python benchmarks/classifiers.py grid
+    OMP_NUM_THREADS=1 python benchmarks/classifiers.py svm
 
 The stand-in for generator features (none are available without a trained generator): the
 unseen digits 4, 5, 6 of :func:`modgen.data.digits.load_digits_zsl` (8x8 pixels / 16). Each
