@@ -58,6 +58,9 @@ def _kwargs(kind: str, name: str, tmp_path: Path) -> dict[str, Any]:
                 pytest.skip(f"the fashion-mnist idx files are not in {FASHION_MNIST_DIR}")
             return {"subsample": 20}
         return {}
+    if kind == "final_classifier":
+        accepted = REGISTRIES.final_classifier.accepts(name)
+        return {k: v for k, v in {"hidden": 32, "steps": 100}.items() if accepted is None or k in accepted}
     if kind == "trainer":
         accepted = accepted_params(REGISTRIES, kind, name) or set()
         return {k: v for k, v in {"batch_size": 8, "critic_iters": 1}.items() if k in accepted}

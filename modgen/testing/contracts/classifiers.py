@@ -67,16 +67,22 @@ def _check_fitted(who: str, est: Any, X: Any, y: np.ndarray, how: str, min_accur
             f"which are not in classes_ {classes.tolist()}; return labels, not class positions",
         )
     scores = _as_numpy(who, "decision_function", call(who, est.decision_function, X))
-    if scores.shape != (y.size, classes.size):
+    binary = classes.size == 2 and scores.shape == (y.size,)
+    if scores.shape != (y.size, classes.size) and not binary:
         fail(
             who,
             f"decision_function(X) after fit({how}) has shape {scores.shape}, expected "
-            f"{(y.size, classes.size)} (one column per class in classes_, also for 2 classes)",
+            f"{(y.size, classes.size)} (one column per class in classes_; for 2 classes (n,) as in "
+            "scikit-learn also works)",
         )
     if not np.isfinite(scores).all():
         fail(who, f"decision_function(X) after fit({how}) has NaN or infinite values")
-    if not (classes[scores.argmax(axis=1)] == pred).all():
-        fail(who, f"after fit({how}) predict(X) is not classes_[decision_function(X).argmax(1)]")
+    best = (scores > 0).astype(int) if binary else scores.argmax(axis=1)
+    if not (classes[best] == pred).all():
+        rule = (
+            "classes_[(decision_function(X) > 0)]" if binary else "classes_[decision_function(X).argmax(1)]"
+        )
+        fail(who, f"after fit({how}) predict(X) is not {rule}")
     accuracy = float((pred == y).mean())
     if accuracy < min_accuracy:
         fail(
@@ -108,7 +114,8 @@ def check_final_classifier(
     * and then checks ``classes_`` (the sorted labels), ``predict(X)`` (numpy, values of
       ``classes_``; torch ``X`` too), ``decision_function(X)`` (numpy ``(n, C)``, finite, its
       argmax is the prediction) and a training accuracy of at least ``min_accuracy``;
-    * the same with 2 classes (``decision_function`` stays ``(n, 2)``);
+    * the same with 2 classes, where ``decision_function`` may also be ``(n,)``, positive where
+      ``classes_[1]`` is predicted, as in scikit-learn;
     * ``sklearn.base.is_classifier`` holds; ``sklearn.base.clone`` of the fitted estimator
       gives an unfitted one with the same parameters that fits again.
 
@@ -117,7 +124,7 @@ def check_final_classifier(
 
     Example:
         >>> from modgen.classify import SoftmaxClassifier
-        >>> check_final_classifier(SoftmaxClassifier, hidden=64).predict([[4, 0, 0, 0, 0]]).tolist()
+        >>> check_final_classifier(SoftmaxClassifier, hidden=32, steps=100).predict([[4, 0, 0, 0, 0]]).tolist()
         [3]
     """
     from sklearn.base import clone, is_classifier
