@@ -187,3 +187,156 @@ def test_cli_reference_block_is_generated_from_the_cli() -> None:
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     block = text.split(BEGIN, 1)[1].split(END, 1)[0]
     assert block.strip() == reference_markdown().strip(), "run: python -m modgen.cli.reference docs/cli.md"
+
+
+# -- every `modgen ...` invocation in the docs names a real command and real options ------------------
+
+#: Where invocations are read from: the documentation pages, the README and the plugins' READMEs.
+INVOCATION_PAGES = sorted(
+    [*DOCS.rglob("*.md"), DOCS.parent / "README.md", *(DOCS.parent / "plugins").glob("*/README.md")]
+)
+_SEPARATORS = {"&&", "||", ";", "|", ">", ">>", "2>", "<"}
+
+
+def _cli_tree() -> object:
+    from modgen.cli import build_app
+
+    return typer.main.get_command(build_app(get_registries(entry_points=False), plugin_commands=False))
+
+
+def _options(cmd: object) -> set[str]:
+    opts = {"--help"}
+    for param in getattr(cmd, "params", []):
+        opts.update(
+            o
+            for o in [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+            if o.startswith("--")
+        )
+    return opts
+
+
+def _invocations(text: str) -> list[tuple[int, str]]:
+    """``(line, command text)`` of every ``modgen ...`` in fenced bash blocks and inline code."""
+    found: list[tuple[int, str]] = []
+    fence = re.compile(r"^(`{3,}|~{3,})\s*([\w-]*)")
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = fence.match(lines[i].strip())
+        if m:
+            lang, start, body = m.group(2), i + 1, []
+            i += 1
+            while i < len(lines) and not lines[i].strip().startswith(m.group(1)):
+                body.append(lines[i])
+                i += 1
+            if lang in ("bash", "sh", "shell", "console"):
+                for n, command in _shell_commands(body):
+                    found.append((start + n, command))
+            i += 1
+            continue
+        for code in re.findall(r"`([^`\n]+)`", lines[i]):
+            if re.search(r"(^|\s|-m\s)modgen\s", code + " "):
+                found.append((i + 1, code))
+        i += 1
+    return found
+
+
+def _shell_commands(body: list[str]) -> list[tuple[int, str]]:
+    """The commands of a shell block with their 1-based line: a trailing backslash continues a line,
+    and so does an indented line starting with ``[`` or ``-`` (how synopses wrap)."""
+    out: list[tuple[int, str]] = []
+    for n, line in enumerate(body, 1):
+        text = line.rstrip()
+        wraps = out and (out[-1][1].endswith("\\") or re.match(r"^\s+[\[-]", text))
+        if wraps:
+            out[-1] = (out[-1][0], out[-1][1].rstrip("\\") + " " + text.strip())
+        elif text.strip():
+            out.append((n, text.strip().removeprefix("$ ")))
+    return [(n, c.rstrip("\\")) for n, c in out]
+
+
+def _segments(command: str) -> list[list[str]]:
+    import shlex
+
+    # a synopsis's alternatives ([--recipe NAME | --config FILE]) are not pipes
+    command = re.sub(r"\[[^\]]*\]", lambda m: m.group(0).replace("|", " "), command)
+    try:
+        tokens = shlex.split(command, comments=True)
+    except ValueError:
+        tokens = command.split()
+    out, cur = [], []
+    for tok in tokens:
+        if tok in _SEPARATORS or tok.startswith((">", "2>")):
+            out.append(cur)
+            cur = []
+        else:
+            cur.append(tok)
+    out.append(cur)
+    return [s for s in out if s]
+
+
+def _check_invocation(root: object, tokens: list[str]) -> str | None:
+    """Why ``tokens`` (one shell command) is not a real ``modgen`` invocation, or ``None``."""
+    start = next(
+        (
+            i + 1
+            for i, t in enumerate(tokens)
+            if t == "modgen" and (i == 0 or tokens[i - 1] == "-m" or all("=" in p for p in tokens[:i]))
+        ),
+        None,
+    )
+    if start is None:
+        return None
+    cmd, path = root, ["modgen"]
+    for tok in tokens[start:]:
+        for opt in re.findall(r"(?<![\w-])--[A-Za-z][\w-]*", tok):
+            if opt not in _options(cmd):
+                return f"{' '.join(path)} has no option {opt}"
+        if tok.startswith("-") or not re.match(r"^[a-z][\w-]*$", tok):
+            continue
+        subcommands = getattr(cmd, "commands", None)
+        if subcommands is None:  # a leaf command: the rest are its arguments and option values
+            continue
+        if tok not in subcommands:
+            return f"{' '.join(path)} has no command {tok!r} (commands: {', '.join(sorted(subcommands))})"
+        cmd, path = subcommands[tok], [*path, tok]
+    return None
+
+
+def test_every_documented_invocation_exists_in_the_cli() -> None:
+    root = _cli_tree()
+    offenders, checked = [], 0
+    for page in INVOCATION_PAGES:
+        for line, command in _invocations(page.read_text(encoding="utf-8")):
+            for tokens in _segments(command):
+                reason = _check_invocation(root, tokens)
+                checked += "modgen" in tokens
+                if reason:
+                    offenders.append(
+                        f"{page.relative_to(DOCS.parent)}:{line}: `{' '.join(tokens)}`: {reason}"
+                    )
+    assert checked > 50, f"only {checked} invocations found; is the parser still reading the pages?"
+    assert offenders == [], "documented modgen invocations the CLI does not have:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ("modgen train --recipe amaz --set run.seed=1", None),
+        ("torchrun --nproc-per-node 2 -m modgen train --recipe amaz", None),
+        ("modgen recipe show amaz --dataset AWA2 > x.toml && modgen train --config x.toml", None),
+        ("modgen sweep run GRID.toml [--shard i/n] [--dry-run]", None),
+        ("modgen train --quiet", "modgen train has no option --quiet"),
+        ("modgen --quiet train --recipe zsml", None),
+        ("modgen trian", "modgen has no command 'trian'"),
+        ("modgen sweep synthesis RUN --seeds 3", "modgen sweep synthesis has no option --seeds"),
+        ("pip install modgen-zsl", None),
+    ],
+)
+def test_invocation_check_catches_what_it_should(command: str, reason: str | None) -> None:
+    root = _cli_tree()
+    reasons = [r for tokens in _segments(command) if (r := _check_invocation(root, tokens))]
+    if reason is None:
+        assert reasons == []
+    else:
+        assert len(reasons) == 1 and reasons[0].startswith(reason), reasons
