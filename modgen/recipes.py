@@ -221,6 +221,27 @@ def fashion_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     )
 
 
+def small_cpu_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
+    """CPU-sized networks for any data set (e.g. your own xlsa17-layout folder on a laptop).
+
+    Widths 512/256 (the paper's are 2048/4096), 2,000 episodes, 5-way tasks, 4 per episode, the
+    noise and dropout settings of the embedded presets; a checkpoint every 200 episodes. Sizes
+    chosen for minutes on a CPU, not tuned for accuracy on any data set.
+    """
+    return tune(
+        spec,
+        registries,
+        trainer={"episodes": 2000, "sigma_train": 1.0, "beta2": 1e-4, "beta3": 1e-4},
+        generator={"hidden": 512, "dropout": 0.0},
+        modulator={"hidden": 512},
+        critic={"hidden": [512, 256]},
+        aux_classifier={"hidden": [256, 256]},
+        attribute_decoder={"hidden": [512, 256]},
+        task_sampler={"n_way": 5, "k_support": 5, "k_query": 3, "tasks": 4},
+        run={"log_every": 50, "checkpoint_every": 200},
+    )
+
+
 #: The preset each data set gets when none is named (by ``DataConfig.label``).
 DATASET_PRESET: dict[str, str] = {
     "AWA1": "AWA1",
@@ -243,4 +264,5 @@ def builtin_presets() -> dict[str, Callable[[RecipeSpec, Registries], RecipeSpec
         "APY": _paper_episodes(15000),
         "digits": digits_preset,
         "fashion-mnist": fashion_preset,
+        "small-cpu": small_cpu_preset,
     }
