@@ -119,6 +119,8 @@ _PLUGIN = '''\
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from modgen import hookimpl
 
 if TYPE_CHECKING:

@@ -340,3 +340,17 @@ def test_invocation_check_catches_what_it_should(command: str, reason: str | Non
         assert reasons == []
     else:
         assert len(reasons) == 1 and reasons[0].startswith(reason), reasons
+
+
+def test_the_component_examples_on_the_plugin_kinds_page_pass_their_contracts(tmp_path: Path) -> None:
+    """The page's classifier, sampler and loader, and their check_component tests, run as written."""
+    import inspect
+
+    text = (DOCS / "plugin-kinds.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "modgen_mine" not in b]
+    namespace: dict[str, object] = {}
+    exec(compile("\n\n".join(blocks), str(DOCS / "plugin-kinds.md"), "exec"), namespace)
+    tests = {name: fn for name, fn in namespace.items() if name.startswith("test_") and callable(fn)}
+    assert len(tests) == 3, sorted(tests)
+    for fn in tests.values():
+        fn(*([tmp_path] if inspect.signature(fn).parameters else []))
