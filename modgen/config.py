@@ -585,11 +585,34 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         if not raw or any(c in raw for c in "[]{}\"'=,"):
             raise ConfigError(
                 f"--set {text!r}: {raw!r} is not a valid value; write numbers, true/false, "
-                f'"strings" or [lists] as in TOML, e.g. {key}=[128, 64]'
+                f'"strings" or [lists] as in TOML, e.g. {key}={_quoted_example(raw)}'
             ) from None
         value = raw
     check_toml_value(key, value)
     return parts, value
+
+
+def _quoted_example(raw: str) -> str:
+    """``raw`` with its bare words quoted, as TOML wants them (``[svm, softmax]`` ->
+    ``["svm", "softmax"]``), or a generic example when that is no help.
+
+    Example:
+        >>> _quoted_example("[svm, softmax]")
+        '["svm", "softmax"]'
+    """
+    if raw.startswith("[") and raw.endswith("]"):
+        items = [i.strip().strip("\"'") for i in raw[1:-1].split(",") if i.strip()]
+        if items:
+
+            def one(item: str) -> str:
+                try:
+                    tomllib.loads(f"v = {item}")
+                    return item
+                except tomllib.TOMLDecodeError:
+                    return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+            return "[" + ", ".join(one(i) for i in items) + "]"
+    return '[128, 64] or "text"'
 
 
 def apply_overrides(spec: RecipeSpec, overrides: Iterable[str]) -> RecipeSpec:

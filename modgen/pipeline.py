@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -34,13 +33,11 @@ from attrs import evolve, frozen
 from modgen.config import (
     RecipeSpec,
     apply_overrides,
-    spec_from_dict,
     spec_from_toml,
-    spec_to_dict,
     spec_to_toml,
 )
-from modgen.errors import ConfigError, DataError, PluginError, UnknownComponentError
-from modgen.rundir import RunDir, atomic_write_text, os_error, write_json
+from modgen.errors import CheckpointError, ConfigError, DataError, PluginError, UnknownComponentError
+from modgen.rundir import RunDir, atomic_write_text, check_writable_folder, os_error, write_json
 
 if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
@@ -59,6 +56,7 @@ __all__ = [
     "run",
     "run_seeds",
     "evaluate_run",
+    "check_folder",
     "prepare_folder",
 ]
 
@@ -236,6 +234,11 @@ def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
         grid = params.get("grid", {})
         if not isinstance(grid, dict):
             raise ConfigError(f"evaluation.classifier_params.{clf}.grid: expected a table {{param: [values]}}")
+        for key, values in grid.items():
+            if isinstance(values, list) and not values:
+                raise ConfigError(
+                    f"evaluation.classifier_params.{clf}.grid.{key}: expected a non-empty list of values, got []"
+                )
         for key in [*(k for k in params if k != "grid"), *grid]:
             if accepted is not None and key not in accepted:
                 _unknown_param(f"evaluation.classifier_params.{clf}", clf, key, accepted)
@@ -285,27 +288,39 @@ def default_run_folder(spec: RecipeSpec, *, base: str | os.PathLike[str] = "runs
         True
     """
     group = spec_id(evolve(spec, run=evolve(spec.run, seed=0)))
-    return Path(base) / f"{spec.name}-{spec.data.label}-{group[:8]}"
+    label = "".join("_" if c in "/\\" or not c.isprintable() else c for c in f"{spec.name}-{spec.data.label}")
+    return Path(base) / f"{label}-{group[:8]}"
 
 
 # ----------------------------------------------------------------------------------------------
 # the run folder
 
 
-def prepare_folder(run: RunDir, *, resume: bool, overwrite: bool) -> None:
-    """Make sure writing into ``run`` loses nothing: refuse an existing run unless asked.
+def check_folder(run: RunDir, *, resume: bool, overwrite: bool, locked: bool = False) -> None:
+    """Refuse to write into ``run`` where that would lose something; reads only, changes nothing.
+
+    ``locked``: the caller holds the folder's lock (else a process holding it is named first).
 
     Raises:
+        RunLockedError: another process is writing ``run`` (the message gives its pid).
         ConfigError: ``run`` already holds a run (and neither ``resume`` nor ``overwrite``),
-            ``resume`` without a run there, or ``overwrite`` of a folder that is not a run
-            folder (its files are never deleted).
+            ``resume`` without a run there, or a folder with other files in it (which are never
+            deleted, ``overwrite`` or not).
+        CheckpointError: ``resume`` of a run that finished training but lost its checkpoint.
+        ModgenError: ``run`` is a file, lies under one, or cannot be written.
     """
     root = run.root
-    if root.exists() and not root.is_dir():
-        raise os_error(FileExistsError(17, "exists"), root, "use as the run folder")
+    check_writable_folder(root, "use as the run folder")
+    if not locked:
+        run.check_unlocked()
     if resume:
         if not run.config.is_file():
             raise ConfigError(f"--resume {str(root)!r}: not a run folder (no config.toml); start it without --resume")
+        if run.summary.is_file() and not run.checkpoint.is_file():
+            raise CheckpointError(
+                f"--resume {str(root)!r}: the run finished training but its checkpoint {str(run.checkpoint)!r} is "
+                "missing, so there is nothing to continue from; train it again with --overwrite"
+            )
         return
     if run.exists():
         if not overwrite:
@@ -314,15 +329,24 @@ def prepare_folder(run: RunDir, *, resume: bool, overwrite: bool) -> None:
                 f"run folder {str(root)!r} already holds {state}; add --resume to continue it, --overwrite "
                 "to replace it, or choose another --out"
             )
-        try:
-            shutil.rmtree(root)
-        except OSError as err:
-            raise os_error(err, root, "clear the run folder") from err
     elif root.is_dir() and any(not p.name.startswith(".") for p in root.iterdir()):
         raise ConfigError(
             f"--out {str(root)!r} is a folder with other files in it (not a modgen run); choose an empty or "
             "new folder"
         )
+
+
+def prepare_folder(run: RunDir, *, resume: bool, overwrite: bool) -> None:
+    """Make sure writing into ``run`` loses nothing: :func:`check_folder`, then, with
+    ``overwrite``, delete the run there. Call it while holding the folder's lock, so another
+    process's run is never deleted.
+
+    Raises:
+        See :func:`check_folder`.
+    """
+    check_folder(run, resume=resume, overwrite=overwrite, locked=True)
+    if not resume and overwrite and run.exists():
+        run.clear()
 
 
 def _provenance(spec: RecipeSpec, registries: Registries, device: Any, threads: int) -> dict[str, Any]:
@@ -441,6 +465,7 @@ def _select(
     progress: Progress | None,
     log: Log,
     dist: Any,
+    on_start: Callable[[int], None] | None = None,
 ) -> Selection:
     """Train a generator on the train classes (``RUN/selection``) and choose the classifiers' settings."""
     import json
@@ -460,7 +485,7 @@ def _select(
         outcome = load_run(folder.root, registries, device=spec.run.device, data=view)
     else:
         outcome = train(sel_spec, registries, data=view, out=folder.root, resume=resume and folder.checkpoint.is_file(),
-                        progress=progress, dist=dist)
+                        progress=progress, dist=dist, on_start=on_start)
     selection = select(outcome.assembly, view, spec.evaluation, registries, seed=spec.run.seed, log=log)
     if dist.is_main:
         write_json(chosen, {"record": selection.record})
@@ -486,7 +511,8 @@ def run(
         registries: component registries.
         out: the run folder (default :func:`default_run_folder` ``/ seed<S>``).
         resume: continue the run in ``out`` from its last checkpoint.
-        overwrite: replace the run in ``out`` (its files are deleted first).
+        overwrite: replace the run in ``out`` (what modgen wrote there is deleted first, under the
+            folder's lock; other files stay).
         evaluate: evaluate after training (``False``: train only).
         data: the data (default: loaded through ``spec.data``).
         progress: called as ``progress(episode, total, record)`` at every training log point.
@@ -508,6 +534,8 @@ def run(
     spec = validate_spec(spec, registries)
     folder = RunDir(out if out is not None else default_run_folder(spec) / f"seed{spec.run.seed}")
     dist, device = setup_distributed(resolve_device(spec.run.device, key="run.device"))
+    if dist.is_main:  # before any work: a folder that cannot be used (or is in use) fails at once
+        check_folder(folder, resume=resume, overwrite=overwrite)
     threads = apply_threads(spec.run.threads, device)
     if data is None:
         from modgen.data import load_dataset
@@ -515,22 +543,84 @@ def run(
         data = load_dataset(registries, spec.data)
     selection_needed = evaluate and _needs_selection(spec, registries)
     _check_data(spec, data, selection=selection_needed)
-    if dist.is_main:
-        prepare_folder(folder, resume=resume, overwrite=overwrite)
-        folder.create()
+    _preflight(spec, registries, data, device, dist, selection=selection_needed, evaluate=evaluate)
+    started: list[int] = []
+
+    def on_start(_episode: int) -> None:
+        # a resume changes no file until its checkpoint has been checked and restored
+        if dist.is_main and not started:
+            started.append(_episode)
+            write_json(folder.provenance, {**_provenance(spec, registries, device, threads), "state": "running"})
+
     with folder.lock() if dist.is_main else _nothing():
         if dist.is_main:
-            write_json(folder.provenance, {**_provenance(spec, registries, device, threads), "state": "running"})
+            prepare_folder(folder, resume=resume, overwrite=overwrite)
+            if not resume:  # a run interrupted before it trained can be resumed (from episode 0)
+                on_start(0)
+                atomic_write_text(folder.config, spec_to_toml(spec))
         try:
             result_run = _run_locked(spec, registries, folder, data, dist, resume, evaluate, selection_needed,
-                                     progress, say)
+                                     progress, say, on_start)
         except BaseException as err:
-            if dist.is_main:
+            if dist.is_main and started:
                 _mark(folder, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed", err)
             raise
         if dist.is_main:
             _mark(folder, "finished", None)
     return result_run
+
+
+def _preflight(
+    spec: RecipeSpec,
+    registries: Registries,
+    data: ZSLData,
+    device: Any,
+    dist: Any,
+    *,
+    selection: bool,
+    evaluate: bool,
+) -> None:
+    """Everything a run builds, built once before its folder is made or changed: the networks and
+    the trainer on the data (and on its validation view when settings are selected there), and
+    the final classifiers with each of their settings."""
+    from modgen.train.loop import preflight
+
+    preflight(spec, registries, data, device, dist)
+    if selection:
+        preflight(_selection_spec(spec), registries, data.validation_view(), device, dist)
+    if evaluate:
+        check_classifiers(spec, registries)
+
+
+def check_classifiers(spec: RecipeSpec, registries: Registries) -> None:
+    """Fit every final classifier at each of its settings on a tiny made-up set (6 samples of 3
+    classes): a setting a classifier rejects fails now, before training, naming its key.
+
+    Raises:
+        ConfigError: a classifier rejects its parameters (``evaluation.classifier_params.NAME``).
+    """
+    import numpy as np
+    import torch
+
+    from modgen.evaluate.scoring import classifier_grid, make_classifier
+
+    X = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    y, w = np.repeat(np.arange(3), 2), np.ones(6, dtype=np.float32)
+    for clf in spec.evaluation.classifiers:
+        key = f"evaluation.classifier_params.{clf}"
+        params = dict(spec.evaluation.classifier_params.get(clf, {}) or {})
+        try:
+            fixed, points = classifier_grid(registries.final_classifier.get(clf), params)
+            for point in points:
+                est = make_classifier(registries, clf, {**fixed, **point}, device=torch.device("cpu"), seed=0)
+                try:
+                    est.fit(X, y, sample_weight=w)
+                except ConfigError:
+                    raise
+                except Exception:  # noqa: BLE001,S112 - made-up data may not suit a classifier; only its params count
+                    continue
+        except ConfigError as err:
+            raise ConfigError(f"{key}: {err}") from err
 
 
 def _nothing() -> Any:
@@ -566,18 +656,20 @@ def _run_locked(
     selection_needed: bool,
     progress: Progress | None,
     say: Log,
+    on_start: Callable[[int], None] | None = None,
 ) -> RunResult:
     from modgen.evaluate.protocols import evaluate as evaluate_model
     from modgen.train.loop import train
 
     selection = None
     if selection_needed:
-        selection = _select(spec, registries, folder, data, resume=resume, progress=progress, log=say, dist=dist)
+        selection = _select(spec, registries, folder, data, resume=resume, progress=progress, log=say, dist=dist,
+                            on_start=on_start)
     t0 = time.perf_counter()
     # a run interrupted before its first checkpoint starts again from episode 0
     outcome = train(
         spec, registries, data=data, out=folder.root, resume=resume and folder.checkpoint.is_file(),
-        progress=progress, dist=dist,
+        progress=progress, dist=dist, on_start=on_start,
     )
     say(f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}")
     result = None
@@ -708,9 +800,13 @@ def evaluate_run(
                 "when the run was trained (train a new run to change it)"
             )
     outcome = load_run(path, registries, device=device)
-    spec = apply_overrides(outcome.spec, list(overrides))
+    spec = validate_spec(apply_overrides(outcome.spec, list(overrides)), registries)
     apply_threads(spec.run.threads, outcome.device)
     run_dir = RunDir(path)
+    eval_id = hashlib.sha256(spec_to_toml(spec.evaluation).encode()).hexdigest()[:8]
+    target = RunDir(out if out is not None else run_dir.root / "evaluations" / eval_id)
+    check_writable_folder(target.root, "write the evaluation into")
+    check_classifiers(spec, registries)
     selection = None
     chosen = run_dir.selection / "selection.json"
     if _needs_selection(spec, registries):
@@ -725,8 +821,6 @@ def evaluate_run(
         selection=selection, log=log,
     )
     result = _with_floor(result, outcome.data, log or (lambda _line: None))
-    eval_id = hashlib.sha256(spec_to_toml(spec.evaluation).encode()).hexdigest()[:8]
-    target = RunDir(out if out is not None else run_dir.root / "evaluations" / eval_id)
     with run_dir.lock():
         atomic_write_text(target.root / "eval.toml", spec_to_toml(spec.evaluation))
         from modgen.report import write_results
@@ -787,6 +881,8 @@ def synthesize_run(
     Raises:
         ModgenError: the output cannot be written (its folder is created when missing).
     """
+    import math
+
     import numpy as np
     import torch
 
@@ -794,7 +890,15 @@ def synthesize_run(
     from modgen.runtime import apply_threads
     from modgen.train.loop import load_run
 
+    if sigma is not None and (isinstance(sigma, bool) or not math.isfinite(sigma) or sigma < 0):
+        raise ConfigError(f"--sigma {sigma!r}: expected a finite number >= 0 (the noise's standard deviation)")
+    target = Path(out) if out is not None else RunDir(path).root / "synthetic.npz"
+    if target.suffix != ".npz":
+        raise ConfigError(f"--out {str(target)!r}: expected a file name ending in .npz")
+    if target.is_dir():
+        raise os_error(IsADirectoryError(21, "is a folder"), target, "write")
     outcome = load_run(path, registries, device=device)
+    check_writable_folder(target.parent, "write", shown=target)
     apply_threads(outcome.spec.run.threads, outcome.device)
     d = outcome.data
     ids = class_ids(d, classes)
@@ -811,9 +915,6 @@ def synthesize_run(
         raise DataError(
             f"{str(path)!r}: the generator produced NaN or infinite features; the run diverged, train it again"
         )
-    target = Path(out) if out is not None else RunDir(path).root / "synthetic.npz"
-    if target.suffix != ".npz":
-        raise ConfigError(f"--out {str(target)!r}: expected a file name ending in .npz")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp.npz")

@@ -98,7 +98,24 @@ class ScopedRegistry:
                 f"third-party names must start with '{self._origin}.' (e.g. "
                 f"'{self._origin}.{name.split('.')[-1]}')"
             )
+        if obj is None:
+            add = self._registry.register(name, origin=self._origin)
+
+            def checked(o: Any) -> Any:
+                self._check_callable(name, o)
+                return add(o)
+
+            return checked
+        self._check_callable(name, obj)
         return self._registry.register(name, obj, origin=self._origin)
+
+    def _check_callable(self, name: str, obj: Any) -> None:
+        if not callable(obj):
+            raise PluginError(
+                f"plugin {self._origin!r} registered {self._registry.kind} {name!r} as {obj!r:.60} (of type "
+                f"{type(obj).__name__}), which cannot be called; register the component's class or a function "
+                "that builds it"
+            )
 
     def get(self, name: str) -> Any:
         """The object registered under ``name`` (a recipe may build on a built-in one)."""
@@ -190,7 +207,7 @@ def strict_plugins() -> bool:
 
 
 def _fail(failures: list[PluginFailure], name: str, stage: str, err: BaseException) -> None:
-    failure = PluginFailure(name, stage, f"{type(err).__name__}: {err}")
+    failure = PluginFailure(name, stage, " ".join(f"{type(err).__name__}: {err}".split()))  # one line
     where = (
         "while importing"
         if stage == "import"
@@ -252,11 +269,15 @@ def get_plugin_manager(
         for ep in found:
             claims.setdefault(ep.name, []).append(_dist_name(ep))
         for ep in found:
-            if len(claims[ep.name]) > 1:  # never let one silently shadow the other: report both
-                owners = " and ".join(sorted(set(claims[ep.name])))
+            if len(claims[ep.name]) > 1:  # never let one silently shadow the other: report each
+                this = _dist_name(ep)
+                others = [d for d in claims[ep.name] if d != this] or claims[ep.name][1:]
                 _fail(
                     failures, ep.name, "import",
-                    PluginError(f"the entry-point name {ep.name!r} is claimed by {owners}; uninstall one of them"),
+                    PluginError(
+                        f"the entry-point name {ep.name!r} of {this} is also claimed by {' and '.join(others)}; "
+                        "neither was loaded, uninstall one of them"
+                    ),
                 )
                 continue
             candidates.append((ep.name, ep.load))

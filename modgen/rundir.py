@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,10 +42,16 @@ from typing import Any
 
 from modgen.errors import DataError, ModgenError
 
-__all__ = ["RunDir", "RunLockedError", "atomic_write_text", "write_json", "os_error"]
+__all__ = ["RunDir", "RunLockedError", "atomic_write_text", "write_json", "os_error", "check_writable_folder"]
 
 #: Files a finished or started run leaves; their presence makes a folder "not empty".
 RUN_FILES = ("config.toml", "metrics.jsonl", "summary.json", "results.json", "checkpoints")
+
+#: Everything modgen writes into a run folder (``--overwrite`` deletes these and nothing else).
+RUN_ENTRIES = (
+    *RUN_FILES, "provenance.json", "results.md", "results.csv", "plots", "selection", "evaluations",
+    "synthetic.npz", "sweep-*.json", ".*.tmp",
+)
 
 
 class RunLockedError(ModgenError):
@@ -65,7 +72,8 @@ def os_error(err: OSError, path: str | os.PathLike[str], doing: str) -> ModgenEr
         errno.EPERM: "operation not permitted; choose another folder (--out) or fix its permissions",
         errno.ENOSPC: "no space left on the device; free some space and resume the run (--resume)",
         errno.EDQUOT: "disk quota exceeded; free some space and resume the run (--resume)",
-        errno.EFBIG: "file too large for this file system or the process's file size limit (ulimit -f)",
+        errno.EFBIG: "file too large for this file system or the process's file size limit (ulimit -f); raise "
+        "the limit and resume the run (--resume), or write elsewhere (--out)",
         errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
         errno.EISDIR: "it is a folder, not a file; name a file",
         errno.EEXIST: "it already exists as a file; choose another path",
@@ -73,8 +81,43 @@ def os_error(err: OSError, path: str | os.PathLike[str], doing: str) -> ModgenEr
         errno.ENOENT: "no such file or folder",
         errno.ENAMETOOLONG: "the file name is too long",
     }
-    reason = fixes.get(err.errno or 0, (err.strerror or type(err).__name__).lower())
+    words = err.strerror or type(err).__name__
+    reason = fixes.get(err.errno or 0, words[:1].lower() + words[1:])
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = _file_in_the_way(Path(path))
+        if blocker is not None and blocker != Path(path):
+            reason = f"{str(blocker)!r} is a file, not a folder; choose another path"
     return ModgenError(f"cannot {doing} {str(path)!r}: {reason}")
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first part of ``path`` (from the root down) that exists and is not a folder."""
+    for part in reversed([path, *path.parents]):
+        if part.exists() and not part.is_dir():
+            return part
+    return None
+
+
+def check_writable_folder(
+    path: str | os.PathLike[str], doing: str, *, shown: str | os.PathLike[str] | None = None
+) -> None:
+    """Fail now, before any work, if ``path`` (a folder, made later if missing) cannot be written.
+
+    The nearest existing part of ``path`` must be a folder this process may write to. The
+    message names ``shown`` (default ``path``), e.g. the file to be written into ``path``.
+
+    Raises:
+        ModgenError: a part of ``path`` is a file, or the folder it would go into is not writable.
+    """
+    target = Path(path)
+    named = Path(shown) if shown is not None else target
+    blocker = _file_in_the_way(target)
+    if blocker is not None:
+        code = errno.EEXIST if blocker == named else errno.ENOTDIR
+        raise os_error(OSError(code, os.strerror(code)), named, doing)
+    existing = next((p for p in [target, *target.parents] if p.exists()), Path("."))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise os_error(PermissionError(errno.EACCES, "denied"), named, doing)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -192,8 +235,20 @@ class RunDir:
 
     # -- state -----------------------------------------------------------------------------------
     def exists(self) -> bool:
-        """Whether the folder holds anything a run wrote."""
-        return self.root.is_dir() and any((self.root / name).exists() for name in RUN_FILES)
+        """Whether the folder holds a run: its ``config.toml`` is a modgen recipe (a user's folder
+        that merely has files of the same names is not a run, and is never overwritten)."""
+        if not self.config.is_file():
+            return False
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(self.config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return False
+        trainer = data.get("trainer")
+        return isinstance(data.get("name"), str) and isinstance(trainer, dict) and "name" in trainer
 
     def is_finished(self) -> bool:
         """Whether training finished (``summary.json``) and the evaluation was written."""
@@ -241,16 +296,60 @@ class RunDir:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
-                raise RunLockedError(
-                    f"run folder {str(self.root)!r} is being written by another modgen process (pid "
-                    f"{holder}); wait for it to finish or use another --out"
-                ) from None
+                raise self._locked(fd) from None
             os.ftruncate(fd, 0)
             os.write(fd, str(os.getpid()).encode())
             yield
         finally:
             os.close(fd)
+
+    def check_unlocked(self) -> None:
+        """Raise if another process holds the folder's lock; a read-only probe that creates nothing.
+
+        Raises:
+            RunLockedError: another process is writing the folder; the message gives its pid.
+        """
+        import fcntl
+
+        try:
+            fd = os.open(self.lock_file, os.O_RDONLY)
+        except OSError:  # no lock file: no process has ever written here
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise self._locked(fd) from None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def _locked(self, fd: int) -> RunLockedError:
+        os.lseek(fd, 0, os.SEEK_SET)
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+        return RunLockedError(
+            f"run folder {str(self.root)!r} is being written by another modgen process (pid "
+            f"{holder}); wait for it to finish or use another --out"
+        )
+
+    def clear(self) -> None:
+        """Delete what a run wrote into the folder (:data:`RUN_ENTRIES`); other files and the lock
+        stay. Call it while holding the lock.
+
+        Raises:
+            ModgenError: an entry cannot be deleted.
+        """
+        import shutil
+
+        entries = {p for pattern in RUN_ENTRIES for p in self.root.glob(pattern)} if self.root.is_dir() else set()
+        for entry in sorted(entries):
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            except OSError as err:
+                raise os_error(err, entry, "clear the run folder, deleting") from err
 
     # -- metrics ---------------------------------------------------------------------------------
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
@@ -270,7 +369,9 @@ class RunDir:
         try:
             size = os.fstat(fd).st_size
             try:
-                os.write(fd, text)
+                rest = memoryview(text)
+                while rest:  # a short write (the disk filling up) is followed by the error
+                    rest = rest[os.write(fd, rest) :]
             except OSError as err:
                 os.ftruncate(fd, size)
                 raise os_error(err, self.metrics, "write") from err

@@ -202,8 +202,9 @@ def register(app: typer.Typer) -> None:
 
         regs = get_state(ctx).registries
         if resume is not None:
+            source = ctx.get_parameter_source("recipe")  # typer may vendor click: compare by name
             given = {
-                "--recipe": recipe != "amaz",
+                "--recipe": source is not None and source.name != "DEFAULT",
                 "--config": config,
                 "--dataset": dataset,
                 "--data": data,
@@ -220,6 +221,11 @@ def register(app: typer.Typer) -> None:
                 raise ConfigError(
                     f"--resume continues a run with its own settings; {extra[0]} cannot change them (only "
                     "--episodes, --device and --threads can); start a new run instead"
+                )
+            if not (Path(resume) / "config.toml").is_file():
+                raise ConfigError(
+                    f"--resume {str(resume)!r}: not a run folder (no config.toml); give the folder of a run "
+                    "(modgen train --out), or start a new run without --resume"
                 )
             spec = read_spec(Path(resume) / "config.toml")
         else:

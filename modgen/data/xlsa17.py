@@ -264,6 +264,12 @@ def load_xlsa17(
         )
     labels = raw_labels - 1
     trainval, test_seen, test_unseen = (_locations(splits, k, split_path, n) for k in _SPLIT_KEYS)
+    for key, loc, needed in (
+        ("trainval_loc", trainval, "the training samples of the seen classes"),
+        ("test_unseen_loc", test_unseen, "the test samples of the unseen classes, which zero-shot learning is judged on"),
+    ):
+        if loc.size == 0:
+            raise DataError(f"{str(split_path)!r}: key {key!r} is empty; it must list {needed} (1-based sample indices)")
     for a, b, ia, ib in (
         ("trainval_loc", "test_seen_loc", trainval, test_seen),
         ("trainval_loc", "test_unseen_loc", trainval, test_unseen),

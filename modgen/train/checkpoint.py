@@ -69,11 +69,27 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     except RuntimeError as err:  # torch reports a failed write (full disk, ulimit -f) this way
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        raise os_error(OSError(28, str(err).splitlines()[0] if str(err) else ""), path, "write the checkpoint") from err
+        raise os_error(_write_failure(err, path.parent), path, "write the checkpoint") from err
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_failure(err: RuntimeError, folder: Path) -> OSError:
+    """The OS error behind torch's failed write: a file size limit, a full disk, or torch's words."""
+    import errno
+    import resource
+    import shutil
+
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+        return OSError(errno.EFBIG, first)
+    try:
+        full = shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        full = False
+    return OSError(errno.ENOSPC, first) if full else OSError(errno.EIO, f"torch could not write it ({first[:200]})")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -91,6 +107,11 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         body = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
         first = str(err).splitlines()[0] if str(err) else ""
+        if "Unsupported global" in str(err):  # a pickled reference to code: never resolved, never run
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r} holds pickled objects other than tensors and plain values; it "
+                "was not loaded (code in a checkpoint is never run). Use a checkpoint modgen wrote"
+            ) from err
         raise CheckpointError(
             f"Checkpoint {str(path)!r} is corrupt or not a PyTorch file ({type(err).__name__}: "
             f"{first[:200]}); delete it or resume from another run"
@@ -106,6 +127,11 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         if key not in body:
             raise CheckpointError(f"Checkpoint {str(path)!r} has no {key!r} entry; it is damaged, delete it")
         value = body[key]
+        if kind is int and isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r}: entry {key!r} is {value}, expected an integer >= 0; it is "
+                "damaged, delete it"
+            )
         if not isinstance(value, kind) or (isinstance(value, int) and (isinstance(value, bool) or value < 0)):
             raise CheckpointError(
                 f"Checkpoint {str(path)!r}: entry {key!r} is a {type(value).__name__}, expected "
@@ -115,7 +141,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(
                 f"Checkpoint {str(path)!r}: weight {name!r} is not finite (NaN or inf); the run had "
-                "diverged before it was saved; delete it and train again with lower learning rates"
+                "diverged before it was saved. Delete it and train a new run (check the learning rates, "
+                "trainer.sigma_train and the components' outputs)"
+            )
+    for name, tensor in _tensors(body["optimizers"], "optimizers"):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r}: optimiser state {name!r} is not finite (NaN or inf); it is "
+                "damaged or the run had diverged. Delete it and train a new run"
             )
     for name, state in body["rng"].items():
         if not isinstance(state, torch.Tensor) or state.dtype != torch.uint8:
@@ -123,6 +156,17 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                 f"Checkpoint {str(path)!r}: random state {name!r} is not a byte tensor; it is damaged, delete it"
             )
     return body
+
+
+def _tensors(value: Any, prefix: str) -> list[tuple[str, torch.Tensor]]:
+    """Every tensor in a nest of mappings and lists, with its path (``optimizers.d.state.0.exp_avg``)."""
+    if isinstance(value, torch.Tensor):
+        return [(prefix, value)]
+    if isinstance(value, Mapping):
+        return [t for k, v in value.items() for t in _tensors(v, f"{prefix}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [t for i, v in enumerate(value) for t in _tensors(v, f"{prefix}.{i}")]
+    return []
 
 
 def is_finite_number(value: Any) -> bool:

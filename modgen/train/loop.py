@@ -32,7 +32,7 @@ from torch import Tensor
 
 from modgen.config import RecipeSpec, spec_from_toml, spec_to_toml
 from modgen.distributed import DistContext
-from modgen.errors import CheckpointError, TrainingDivergedError
+from modgen.errors import CheckpointError, ConfigError, TrainingDivergedError
 from modgen.rundir import RunDir, atomic_write_text
 from modgen.runtime import apply_threads, resolve_device
 from modgen.train.base import RandomStreams, stream_seeds
@@ -53,6 +53,8 @@ __all__ = [
     "restore",
     "load_run",
     "build_for_data",
+    "preflight",
+    "load_weights",
     "data_fingerprint",
 ]
 
@@ -107,6 +109,23 @@ def build_for_data(
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         asm.smoke_check(origins)  # dropout in the check must not shift the run's random stream
     return asm
+
+
+def preflight(
+    spec: RecipeSpec, registries: Registries, data: ZSLData, device: torch.device, dist: DistContext | None = None
+) -> None:
+    """Build the networks and the trainer for ``data`` once and forget them: every component's
+    parameters, its forward check and the task sampler's fit to the data are checked before a
+    run folder is made or changed (nothing is trained, written or drawn from the caller's RNG).
+
+    Raises:
+        ModgenError: what building the run would raise (ConfigError, DataError, PluginError, ...).
+    """
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        assembly = build_for_data(spec, registries, data, device, seed=stream_seeds(spec.run.seed)["init"])
+        trainer_cls = registries.trainer.get(spec.trainer.name)
+        trainer_cls(assembly=assembly, data=data, spec=spec, registries=registries, device=device, dist=dist)
 
 
 def data_fingerprint(data: ZSLData) -> dict[str, Any]:
@@ -253,14 +272,30 @@ class Checkpointer:
         )
 
 
-def _same_recipe(saved: RecipeSpec, spec: RecipeSpec) -> bool:
-    """Whether ``spec`` continues ``saved``: only the episodes and the run section may differ."""
+def _recipe_difference(saved: RecipeSpec, spec: RecipeSpec) -> str | None:
+    """The first setting in which ``spec`` does not continue ``saved`` (only the episodes and the
+    run section may differ), as ``key: checkpoint value, now value``; ``None`` when it does."""
+    from modgen.config import spec_to_dict
 
-    def core(s: RecipeSpec) -> RecipeSpec:
+    def core(s: RecipeSpec) -> dict[str, Any]:
         params = {k: v for k, v in s.trainer.params.items() if k != "episodes"}
-        return evolve(s, trainer=evolve(s.trainer, params=params), run=spec.run)
+        return _flat(spec_to_dict(evolve(s, trainer=evolve(s.trainer, params=params), run=spec.run)))
 
-    return core(saved) == core(spec)
+    old, new = core(saved), core(spec)
+    for key in sorted(set(old) | set(new)):
+        if old.get(key, "(unset)") != new.get(key, "(unset)"):
+            return f"{key}: {old.get(key, '(unset)')!r} in the checkpoint, {new.get(key, '(unset)')!r} now"
+    return None
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def restore(
@@ -287,10 +322,17 @@ def restore(
             f"Checkpoint {str(run.checkpoint)!r} was trained on {ckpt['data']}, "
             f"not on the data given now ({data_fingerprint(data)})"
         )
-    saved = spec_from_toml(ckpt["spec"], source=str(run.checkpoint))
-    if not _same_recipe(saved, spec):
+    try:
+        saved = spec_from_toml(ckpt["spec"], source=str(run.checkpoint))
+    except ConfigError as err:
         raise CheckpointError(
-            f"Checkpoint {str(run.checkpoint)!r} was written by a different recipe configuration; "
+            f"Checkpoint {str(run.checkpoint)!r}: entry 'spec' is not a valid recipe ({err}); it is damaged, "
+            "delete it"
+        ) from err
+    difference = _recipe_difference(saved, spec)
+    if difference is not None:
+        raise CheckpointError(
+            f"Checkpoint {str(run.checkpoint)!r} was written by a different recipe configuration ({difference}); "
             "resume with the run's own config.toml (only trainer.episodes and the run section may change)"
         )
     episodes = getattr(trainer.settings, "episodes", None)
@@ -299,20 +341,80 @@ def restore(
             f"Checkpoint {str(run.checkpoint)!r} is at episode {ckpt['episode']}, past the "
             f"{episodes} episodes asked for; ask for at least {ckpt['episode']} (--episodes)"
         )
-    try:
-        assembly.load_state_dict(ckpt["model"])
-        trainer.load_state_dict(ckpt["optimizers"])
-        for name, gen in streams.named().items():
-            gen.set_state(ckpt["rng"][name].cpu())
-        torch.set_rng_state(ckpt["rng"]["cpu"].cpu())
-        if device.type == "cuda" and "cuda" in ckpt["rng"]:
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"].cpu(), device)
-    except (RuntimeError, KeyError, ValueError, TypeError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(
-            f"Checkpoint {str(run.checkpoint)!r} does not match the networks of this recipe: {first[:300]}"
-        ) from err
+    load_weights(assembly, ckpt["model"], run.checkpoint)
+    _load_optimizers(trainer, ckpt["optimizers"], run.checkpoint)
+    _load_random_state(streams, ckpt["rng"], device, run.checkpoint)
     return int(ckpt["episode"])
+
+
+def load_weights(assembly: Assembly, weights: Any, path: Path) -> None:
+    """Load a checkpoint's ``model`` entry, naming the first missing, unexpected or misshapen weight.
+
+    Raises:
+        CheckpointError: the weights do not fit the networks of the recipe.
+    """
+    own = assembly.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    wrong = [
+        f"{k} is {tuple(v.shape)}, the network has {tuple(own[k].shape)}"
+        for k, v in weights.items()
+        if k in own and isinstance(v, Tensor) and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    problem = (
+        f"weight {missing[0]!r} is missing ({len(missing)} in all)" if missing
+        else f"weight {unexpected[0]!r} is not in the networks ({len(unexpected)} in all)" if unexpected
+        else f"weight {wrong[0]}" if wrong else ""
+    )
+    if not problem:
+        try:
+            assembly.load_state_dict(weights)
+            return
+        except (RuntimeError, KeyError, ValueError, TypeError) as err:
+            problem = " ".join(str(err).split())[:300] or type(err).__name__
+    raise CheckpointError(
+        f"Checkpoint {str(path)!r} does not fit the networks of its recipe: {problem}; it is damaged or from "
+        "another recipe, delete it"
+    )
+
+
+def _load_optimizers(trainer: BaseTrainer, state: Any, path: Path) -> None:
+    for group, opt in trainer.optimizers.items():
+        if group not in state:
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r}: entry 'optimizers' has no state for parameter group {group!r}; it is "
+                "damaged, delete it"
+            )
+        try:
+            opt.load_state_dict(state[group])
+        except (RuntimeError, KeyError, ValueError, TypeError) as err:
+            first = " ".join(str(err).split())[:300] or type(err).__name__
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r}: the optimiser state of parameter group {group!r} does not fit "
+                f"({first}); it is damaged, delete it"
+            ) from err
+
+
+def _load_random_state(streams: RandomStreams, rng: Any, device: torch.device, path: Path) -> None:
+    targets: list[tuple[str, Callable[[Tensor], Any]]] = [
+        *((name, gen.set_state) for name, gen in streams.named().items()),
+        ("cpu", torch.set_rng_state),
+    ]
+    if device.type == "cuda" and "cuda" in rng:
+        targets.append(("cuda", lambda state: torch.cuda.set_rng_state(state, device)))
+    for name, set_state in targets:
+        if name not in rng:
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r}: entry 'rng' has no random state {name!r}, so the run cannot "
+                "continue bit-identically; it is damaged, delete it"
+            )
+        try:
+            set_state(rng[name].cpu())
+        except (RuntimeError, ValueError, TypeError) as err:
+            first = " ".join(str(err).split())[:200] or type(err).__name__
+            raise CheckpointError(
+                f"Checkpoint {str(path)!r}: random state {name!r} is damaged ({first}); delete the checkpoint"
+            ) from err
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,6 +430,7 @@ def train(
     resume: bool = False,
     progress: ProgressFn | None = None,
     dist: DistContext | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> TrainOutcome:
     """Train ``spec`` into the run folder ``out`` (config, metrics, checkpoints, summary).
 
@@ -340,6 +443,9 @@ def train(
             for ``trainer.episodes`` and the ``run`` section).
         progress: called as ``progress(episode, total, record)`` at every log point.
         dist: the distributed context under torchrun (default: one process); only rank 0 writes.
+        on_start: called with the first episode's predecessor (0, or the checkpoint's episode)
+            once everything is built and restored, before anything in ``out`` is rewritten (the
+            caller records the start there; a resume that fails before it changes no file).
 
     Returns:
         A :class:`TrainOutcome`.
@@ -378,7 +484,9 @@ def train(
         )
         start = restore(run, spec, data, assembly, trainer, streams, device) if resume else 0
         if main:
-            run.truncate_metrics(start)
+            run.truncate_metrics(start)  # reads every record first: a damaged file fails here, unchanged
+            if on_start is not None:
+                on_start(start)
             atomic_write_text(run.config, spec_to_toml(spec))
         seconds, last = _loop(spec, run, data, assembly, trainer, streams, device, start, progress, main)
     if main:
@@ -503,10 +611,6 @@ def load_run(
             f"Checkpoint {str(run.checkpoint)!r} was trained on {ckpt['data']}, not on {data_fingerprint(data)}"
         )
     assembly = build_for_data(spec, registries, data, dev)
-    try:
-        assembly.load_state_dict(ckpt["model"])
-    except (RuntimeError, KeyError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"Checkpoint {str(run.checkpoint)!r} does not match its config.toml: {first}") from err
+    load_weights(assembly, ckpt["model"], run.checkpoint)
     assembly.eval()
     return TrainOutcome(run, spec, assembly, data, int(ckpt["episode"]), 0.0, dev, {})
