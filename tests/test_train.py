@@ -190,21 +190,22 @@ def test_second_order_trains_and_differs_from_first_order(adaptation, digits, re
     assert any(not torch.allclose(pf[k], ps[k]) for k in pf)
 
 
-@pytest.mark.parametrize("backend", ["autograd", "func"])
-def test_meta_gradient_of_a_quadratic_by_hand(backend):
+@pytest.mark.parametrize("meta_grad", ["autograd", "func"])
+def test_meta_gradient_of_a_quadratic_by_hand(meta_grad):
     """L_s(t) = (t - 1)^2, L_q(t) = (t - 3)^2, t' = t - lr * L_s'(t).
 
-    Second order: dL_q(t')/dt = 2 (t' - 3) (1 - 2 lr); first order: 2 (t' - 3).
+    Second order: dL_q(t')/dt = 2 (t' - 3) (1 - 2 lr); first order: 2 (t' - 3). The meta-gradient
+    is taken with torch.autograd.grad or with torch.func.grad (inner_grads runs inside it).
     """
     t0, lr = 0.5, 0.1
     for first_order, factor in ((False, 1 - 2 * lr), (True, 1.0)):
         p = {"t": torch.tensor(t0, dtype=torch.float64, requires_grad=True)}
 
         def outer(q, first_order=first_order):
-            g = inner_grads(lambda r: (r["t"] - 1) ** 2, q, ["t"], first_order=first_order, backend=backend)
+            g = inner_grads(lambda r: (r["t"] - 1) ** 2, q, ["t"], first_order=first_order)
             return (sgd_update(q, ["t"], g, lr)["t"] - 3) ** 2
 
-        if backend == "func":
+        if meta_grad == "func":
             meta = torch.func.grad(lambda t: outer({"t": t}))(p["t"])
         else:
             (meta,) = torch.autograd.grad(outer(p), [p["t"]])

@@ -1,8 +1,9 @@
 """Functional MAML pieces: inner-loop gradients and updates on parameter dicts.
 
 Parameters are plain ``{name: Tensor}`` dicts (as for :func:`torch.func.functional_call`). The
-same two functions serve plain autograd (one adaptation for a batch of tasks) and
-:func:`torch.func.vmap` (one adaptation per task).
+same two functions serve one adaptation shared by a batch of tasks (plain tensors) and one
+adaptation per task (:class:`~modgen.functional.lowrank.TaskParameter` entries, made by
+:func:`~modgen.functional.lowrank.per_task`): the parameters say which, not an argument.
 
 Example (one MAML step on ``L_s(t) = (t - 1)^2``, then the query loss ``L_q(t) = (t - 3)^2``):
     >>> import torch
@@ -17,13 +18,28 @@ Example (one MAML step on ``L_s(t) = (t - 1)^2``, then the query loss ``L_q(t) =
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
 
-__all__ = ["inner_grads", "sgd_update"]
+from modgen.functional.lowrank import TaskGrad, TaskParameter, task_grads
+
+__all__ = ["inner_grads", "sgd_update", "is_per_task"]
 
 Params = dict[str, Tensor]
+
+
+def is_per_task(params: Params, keys: Sequence[str]) -> bool:
+    """Whether the ``keys`` entries are adapted per task (:class:`TaskParameter`) or shared.
+
+    Raises:
+        TypeError: some are per task and some are not.
+    """
+    flags = {isinstance(params[k], TaskParameter) for k in keys}
+    if len(flags) > 1:
+        raise TypeError("the parameters differentiated together must be all per task or all shared")
+    return flags == {True}
 
 
 def inner_grads(
@@ -32,54 +48,62 @@ def inner_grads(
     keys: Sequence[str],
     *,
     first_order: bool,
-    backend: str = "autograd",
-) -> list[Tensor]:
+) -> list[TaskGrad]:
     """Gradients of ``loss_fn(params)`` with respect to ``params[k]`` for ``k`` in ``keys``.
+
+    With shared parameters, the gradient of the loss (:func:`torch.autograd.grad`; it also runs
+    inside :func:`torch.func.grad`); with per-task ones, each task's gradient of its own loss
+    (:func:`~modgen.functional.lowrank.task_grads`).
 
     Args:
         loss_fn: ``params -> scalar``.
-        params: the parameter dict (the ``keys`` entries must require grad for ``autograd``).
+        params: the parameter dict (shared ``keys`` entries must require grad).
         keys: which parameters to differentiate.
         first_order: treat the gradients as constants (first-order MAML); otherwise they stay
             differentiable, so a meta-gradient through the update is second order.
-        backend: ``"autograd"`` (:func:`torch.autograd.grad`) or ``"func"``
-            (:func:`torch.func.grad`, usable inside :func:`torch.func.vmap`).
 
     Returns:
         One gradient per key (zeros where the loss does not depend on the parameter).
     """
-    if backend == "autograd":
-        loss = loss_fn(params)
-        grads = torch.autograd.grad(
-            loss, [params[k] for k in keys], create_graph=not first_order, allow_unused=True
-        )
-        return [torch.zeros_like(params[k]) if g is None else g for k, g in zip(keys, grads, strict=True)]
-    if backend == "func":
-
-        def sub_loss(sub: Params) -> Tensor:
-            return loss_fn({**params, **sub})
-
-        g = torch.func.grad(sub_loss)({k: params[k] for k in keys})
-        return [g[k].detach() if first_order else g[k] for k in keys]
-    raise ValueError(f"inner_grads: backend must be 'autograd' or 'func', got {backend!r}")
+    if is_per_task(params, keys):
+        return task_grads(loss_fn, params, keys, first_order=first_order)
+    loss = loss_fn(params)
+    grads = torch.autograd.grad(
+        loss, [params[k] for k in keys], create_graph=not first_order, allow_unused=True
+    )
+    return [torch.zeros_like(params[k]) if g is None else g for k, g in zip(keys, grads, strict=True)]
 
 
 def sgd_update(
-    params: Params, keys: Sequence[str], grads: Sequence[Tensor], lr: float, *, foreach: bool = False
+    params: Params, keys: Sequence[str], grads: Sequence[TaskGrad], lr: float, *, foreach: bool = False
 ) -> Params:
     """A new dict with ``params[k] - lr * grad`` for each key (the others shared, unchanged).
 
-    One fused ``p + (-lr) * g`` per tensor; with ``foreach=True`` one multi-tensor kernel for the
-    whole group (fewer GPU launches; not usable under :func:`torch.func.vmap`, which has no
-    batching rule for it, nor with tensors on different devices). Both are differentiable, so
+    Shared parameters: one fused ``p + (-lr) * g`` per tensor; with ``foreach=True`` one
+    multi-tensor kernel for the whole group (fewer GPU launches; not usable under
+    :func:`torch.func.vmap`, which has no batching rule for it, nor with tensors on different
+    devices). Per-task parameters take :meth:`TaskParameter.descend`. All are differentiable, so
     second-order meta-gradients flow through them.
     """
     if not keys:
         return params
     out = dict(params)
-    if foreach and all(params[k].device == grads[0].device for k in keys):
-        updated = torch._foreach_add([params[k] for k in keys], list(grads), alpha=-lr)
+    if is_per_task(params, keys):
+        for k, g in zip(keys, grads, strict=True):
+            out[k] = cast(TaskParameter, params[k]).descend(g, lr)
+        return out
+    shared = _dense(grads)
+    updated: Sequence[Tensor]
+    if foreach and all(params[k].device == shared[0].device for k in keys):
+        updated = torch._foreach_add([params[k] for k in keys], shared, alpha=-lr)
     else:
-        updated = [torch.add(params[k], g, alpha=-lr) for k, g in zip(keys, grads, strict=True)]
+        updated = [torch.add(params[k], g, alpha=-lr) for k, g in zip(keys, shared, strict=True)]
     out.update(zip(keys, updated, strict=True))
     return out
+
+
+def _dense(grads: Sequence[TaskGrad]) -> list[Tensor]:
+    """Gradients of shared parameters, which are tensors (factors belong to per-task ones)."""
+    if not all(isinstance(g, Tensor) for g in grads):
+        raise TypeError("gradients of shared parameters must be tensors, got per-task factors (LowRankStep)")
+    return [g for g in grads if isinstance(g, Tensor)]

@@ -20,16 +20,19 @@ treat the inner gradients as constants; second-order ones differentiate through 
 with ``adaptation="batch"`` (the default) one fast adaptation is made from the mean support
 loss of all T tasks (each task still has its own modulation and its own BatchNorm statistics),
 and the meta-gradient is that of the mean query loss at those adapted parameters; with
-``adaptation="task"`` each task is adapted on its own, as MAML, vectorised with
-:func:`torch.func.vmap`. The paper's sums over query tasks are means here (Adam is invariant to
-that scale).
+``adaptation="task"`` each task is adapted on its own, as MAML. Both run the same code on the
+stacked ``(T, n, .)`` tensors; per-task adaptation only changes the parameters it starts from:
+:func:`~modgen.functional.lowrank.per_task` parameters, whose inner steps are each task's own
+(the linear layers' updates kept as low-rank factors of the support rows, never a copy of a
+weight per task; see :mod:`modgen.functional.lowrank`). The paper's sums over query tasks are
+means here (Adam is invariant to that scale).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -37,7 +40,8 @@ from torch.func import functional_call
 
 from modgen.errors import ConfigError
 from modgen.functional.losses import attribute_loss, critic_loss, generator_loss
-from modgen.functional.maml import inner_grads, sgd_update
+from modgen.functional.lowrank import TaskGrad, per_task
+from modgen.functional.maml import inner_grads, is_per_task, sgd_update
 from modgen.train.base import BaseTrainer, RandomStreams, loss_parts, real_attribute_loss, real_class_loss
 from modgen.train.settings import MetaSettings
 
@@ -88,7 +92,7 @@ class MetaTrainer(BaseTrainer):
         serves every first-order gradient. The critic stays eager: the gradient penalty
         differentiates D's input gradient again, and a compiled backward cannot be differentiated.
         For the same reason compilation needs first-order meta-gradients, and it needs batch
-        adaptation (a compiled function cannot run under ``vmap``).
+        adaptation (per-task parameters are a tensor subclass the compiled functions do not take).
 
         Raises:
             ConfigError: ``first_order`` is false or ``adaptation`` is not ``batch``.
@@ -103,8 +107,8 @@ class MetaTrainer(BaseTrainer):
         if cfg.adaptation != "batch":
             raise ConfigError(
                 f"trainer.compile=true needs trainer.adaptation=batch, got {cfg.adaptation!r}: per-task "
-                "adaptation runs under torch.func.vmap, which cannot call compiled functions. Set "
-                "trainer.compile=false or trainer.adaptation=batch."
+                "adaptation passes per-task parameters (a tensor subclass) that the compiled networks do not "
+                "take. Set trainer.compile=false or trainer.adaptation=batch."
             )
         asm = self.assembly
 
@@ -167,10 +171,16 @@ class MetaTrainer(BaseTrainer):
         return real_class_loss(self.settings, lambda v: self._C(p, v), x, y)
 
     # -- Algorithm 1 ------------------------------------------------------------------------------
-    def _adapt(self, p: Params, sup: dict[str, Tensor], backend: str) -> Params:
-        """Fast adaptation on one support set (lines 6-15); returns the adapted parameters."""
+    def _adapt(self, p: Params, sup: dict[str, Tensor]) -> Params:
+        """Fast adaptation on the support sets (lines 6-15); returns the adapted parameters.
+
+        Shared parameters give one adaptation for the batch of tasks, per-task ones
+        (:func:`~modgen.functional.lowrank.per_task`) one per task; the code is the same.
+        """
         cfg = self.settings
         x, a, y, attrs, z, eps = sup["x"], sup["a"], sup["y"], sup["attrs"], sup["z"], sup["eps"]
+        d_keys, am_keys = self.groups["d"], self.groups["am"]
+        d_set = set(d_keys)
         for _ in range(cfg.inner_steps):
             # lines 10-13: D and AP/AM/AD on the support set, G as it is. Both losses use the same
             # support samples x_hat = G(z, a), so G runs once: L_D sees x_hat detached and depends
@@ -182,23 +192,23 @@ class MetaTrainer(BaseTrainer):
                 if cfg.modulator_loss == "gc":  # Eq. 8: AP/AM minimise L_GC, the critic held fixed in it
                     fixed_d = {k: (q[k].detach() if k in d_set else q[k]) for k in q}
                     l_am = generator_loss(
-                        self._D(fixed_d)(x_fake, a), a, self._AD(q, x_fake), self._C(q, x_fake), y,
-                        cfg.attr_weight, cfg.cls_weight,
+                        self._D(fixed_d)(x_fake, a),
+                        a,
+                        self._AD(q, x_fake),
+                        self._C(q, x_fake),
+                        y,
+                        cfg.attr_weight,
+                        cfg.cls_weight,
                     )[0]
                 else:  # Algorithm 1, line 13: L_AD
                     l_am = attribute_loss(a, self._AD(q, x_fake))
                 return l_d + l_am + self._real_ad(q, x, a)
 
             new = dict(p)
-            d_keys, am_keys = self.groups["d"], self.groups["am"]
-            d_set = set(d_keys)
             if d_keys or am_keys:
-                grads = inner_grads(
-                    loss_d_am, p, [*d_keys, *am_keys], first_order=cfg.first_order, backend=backend
-                )
-                grads = self._share_inner(grads, backend)
-                new = self._sgd(new, d_keys, grads[: len(d_keys)], self.alphas["d"], backend)
-                new = self._sgd(new, am_keys, grads[len(d_keys) :], self.alphas["am"], backend)
+                grads = self._inner_grads(loss_d_am, p, [*d_keys, *am_keys])
+                new = self._sgd(new, d_keys, grads[: len(d_keys)], self.alphas["d"])
+                new = self._sgd(new, am_keys, grads[len(d_keys) :], self.alphas["am"])
 
             # lines 14-15: G and C with D and AP/AM/AD adapted.
             def loss_gc(q: Params) -> Tensor:
@@ -214,22 +224,42 @@ class MetaTrainer(BaseTrainer):
                 )[0] + self._real_cls(q, x, y)
 
             keys = self.groups["gc"]
-            grads = inner_grads(loss_gc, new, keys, first_order=cfg.first_order, backend=backend)
-            grads = self._share_inner(grads, backend)
-            p = self._sgd(new, keys, grads, self.alphas["gc"], backend)
+            grads = self._inner_grads(loss_gc, new, keys)
+            p = self._sgd(new, keys, grads, self.alphas["gc"])
         return p
 
-    @staticmethod
-    def _sgd(params: Params, keys: list[str], grads: list[Tensor], lr: float, backend: str) -> Params:
-        # foreach kernels have no vmap batching rule: only under plain autograd (batch adaptation)
-        return sgd_update(params, keys, grads, lr, foreach=backend == "autograd")
-
-    def _share_inner(self, grads: list[Tensor], backend: str) -> list[Tensor]:
-        # One adaptation for the batch of tasks: its gradient is of the mean support loss over
-        # every rank's tasks (modgen.distributed). Per-task adaptation ("func") shares nothing.
-        if backend != "autograd":
+    def _inner_grads(self, loss_fn: Callable[[Params], Tensor], p: Params, keys: list[str]) -> list[TaskGrad]:
+        grads = inner_grads(loss_fn, p, keys, first_order=self.settings.first_order)
+        if is_per_task(p, keys):  # each task adapts on its own support set: nothing is shared
             return grads
-        return self.dist.all_reduce_inner(grads, differentiable=not self.settings.first_order)
+        # One adaptation for the batch of tasks: its gradient is of the mean support loss over
+        # every rank's tasks (modgen.distributed).
+        shared = cast(list[Tensor], grads)
+        return list(self.dist.all_reduce_inner(shared, differentiable=not self.settings.first_order))
+
+    @staticmethod
+    def _sgd(params: Params, keys: list[str], grads: list[TaskGrad], lr: float) -> Params:
+        return sgd_update(params, keys, grads, lr, foreach=True)
+
+    def _per_task(self, p: Params, tasks: int) -> Params:
+        """``p`` as per-task parameters: linear-layer weights factored, the rest dense.
+
+        A factored weight's update is built from the output gradients of the layer, which cover
+        its uses in forward passes. The critic's gradient penalty differentiates the critic's
+        input gradient, a backward pass that uses its weights too, so with ``gp_lambda > 0`` the
+        critic is dense (4.3M of AMAZ's 64M parameters at AWA2 shapes).
+        """
+        dense_kinds = {"critic"} if self.settings.gp_lambda > 0 else set()
+        factored = [k for k, v in p.items() if v.dim() == 2 and k.split(".", 1)[0] not in dense_kinds]
+        return per_task(p, tasks=tasks, factored=factored)
+
+    def _meta_losses(
+        self, p: Params, sup: dict[str, Tensor], qry: dict[str, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """L_D, L_AD, L_GC (means over the tasks) and the loss parts at the adapted parameters."""
+        if self.settings.adaptation == "task":
+            p = self._per_task(p, tasks=int(sup["x"].shape[0]))
+        return self._query_losses(self._adapt(p, sup), qry)
 
     def _query_losses(
         self, p: Params, qry: dict[str, Tensor]
@@ -290,19 +320,7 @@ class MetaTrainer(BaseTrainer):
             else contextlib.nullcontext()
         )
         with autocast:
-            if self.settings.adaptation == "batch":
-                adapted = self._adapt(p, sup, "autograd")
-                l_d, l_ad, l_gc, parts = self._query_losses(adapted, qry)
-            else:
-
-                def per_task(s: dict[str, Tensor], q: dict[str, Tensor]) -> tuple[Tensor, ...]:
-                    ad = self._adapt(p, s, "func")
-                    l_d, l_ad, l_gc, parts = self._query_losses(ad, q)
-                    return l_d, l_ad, l_gc, parts
-
-                l_d, l_ad, l_gc, parts = torch.func.vmap(per_task, randomness="different")(sup, qry)
-                l_d, l_ad, l_gc = l_d.mean(), l_ad.mean(), l_gc.mean()
-                parts = {k: v.mean() for k, v in parts.items()}
+            l_d, l_ad, l_gc, parts = self._meta_losses(p, sup, qry)
         losses = {"d": l_d, "am": l_ad, "gc": l_gc}
         if self.settings.modulator_loss == "gc":  # Eq. 8 (line 18 with L_GC for AP/AM)
             losses["modulator"] = l_gc
