@@ -128,3 +128,16 @@ def test_task_adaptation_keeps_linear_weights_as_low_rank_factors(digits, regist
             assert u.shape[:2] == w.shape[:2] and u.shape[0] == 3, k
             assert (u.shape[2], w.shape[2]) == tuple(shared.shape), k
             assert u.shape[1] < max(shared.shape) * 4, k  # a few support rows, not a weight's worth
+
+
+def test_batch_and_task_adaptation_agree_at_second_order_with_one_task(digits, registries):
+    """Algorithm 1 line 14 takes the partial derivative of L_GC in theta_gc, with the critic and
+    the modulator already adapted: with one task, batch and per-task second-order meta-gradients
+    are then the same computation."""
+    from test_train import _one_episode_grads
+
+    extra = [*NO_DROPOUT, "task_sampler.tasks=1", "trainer.first_order=false"]
+    ga = _one_episode_grads(tiny("amaz", *extra, "trainer.adaptation=batch"), registries, digits)
+    gb = _one_episode_grads(tiny("amaz", *extra, "trainer.adaptation=task"), registries, digits)
+    for k in ga:
+        torch.testing.assert_close(gb[k], ga[k], rtol=1e-3, atol=1e-6, msg=k)

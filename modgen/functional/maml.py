@@ -63,14 +63,21 @@ def inner_grads(
             differentiable, so a meta-gradient through the update is second order.
 
     Returns:
-        One gradient per key (zeros where the loss does not depend on the parameter).
+        One gradient per key (zeros where the loss does not depend on the parameter): the
+        partial derivative — other entries of ``params`` that were computed from these keys
+        (an adapted critic, say) are held fixed.
     """
     if is_per_task(params, keys):
         return task_grads(loss_fn, params, keys, first_order=first_order)
-    loss = loss_fn(params)
-    grads = torch.autograd.grad(
-        loss, [params[k] for k in keys], create_graph=not first_order, allow_unused=True
-    )
+    # Differentiate with respect to fresh views of the keys: a partial derivative, as Algorithm 1
+    # takes it. Other entries (parameters adapted a moment ago) may depend on these same tensors;
+    # through the originals that dependence would enter a total derivative (second order only:
+    # first-order updates hold no graph back to the parameters).
+    wrt = dict(params)
+    for k in keys:
+        wrt[k] = params[k].view_as(params[k])
+    loss = loss_fn(wrt)
+    grads = torch.autograd.grad(loss, [wrt[k] for k in keys], create_graph=not first_order, allow_unused=True)
     return [torch.zeros_like(params[k]) if g is None else g for k, g in zip(keys, grads, strict=True)]
 
 
