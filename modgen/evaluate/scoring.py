@@ -54,10 +54,6 @@ class TestSplit:
         )
 
 
-def _fit(est: Any, train: TrainingSet) -> Any:
-    return est.fit(train.X, train.y, sample_weight=train.w)
-
-
 def zsl_score(est: Any, test: TestSplit) -> tuple[float, dict[int, float]]:
     """Per-class mean top-1 (%) of a fitted ZSL classifier on ``test_unseen``, and per class."""
     classes, accs = per_class_accuracies(test.unseen_y, np.asarray(est.predict(test.unseen_X)))
@@ -137,20 +133,10 @@ def fit_points(
     device: torch.device,
     seed: int,
 ) -> list[Any]:
-    """One fitted classifier per grid point, all on the same training set.
+    """One fitted classifier per grid point, all on the same training set, through
+    :func:`modgen.classify.fit_grid` (grid points fitted together where the classifier allows it:
+    the softmax classifiers as one stacked model, the SVMs along a warm-started ``C`` path)."""
+    from modgen.classify import fit_grid
 
-    Uses :func:`modgen.classify.fit_grid` (grid points fitted together where the classifier
-    allows it) when it exists, else fits them one by one.
-    """
     base = make_classifier(registries, name, fixed, device=device, seed=seed)
-    try:
-        from modgen.classify import fit_grid  # type: ignore[attr-defined]
-    except ImportError:
-        fit_grid = None
-    if fit_grid is not None and len(points) > 1:
-        return list(fit_grid(base, [dict(p) for p in points], train.X, train.y, sample_weight=train.w))
-    out = []
-    for point in points:
-        est = make_classifier(registries, name, {**fixed, **point}, device=device, seed=seed)
-        out.append(_fit(est, train))
-    return out
+    return list(fit_grid(base, [dict(p) for p in points], train.X, train.y, sample_weight=train.w))
