@@ -617,12 +617,6 @@ def test_markup_in_a_data_set_name_survives_a_whole_run(xdata, regs, tmp_path):
     assert f"data={name}" in result.output and f"amaz on {name} (%" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="modgen/data/__init__.py load_dataset passes name= to every loader, and the embedded loaders "
-    "(modgen/data/digits.py, modgen/data/fashion.py) take no name: --name is refused for digits/fashion-mnist "
-    "('data.name: the 'digits' loader does not take option 'name'')",
-)
 def test_name_of_an_embedded_data_set(regs, tmp_path):
     result = invoke([*TRAIN, "--no-eval", "--name", "[bold]x", "--out", str(tmp_path / "r")], regs)
     assert result.exit_code == 0, result.output

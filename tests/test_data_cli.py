@@ -51,7 +51,7 @@ def test_builtin_plugin_registers_the_data_layer(registries: Registries) -> None
 
 def test_load_dataset_passes_fields_and_options(regs: Registries, tmp_path: Path) -> None:
     data = load_dataset(regs, DataConfig(dataset="digits", validation=True, options={"pca": 6}))
-    assert data.feature_dim == 6 and data.unseen_classes.tolist() == [9]
+    assert data.feature_dim == 6 and data.unseen_classes.tolist() == [0, 3]
     write_tiny_xlsa17(tmp_path, "AWA2")
     xl = load_dataset(
         regs, DataConfig(dataset="xlsa17", root=str(tmp_path), name="AWA2", semantics="original_att")
@@ -66,11 +66,10 @@ def test_load_dataset_unknown_option(regs: Registries) -> None:
         load_dataset(regs, DataConfig(dataset="digits", options={"hidden": 3}))
 
 
-def test_load_dataset_name_for_a_loader_without_names(regs: Registries) -> None:
-    with pytest.raises(
-        ConfigError, match=r"data.name: the 'digits' loader does not take option 'name'; it takes:"
-    ):
-        load_dataset(regs, DataConfig(dataset="digits", name="AWA2"))
+def test_load_dataset_name_for_a_loader_without_names_relabels_the_data(regs: Registries) -> None:
+    """--name on a loader that takes no name labels the loaded data with it (reports, run names)."""
+    data = load_dataset(regs, DataConfig(dataset="digits", name="my-digits"))
+    assert data.name == "my-digits" and data.unseen_classes.tolist() == [4, 5, 6]
 
 
 def test_load_dataset_option_that_is_a_field(regs: Registries) -> None:

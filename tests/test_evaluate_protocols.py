@@ -159,7 +159,9 @@ def test_val_mode_with_a_grid_needs_a_selection(setup):
 
 def test_selection_needs_two_validation_classes(setup):
     asm, data, regs = setup
-    one = data.validation_view()  # digits' own split: the single val class 9
+    from modgen.data.digits import load_digits_zsl
+
+    one = load_digits_zsl(val_classes=(9,)).validation_view()  # a single val class
     assert one.unseen_classes.tolist() == [9]
     with pytest.raises(DataError, match=r"selection on validation classes needs at least 2 of them"):
         select(asm, one, small_config(classifiers=("svm",)), regs)

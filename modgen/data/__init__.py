@@ -20,7 +20,7 @@ Example:
 
 from __future__ import annotations
 
-import inspect
+import attrs
 from typing import TYPE_CHECKING, Any
 
 from modgen.data.digits import digits_loader, load_digits_zsl
@@ -63,10 +63,11 @@ def register_components(registries: Registries) -> None:
 def load_dataset(registries: Registries, config: DataConfig) -> ZSLData:
     """Load the data set ``config`` describes with its registered loader.
 
-    The loader is called as ``loader(root, name=..., semantics=..., validation=...,
-    **config.options)``; ``root`` is ``None`` when ``config.root`` is empty, ``name`` is passed
-    only when set, and ``semantics``/``validation`` are left out at their defaults for loaders
-    that do not take them.
+    The loader is built through :meth:`Registry.build <modgen.registry.Registry.build>` as
+    ``loader(root=..., name=..., semantics=..., validation=..., **config.options)``: ``root`` is
+    ``None`` when ``config.root`` is empty; ``name`` is passed when set and the loader takes it
+    (otherwise the loaded data is relabelled with it); ``semantics`` and ``validation`` are left
+    out for loaders that do not take them while they are at their defaults.
 
     Args:
         registries: the registries holding the ``dataset`` loaders.
@@ -88,38 +89,38 @@ def load_dataset(registries: Registries, config: DataConfig) -> ZSLData:
         >>> load_dataset(regs, DataConfig(dataset="digits", options={"pca": 8})).feature_dim
         8
     """
-    loader = registries.dataset.get(config.dataset)
-    fixed: dict[str, Any] = {"semantics": config.semantics, "validation": config.validation}
-    if config.name:
-        fixed["name"] = config.name
-    twice = sorted(set(fixed) & set(config.options))
+    registry = registries.dataset
+    accepted = registry.accepts(config.dataset)  # None: the loader takes **options
+
+    def takes(key: str) -> bool:
+        return accepted is None or key in accepted
+
+    twice = sorted({"semantics", "validation", "name"} & set(config.options))
     if twice:
-        raise ConfigError(
-            f"data.options.{twice[0]}: set data.{twice[0]} instead; it is a field of the data config"
-        )
-    kwargs = {**config.options, **fixed}
-    try:
-        params = inspect.signature(loader).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        params = None
-    if params is not None and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        defaults = {"semantics": "att", "validation": False}
-        for key, default in defaults.items():
-            if key not in params and kwargs.get(key) == default:
-                del kwargs[key]
-        unknown = sorted(k for k in kwargs if k not in params or k == "root")
-        if unknown:
-            accepted = [
-                k for k in params if k != "root" and params[k].kind is not inspect.Parameter.VAR_POSITIONAL
-            ]
-            where = f"data.{unknown[0]}" if unknown[0] in fixed else f"data.options.{unknown[0]}"
+        raise ConfigError(f"data.options.{twice[0]}: set data.{twice[0]} instead; it is a field of the data config")
+    fixed: dict[str, Any] = {"root": config.root or None}
+    for key, value, default in (("semantics", config.semantics, "att"), ("validation", config.validation, False)):
+        if takes(key):
+            fixed[key] = value
+        elif value != default:
             raise ConfigError(
-                f"{where}: the {config.dataset!r} loader does not take option {unknown[0]!r}; "
-                f"it takes: {', '.join(accepted)}"
+                f"data.{key}: the {config.dataset!r} loader does not take option {key!r}; leave it at {default!r}"
             )
-    data = loader(config.root or None, **kwargs)
+    if config.name and takes("name"):
+        fixed["name"] = config.name
+    if accepted is not None:
+        for key in config.options:
+            if key not in accepted or key in fixed:
+                options = ", ".join(sorted(accepted - {"root", "name", "semantics", "validation"}))
+                raise ConfigError(
+                    f"data.options.{key}: the {config.dataset!r} loader does not take option {key!r}; "
+                    f"it takes: {options or '(none)'}"
+                )
+    data = registry.build(config.dataset, config.options, fixed=fixed)
     if not isinstance(data, ZSLData):
         raise DataError(
             f"dataset loader {config.dataset!r} returned {type(data).__name__}; loaders must return a ZSLData"
         )
+    if config.name and not takes("name"):  # a loader without a name parameter: --name relabels it
+        data = attrs.evolve(data, name=config.name)
     return data

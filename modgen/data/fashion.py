@@ -14,8 +14,11 @@ and Coat, Sneaker and Sandal, so attributes must carry the transfer; a linear at
 baseline reaches about 89% zero-shot accuracy on them). Seen classes: ``trainval`` is their
 images of the official training file, ``test_seen`` their images of the official test file;
 ``test_unseen`` is the unseen classes' images of the test file (their training images are not
-used at all). The validation split holds out Coat: ``val`` is its ``trainval`` images,
-``train`` the other ``trainval`` images.
+used at all). The validation split holds out Dress and Shirt: ``val`` is their ``trainval``
+images, ``train`` the other ``trainval`` images (five classes). The pair was chosen, without
+looking at the test classes' results, as one whose validation task the closed-form floor finds
+neither trivial nor hopeless (ESZSL about 79% on the 2-way task, where most pairs are near 99% or
+near chance; ``benchmarks/probes/val_pairs.py``).
 
 Features: ``"pixels"`` (the 784 pixels / 255, optional PCA fitted on ``trainval``) or
 ``"cnn"``: the penultimate layer of a small CNN trained only on the returned data's
@@ -64,8 +67,8 @@ __all__ = [
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 #: T-shirt/top, Pullover, Ankle boot.
 FASHION_UNSEEN: tuple[int, ...] = (0, 2, 9)
-#: Coat.
-FASHION_VAL_CLASSES: tuple[int, ...] = (4,)
+#: Dress, Shirt.
+FASHION_VAL_CLASSES: tuple[int, ...] = (3, 6)
 FASHION_ATTRIBUTES_FILE = "fashion_mnist_attributes.csv"
 #: The four idx files: (images, labels) of the training and of the test file.
 FASHION_FILES: dict[str, tuple[str, str]] = {

@@ -172,7 +172,7 @@ class ZSLData:
             >>> from modgen.data.digits import load_digits_zsl
             >>> view = load_digits_zsl().validation_view()
             >>> view.unseen_classes.tolist()
-            [9]
+            [0, 3]
         """
         if not self.has_validation:
             raise DataError(

@@ -1,8 +1,9 @@
 """The training sets final classifiers are fitted on: synthetic features with quality weights.
 
 Every synthetic feature gets the quality weight
-``assembly.quality_weighter.sample_weights(a, AD(x_hat))`` (Eq. 12), clipped at 0 (a negative
-cosine would make a weighted loss reward misclassification); real features get weight 1.
+``assembly.quality_weighter.sample_weights(a, AD(x_hat))`` (Eq. 12), clipped below at
+:data:`MIN_QUALITY` (a negative cosine would make a weighted loss reward misclassification, and a
+class whose every sample had weight 0 could not be learned at all); real features get weight 1.
 
 Example:
     >>> import torch
@@ -25,10 +26,13 @@ if TYPE_CHECKING:
     from modgen.config import EvalConfig
     from modgen.data.zsldata import ZSLData
 
-__all__ = ["TrainingSet", "synthetic_set", "concat", "zsl_set", "gzsl_set", "DEFAULT_TASK_SIZE"]
+__all__ = ["TrainingSet", "synthetic_set", "concat", "zsl_set", "gzsl_set", "DEFAULT_TASK_SIZE", "MIN_QUALITY"]
 
 #: Task size ``N`` at synthesis when neither the config nor a task sampler says (Section III-A).
 DEFAULT_TASK_SIZE = 10
+
+#: The smallest quality weight a synthetic feature gets (Eq. 12's cosine clipped from below).
+MIN_QUALITY = 1e-3
 
 
 @frozen
@@ -69,7 +73,7 @@ def synthetic_set(
     weights = None
     if weighter is not None and out.reconstructed is not None:
         sample_attrs = class_attrs.to(out.reconstructed.device)[out.labels]
-        weights = weighter.sample_weights(sample_attrs, out.reconstructed).reshape(-1).clamp_min(0)
+        weights = weighter.sample_weights(sample_attrs, out.reconstructed).reshape(-1).clamp_min(MIN_QUALITY)
     return TrainingSet(out.features, labels, weights)
 
 
