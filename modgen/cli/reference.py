@@ -49,10 +49,18 @@ def _option_rows(cmd: Any) -> list[list[str]]:
             )
             continue
         names = ", ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
-        kind = "flag" if getattr(param, "is_flag", False) or getattr(param, "count", False) else (param.metavar or "VALUE")
+        kind = (
+            "flag"
+            if getattr(param, "is_flag", False) or getattr(param, "count", False)
+            else (param.metavar or "VALUE")
+        )
         default = param.default
         flag = getattr(param, "is_flag", False)
-        show = "" if default in (None, False, (), [], "") or flag or callable(default) else f" (default: `{default}`)"
+        show = (
+            ""
+            if default in (None, False, (), [], "") or flag or callable(default)
+            else f" (default: `{default}`)"
+        )
         rows.append([names, _cell(kind), _cell((param.help or "") + show)])
     return rows
 

@@ -16,140 +16,137 @@ FORMATS = ("markdown", "csv", "json")
 
 def register(app: typer.Typer) -> None:
     """Add ``compare`` and the ``plot`` group to ``app``."""
-
-    @app.command("compare")
-    def compare_cmd(
-        paths: list[str] = typer.Argument(
-            ..., metavar="RUN_OR_SWEEP...", help="Run, multi-seed or sweep folders (globs welcome)."
-        ),
-        metric: list[str] = typer.Option(
-            ["zsl", "gzsl_h"],
-            "--metric",
-            "-m",
-            metavar="NAME",
-            help="Metrics to show (repeatable): zsl, gzsl_u, gzsl_s, gzsl_h, ncm_cosine_unseen, ncm_euclidean_unseen, "
-            "ncm_cosine_seen, ncm_euclidean_seen, mean_gap_unseen, mean_gap_seen, retrieval@K.",
-        ),
-        classifier: list[str] = typer.Option(
-            [], "--classifier", "-c", metavar="NAME", help="Only these classifiers (repeatable)."
-        ),
-        fmt: str = typer.Option(
-            "markdown", "--format", "-f", metavar="FORMAT", help="markdown, csv or json."
-        ),
-        out: Path | None = typer.Option(
-            None, "--out", metavar="FILE", help="Write the table here instead of printing it."
-        ),
-        plot: Path | None = typer.Option(
-            None, "--plot", metavar="PNG", help="Also write a bar plot of the first metric."
-        ),
-        paired: bool = typer.Option(
-            False, "--paired", help="With two settings: their paired difference over shared seeds."
-        ),
-    ) -> None:
-        """Side-by-side table of runs: mean ± std over seeds, with the settings that differ as columns."""
-        from modgen.errors import ConfigError
-        from modgen.report import comparison_rows, csv_table, markdown_table
-        from modgen.report.tables import METRICS
-        from modgen.rundir import atomic_write_text
-        from modgen.sweeps import collect_runs
-
-        if fmt not in FORMATS:
-            raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-        for m in metric:
-            if m not in METRICS and not (m.startswith("retrieval@") and m[10:].isdigit()):
-                raise ConfigError(f"--metric {m!r}: unknown; choose from {', '.join(METRICS)} or retrieval@K")
-        groups = collect_runs(paths)
-        named = {g.label: (g.settings, g.results) for g in groups.values()}
-        header, text, raw = comparison_rows(named, metrics=metric)
-        if classifier:
-            ci = header.index("classifier")
-            keep = [i for i, row in enumerate(text) if row[ci] in classifier]
-            if not keep:
-                raise ConfigError(
-                    f"--classifier: none of {', '.join(classifier)} was evaluated in these runs"
-                )
-            text, raw = [text[i] for i in keep], [raw[i] for i in keep]
-        if fmt == "markdown":
-            body = markdown_table(header, text, left=len(header) - len(metric) - 1)
-        elif fmt == "csv":
-            body = csv_table([*header, *(f"{m}_std" for m in metric)], raw)
-        else:
-            keys = [*header, *(f"{m}_std" for m in metric)]
-            body = json.dumps([dict(zip(keys, r, strict=True)) for r in raw], indent=2) + "\n"
-        if out is not None:
-            atomic_write_text(out, body)
-            err_console().print(f"table written to {out}")
-        else:
-            console().print(body, end="")
-        if paired:
-            _print_paired(groups, metric[0], classifier)
-        if plot is not None:
-            from modgen.report.plots import plot_comparison
-
-            mi = len(header) - len(metric)
-            labels = [" / ".join(str(c) for c in r[: header.index("classifier") + 1]) for r in raw]
-            png = plot_comparison(
-                labels,
-                [r[mi] if r[mi] is not None else 0.0 for r in raw],
-                [r[mi + len(metric)] or 0.0 for r in raw],
-                METRICS.get(metric[0], metric[0]),
-                plot,
-            )
-            err_console().print(f"plot: {png}")
-
+    app.command("compare")(compare_cmd)
     plot_app = typer.Typer(cls=ModgenGroup, help="The paper's figures of a run.", no_args_is_help=True)
+    plot_app.command("losses")(plot_losses_cmd)
+    plot_app.command("tsne")(plot_tsne_cmd)
+    app.add_typer(plot_app, name="plot")
 
-    @plot_app.command("losses")
-    def plot_losses_cmd(
-        run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        out: Path | None = typer.Option(None, "--out", metavar="PNG", help="Default RUN/plots/losses.png."),
-    ) -> None:
-        """Every loss part against the episode (Fig. 9)."""
-        from modgen.report import plot_losses
-        from modgen.rundir import RunDir
 
-        run = RunDir(run_dir)
-        png = plot_losses(run.metrics, out if out is not None else run.plots / "losses.png")
-        err_console().print(f"plot: {png}")
+def compare_cmd(
+    paths: list[str] = typer.Argument(
+        ..., metavar="RUN_OR_SWEEP...", help="Run, multi-seed or sweep folders (globs welcome)."
+    ),
+    metric: list[str] = typer.Option(
+        ["zsl", "gzsl_h"],
+        "--metric",
+        "-m",
+        metavar="NAME",
+        help="Metrics to show (repeatable): zsl, gzsl_u, gzsl_s, gzsl_h, ncm_cosine_unseen, ncm_euclidean_unseen, "
+        "ncm_cosine_seen, ncm_euclidean_seen, mean_gap_unseen, mean_gap_seen, retrieval@K.",
+    ),
+    classifier: list[str] = typer.Option(
+        [], "--classifier", "-c", metavar="NAME", help="Only these classifiers (repeatable)."
+    ),
+    fmt: str = typer.Option("markdown", "--format", "-f", metavar="FORMAT", help="markdown, csv or json."),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="FILE", help="Write the table here instead of printing it."
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", metavar="PNG", help="Also write a bar plot of the first metric."
+    ),
+    paired: bool = typer.Option(
+        False, "--paired", help="With two settings: their paired difference over shared seeds."
+    ),
+) -> None:
+    """Side-by-side table of runs: mean ± std over seeds, with the settings that differ as columns."""
+    from modgen.errors import ConfigError
+    from modgen.report import comparison_rows, csv_table, markdown_table
+    from modgen.report.tables import METRICS
+    from modgen.rundir import atomic_write_text
+    from modgen.sweeps import collect_runs
 
-    @plot_app.command("tsne")
-    def plot_tsne_cmd(
-        ctx: typer.Context,
-        run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        classes: str = typer.Option(
-            "unseen",
-            "--classes",
-            metavar="CLASSES",
-            help="'unseen', 'seen', 'all' or class names, comma-separated.",
-        ),
-        n: int = typer.Option(100, "--n", min=1, metavar="N", help="Synthetic features per class."),
-        real: int = typer.Option(
-            100, "--real", min=0, metavar="N", help="Real test features per class beside them (0: none)."
-        ),
-        seed: int = typer.Option(
-            0, "--seed", min=0, metavar="N", help="Seed of the noise, the subsample and t-SNE."
-        ),
-        out: Path | None = typer.Option(
-            None, "--out", metavar="PNG", help="Default RUN/plots/tsne-<classes>.png."
-        ),
-        device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
-    ) -> None:
-        """t-SNE of real and synthetic features per class (Fig. 6)."""
-        from modgen.pipeline import tsne_run
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    for m in metric:
+        if m not in METRICS and not (m.startswith("retrieval@") and m[10:].isdigit()):
+            raise ConfigError(f"--metric {m!r}: unknown; choose from {', '.join(METRICS)} or retrieval@K")
+    groups = collect_runs(paths)
+    named = {g.label: (g.settings, g.results) for g in groups.values()}
+    header, text, raw = comparison_rows(named, metrics=metric)
+    if classifier:
+        ci = header.index("classifier")
+        keep = [i for i, row in enumerate(text) if row[ci] in classifier]
+        if not keep:
+            raise ConfigError(f"--classifier: none of {', '.join(classifier)} was evaluated in these runs")
+        text, raw = [text[i] for i in keep], [raw[i] for i in keep]
+    if fmt == "markdown":
+        body = markdown_table(header, text, left=len(header) - len(metric) - 1)
+    elif fmt == "csv":
+        body = csv_table([*header, *(f"{m}_std" for m in metric)], raw)
+    else:
+        keys = [*header, *(f"{m}_std" for m in metric)]
+        body = json.dumps([dict(zip(keys, r, strict=True)) for r in raw], indent=2) + "\n"
+    if out is not None:
+        atomic_write_text(out, body)
+        err_console().print(f"table written to {out}")
+    else:
+        console().print(body, end="")
+    if paired:
+        _print_paired(groups, metric[0], classifier)
+    if plot is not None:
+        from modgen.report.plots import plot_comparison
 
-        png = tsne_run(
-            run_dir,
-            get_state(ctx).registries,
-            classes=classes,
-            n=n,
-            real=real,
-            seed=seed,
-            out=out,
-            device=device,
+        mi = len(header) - len(metric)
+        labels = [" / ".join(str(c) for c in r[: header.index("classifier") + 1]) for r in raw]
+        png = plot_comparison(
+            labels,
+            [r[mi] if r[mi] is not None else 0.0 for r in raw],
+            [r[mi + len(metric)] or 0.0 for r in raw],
+            METRICS.get(metric[0], metric[0]),
+            plot,
         )
         err_console().print(f"plot: {png}")
 
-    app.add_typer(plot_app, name="plot")
+
+def plot_losses_cmd(
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
+    out: Path | None = typer.Option(None, "--out", metavar="PNG", help="Default RUN/plots/losses.png."),
+) -> None:
+    """Every loss part against the episode (Fig. 9)."""
+    from modgen.report import plot_losses
+    from modgen.rundir import RunDir
+
+    run = RunDir(run_dir)
+    png = plot_losses(run.metrics, out if out is not None else run.plots / "losses.png")
+    err_console().print(f"plot: {png}")
+
+
+def plot_tsne_cmd(
+    ctx: typer.Context,
+    run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
+    classes: str = typer.Option(
+        "unseen",
+        "--classes",
+        metavar="CLASSES",
+        help="'unseen', 'seen', 'all' or class names, comma-separated.",
+    ),
+    n: int = typer.Option(100, "--n", min=1, metavar="N", help="Synthetic features per class."),
+    real: int = typer.Option(
+        100, "--real", min=0, metavar="N", help="Real test features per class beside them (0: none)."
+    ),
+    seed: int = typer.Option(
+        0, "--seed", min=0, metavar="N", help="Seed of the noise, the subsample and t-SNE."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="PNG", help="Default RUN/plots/tsne-<classes>.png."
+    ),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """t-SNE of real and synthetic features per class (Fig. 6)."""
+    from modgen.pipeline import tsne_run
+
+    png = tsne_run(
+        run_dir,
+        get_state(ctx).registries,
+        classes=classes,
+        n=n,
+        real=real,
+        seed=seed,
+        out=out,
+        device=device,
+    )
+    err_console().print(f"plot: {png}")
 
 
 def _print_paired(groups: dict, metric: str, classifiers: list[str]) -> None:

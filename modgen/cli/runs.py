@@ -6,18 +6,17 @@ import logging
 import shlex
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
+from modgen.cli import options as opt
 from modgen.cli.app import console, err_console, get_state
 from modgen.cli.errors import set_resume_hint
 
 __all__ = ["register"]
 
 log = logging.getLogger("modgen")
-
-SET_HELP = "Override a setting, KEY=VALUE (repeatable), e.g. --set trainer.episodes=200."
 
 
 def _progress(ctx: typer.Context) -> tuple[Any, Any]:
@@ -128,243 +127,230 @@ def _print_result(result: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``train``, ``evaluate``, ``synthesize`` and ``retrieve`` to ``app``."""
+    app.command("train")(train_cmd)
+    app.command("evaluate")(evaluate_cmd)
+    app.command("synthesize")(synthesize_cmd)
+    app.command("retrieve")(retrieve_cmd)
 
-    @app.command("train")
-    def train_cmd(
-        ctx: typer.Context,
-        recipe: str = typer.Option(
-            "amaz", "--recipe", "-r", metavar="NAME", help="A registered recipe (modgen list recipe)."
-        ),
-        config: Path | None = typer.Option(
-            None,
-            "--config",
-            metavar="FILE",
-            help="A recipe TOML file (modgen recipe show) instead of --recipe.",
-        ),
-        dataset: str | None = typer.Option(
-            None,
-            "--dataset",
-            metavar="NAME",
-            help="digits, fashion-mnist, a registered data set, or AWA1/AWA2/CUB/SUN/APY with --data.",
-        ),
-        data: Path | None = typer.Option(
-            None,
-            "--data",
-            metavar="DIR",
-            help="A data folder; alone, any xlsa17-layout folder (res101.mat, att_splits.mat).",
-        ),
-        name: str | None = typer.Option(
-            None, "--name", metavar="NAME", help="The data set's name in reports (default: the folder's)."
-        ),
-        preset: str | None = typer.Option(
-            None,
-            "--preset",
-            metavar="NAME",
-            help="A preset (modgen list preset); default: the data set's own.",
-        ),
-        episodes: int | None = typer.Option(
-            None, "--episodes", min=1, metavar="N", help="Training episodes (trainer.episodes)."
-        ),
-        seed: int | None = typer.Option(
-            None, "--seed", min=0, max=2**63 - 1, metavar="N", help="The run's seed (run.seed)."
-        ),
-        seeds: int = typer.Option(
-            1, "--seeds", min=1, metavar="N", help="Train and evaluate this many seeds: seed, seed+1, ..."
-        ),
-        device: str | None = typer.Option(
-            None, "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (run.device)."
-        ),
-        threads: int | None = typer.Option(
-            None,
-            "--threads",
-            min=0,
-            metavar="N",
-            help="CPU threads for torch; 0: modgen's policy (run.threads).",
-        ),
-        out: Path | None = typer.Option(
-            None, "--out", metavar="DIR", help="Run folder (default runs/<recipe>-<data>-<id>/seed<S>)."
-        ),
-        set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
-        resume: Path | None = typer.Option(
-            None, "--resume", metavar="RUN", help="Continue the run in this folder from its last checkpoint."
-        ),
-        overwrite: bool = typer.Option(
-            False, "--overwrite", help="Replace the run in --out (its files are deleted first)."
-        ),
-        no_eval: bool = typer.Option(
-            False, "--no-eval", help="Train only; evaluate later with modgen evaluate."
-        ),
-    ) -> None:
-        """Train a recipe (default: amaz on the embedded digits data), then evaluate it."""
-        from modgen.config import spec_from_dict, spec_to_dict
-        from modgen.errors import ConfigError
-        from modgen.pipeline import default_run_folder, read_spec, resolve_spec, run, run_seeds, validate_spec
 
-        regs = get_state(ctx).registries
-        if resume is not None:
-            source = ctx.get_parameter_source("recipe")  # typer may vendor click: compare by name
-            given = {
-                "--recipe": source is not None and source.name != "DEFAULT",
-                "--config": config,
-                "--dataset": dataset,
-                "--data": data,
-                "--name": name,
-                "--preset": preset,
-                "--seed": seed,
-                "--set": set_,
-                "--out": out,
-                "--overwrite": overwrite,
-                "--seeds": seeds != 1,
-            }
-            extra = [flag for flag, value in given.items() if value]
-            if extra:
-                raise ConfigError(
-                    f"--resume continues a run with its own settings; {extra[0]} cannot change them (only "
-                    "--episodes, --device and --threads can); start a new run instead"
-                )
-            if not (Path(resume) / "config.toml").is_file():
-                raise ConfigError(
-                    f"--resume {str(resume)!r}: not a run folder (no config.toml); give the folder of a run "
-                    "(modgen train --out), or start a new run without --resume"
-                )
-            spec = read_spec(Path(resume) / "config.toml")
-        else:
-            spec = resolve_spec(
+def train_cmd(
+    ctx: typer.Context,
+    recipe: opt.Recipe = "amaz",
+    config: opt.ConfigFile = None,
+    dataset: opt.Dataset = None,
+    data: opt.DataFolder = None,
+    name: opt.DataName = None,
+    preset: opt.Preset = None,
+    episodes: opt.Episodes = None,
+    seed: opt.Seed = None,
+    seeds: opt.Seeds = 1,
+    device: Annotated[
+        str | None, typer.Option("--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (run.device).")
+    ] = None,
+    threads: opt.Threads = None,
+    out: opt.OutFolder = None,
+    set_: opt.Overrides = [],  # noqa: B006 - typer reads the default, never mutates it
+    resume: opt.Resume = None,
+    overwrite: opt.Overwrite = False,
+    no_eval: opt.NoEval = False,
+) -> None:
+    """Train a recipe (default: amaz on the embedded digits data), then evaluate it."""
+    from modgen.config import spec_from_dict, spec_to_dict
+    from modgen.pipeline import default_run_folder, resolve_spec, validate_spec
+
+    regs = get_state(ctx).registries
+    if resume is not None:
+        given = {
+            "--recipe": _given(ctx, "recipe"),
+            "--config": config,
+            "--dataset": dataset,
+            "--data": data,
+            "--name": name,
+            "--preset": preset,
+            "--seed": seed,
+            "--set": set_,
+            "--out": out,
+            "--overwrite": overwrite,
+            "--seeds": seeds != 1,
+        }
+        spec = _resume_spec(resume, [flag for flag, value in given.items() if value])
+    else:
+        spec = resolve_spec(
+            regs, recipe, config=config, dataset=dataset, data=data, name=name, preset=preset, overrides=set_
+        )
+    spec = _with_flags(spec, episodes=episodes, seed=seed, device=device, threads=threads)
+    spec = validate_spec(spec_from_dict(type(spec), spec_to_dict(spec)), regs)
+    target = resume if resume is not None else out
+    if target is None:
+        target = default_run_folder(spec) if seeds > 1 else default_run_folder(spec) / f"seed{spec.run.seed}"
+    _train(
+        ctx,
+        spec,
+        Path(target),
+        seeds=seeds,
+        resume=resume is not None,
+        overwrite=overwrite,
+        evaluate=not no_eval,
+    )
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` (typer may vendor click: compare the source by name)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name != "DEFAULT"
+
+
+def _resume_spec(resume: Path, conflicting: list[str]) -> Any:
+    """The spec of the run in ``resume``; a flag that would change it is an error."""
+    from modgen.errors import ConfigError
+    from modgen.pipeline import read_spec
+
+    if conflicting:
+        raise ConfigError(
+            f"--resume continues a run with its own settings; {conflicting[0]} cannot change them (only "
+            "--episodes, --device and --threads can); start a new run instead"
+        )
+    if not (Path(resume) / "config.toml").is_file():
+        raise ConfigError(
+            f"--resume {str(resume)!r}: not a run folder (no config.toml); give the folder of a run "
+            "(modgen train --out), or start a new run without --resume"
+        )
+    return read_spec(Path(resume) / "config.toml")
+
+
+def _train(
+    ctx: typer.Context, spec: Any, target: Path, *, seeds: int, resume: bool, overwrite: bool, evaluate: bool
+) -> None:
+    """Run one seed or several through the pipeline, with progress, and print the results."""
+    from modgen.pipeline import run, run_seeds
+
+    regs = get_state(ctx).registries
+    shown = target if seeds == 1 else target / "seed<S>"
+    set_resume_hint(
+        f"modgen train --resume {shlex.quote(str(shown))}",
+        None if seeds > 1 else target / "checkpoints" / "last.pt",
+    )
+    err_console().print(
+        f"modgen train: recipe={spec.name} data={spec.data.label} episodes={spec.trainer.params.get('episodes')} "
+        f"seed={spec.run.seed}{f' seeds={seeds}' if seeds > 1 else ''} -> {target}"
+    )
+    t0 = time.perf_counter()
+    progress, update = _progress(ctx)
+    with progress:
+        if seeds > 1:
+            seed_list = [spec.run.seed + i for i in range(seeds)]
+            results = run_seeds(
+                spec,
                 regs,
-                recipe,
-                config=config,
-                dataset=dataset,
-                data=data,
-                name=name,
-                preset=preset,
-                overrides=set_,
+                seed_list,
+                target,
+                overwrite=overwrite,
+                evaluate=evaluate,
+                progress=update,
+                log=_say,
             )
-        spec = _with_flags(spec, episodes=episodes, seed=seed, device=device, threads=threads)
-        spec = validate_spec(spec_from_dict(type(spec), spec_to_dict(spec)), regs)
-        target = resume if resume is not None else out
-        if target is None:
-            target = default_run_folder(spec)
-            target = target if seeds > 1 else target / f"seed{spec.run.seed}"
-        resume_cmd = (
-            f"modgen train --resume {shlex.quote(str(target if seeds == 1 else Path(target) / 'seed<S>'))}"
-        )
-        set_resume_hint(resume_cmd, None if seeds > 1 else Path(target) / "checkpoints" / "last.pt")
-        err_console().print(
-            f"modgen train: recipe={spec.name} data={spec.data.label} episodes={spec.trainer.params.get('episodes')} "
-            f"seed={spec.run.seed}{f' seeds={seeds}' if seeds > 1 else ''} -> {target}"
-        )
-        t0 = time.perf_counter()
-        progress, update = _progress(ctx)
-        with progress:
-            if seeds > 1:
-                results = run_seeds(
+        else:
+            results = [
+                run(
                     spec,
                     regs,
-                    [spec.run.seed + i for i in range(seeds)],
                     target,
+                    resume=resume,
                     overwrite=overwrite,
-                    evaluate=not no_eval,
+                    evaluate=evaluate,
                     progress=update,
                     log=_say,
                 )
-            else:
-                results = [
-                    run(
-                        spec,
-                        regs,
-                        target,
-                        resume=resume is not None,
-                        overwrite=overwrite,
-                        evaluate=not no_eval,
-                        progress=update,
-                        log=_say,
-                    )
-                ]
-        set_resume_hint(None)
-        for r in results:
-            if r.result is not None:
-                _print_result(r.result)
-        if seeds > 1 and any(r.result is not None for r in results):
-            err_console().print(f"mean ± std over {seeds} seeds written to {Path(target) / 'results.md'}")
-        err_console().print(f"done in {time.perf_counter() - t0:.1f} s; run folder: {target}")
+            ]
+    set_resume_hint(None)
+    for r in results:
+        if r.result is not None:
+            _print_result(r.result)
+    if seeds > 1 and any(r.result is not None for r in results):
+        err_console().print(f"mean ± std over {seeds} seeds written to {target / 'results.md'}")
+    err_console().print(f"done in {time.perf_counter() - t0:.1f} s; run folder: {target}")
 
-    @app.command("evaluate")
-    def evaluate_cmd(
-        ctx: typer.Context,
-        run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        set_: list[str] = typer.Option(
-            [],
+
+def evaluate_cmd(
+    ctx: typer.Context,
+    run_dir: opt.RunFolder,
+    set_: Annotated[
+        list[str],
+        typer.Option(
             "--set",
             metavar="KEY=VALUE",
             help="Override evaluation.* settings, e.g. --set evaluation.gzsl_seen=real.",
         ),
-        out: Path | None = typer.Option(
-            None, "--out", metavar="DIR", help="Write the evaluation here (default RUN/evaluations/<id>)."
+    ] = [],  # noqa: B006 - typer reads the default, never mutates it
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="DIR", help="Write the evaluation here (default RUN/evaluations/<id>)."
         ),
-        device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
-    ) -> None:
-        """Evaluate a trained run again into a new evaluation record (the run's own results stay)."""
-        from modgen.pipeline import evaluate_run
+    ] = None,
+    device: opt.Device = "auto",
+) -> None:
+    """Evaluate a trained run again into a new evaluation record (the run's own results stay)."""
+    from modgen.pipeline import evaluate_run
 
-        result, folder = evaluate_run(
-            run_dir, get_state(ctx).registries, overrides=set_, out=out, device=device, log=_say
-        )
-        _print_result(result)
-        err_console().print(f"results written to {folder / 'results.md'}")
+    result, folder = evaluate_run(
+        run_dir, get_state(ctx).registries, overrides=set_, out=out, device=device, log=_say
+    )
+    _print_result(result)
+    err_console().print(f"results written to {folder / 'results.md'}")
 
-    @app.command("synthesize")
-    def synthesize_cmd(
-        ctx: typer.Context,
-        run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        classes: str = typer.Option(
-            "unseen",
-            "--classes",
-            metavar="CLASSES",
-            help="'unseen', 'seen', 'all' or class names, comma-separated.",
-        ),
-        n: int = typer.Option(100, "--n", min=1, metavar="N", help="Features per class."),
-        sigma: float | None = typer.Option(
-            None, "--sigma", min=0.0, metavar="SIGMA", help="Noise std (default evaluation.sigma_test)."
-        ),
-        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, metavar="N", help="Seed of the noise."),
-        out: Path | None = typer.Option(
-            None, "--out", metavar="FILE", help="Output .npz (default RUN/synthetic.npz)."
-        ),
-        device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
-    ) -> None:
-        """Synthesise features for classes and save them as .npz (features, labels, class_names)."""
-        from modgen.pipeline import synthesize_run
 
-        target, count = synthesize_run(
-            run_dir,
-            get_state(ctx).registries,
-            classes=classes,
-            n=n,
-            sigma=sigma,
-            seed=seed,
-            out=out,
-            device=device,
-        )
-        err_console().print(f"{count} classes x {n} features -> {target}")
+def synthesize_cmd(
+    ctx: typer.Context,
+    run_dir: opt.RunFolder,
+    classes: opt.Classes = "unseen",
+    n: opt.PerClass = 100,
+    sigma: Annotated[
+        float | None,
+        typer.Option("--sigma", min=0.0, metavar="SIGMA", help="Noise std (default evaluation.sigma_test)."),
+    ] = None,
+    seed: opt.NoiseSeed = 0,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Output .npz (default RUN/synthetic.npz).")
+    ] = None,
+    device: opt.Device = "auto",
+) -> None:
+    """Synthesise features for classes and save them as .npz (features, labels, class_names)."""
+    from modgen.pipeline import synthesize_run
 
-    @app.command("retrieve")
-    def retrieve_cmd(
-        ctx: typer.Context,
-        run_dir: Path = typer.Argument(..., metavar="RUN", help="A run folder."),
-        k: list[int] = typer.Option(
-            [5, 10], "--k", min=1, metavar="K", help="Retrieve the top-k real unseen samples (repeatable)."
-        ),
-        n: int = typer.Option(100, "--n", min=1, metavar="N", help="Synthetic features averaged per class."),
-        seed: int = typer.Option(0, "--seed", min=0, max=2**63 - 1, metavar="N", help="Seed of the noise."),
-        device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
-    ) -> None:
-        """Zero-shot retrieval (Section III-D): precision@k of synthetic class means, averaged over classes."""
-        from modgen.pipeline import retrieve_run
+    target, count = synthesize_run(
+        run_dir,
+        get_state(ctx).registries,
+        classes=classes,
+        n=n,
+        sigma=sigma,
+        seed=seed,
+        out=out,
+        device=device,
+    )
+    err_console().print(f"{count} classes x {n} features -> {target}")
 
-        for kk, ap in retrieve_run(
-            run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device
-        ).items():
-            console().print(f"AP@{kk}: {ap:.1f}")
+
+def retrieve_cmd(
+    ctx: typer.Context,
+    run_dir: opt.RunFolder,
+    k: Annotated[
+        list[int],
+        typer.Option("--k", min=1, metavar="K", help="Retrieve the top-k real unseen samples (repeatable)."),
+    ] = [5, 10],  # noqa: B006 - typer reads the default, never mutates it
+    n: Annotated[
+        int, typer.Option("--n", min=1, metavar="N", help="Synthetic features averaged per class.")
+    ] = 100,
+    seed: opt.NoiseSeed = 0,
+    device: opt.Device = "auto",
+) -> None:
+    """Zero-shot retrieval (Section III-D): precision@k of synthetic class means, averaged over classes."""
+    from modgen.pipeline import retrieve_run
+
+    for kk, ap in retrieve_run(
+        run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device
+    ).items():
+        console().print(f"AP@{kk}: {ap:.1f}")
 
 
 def _with_flags(
