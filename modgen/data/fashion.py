@@ -180,6 +180,31 @@ def load_fashion_mnist(
         >>> data.features.shape, data.unseen_classes.tolist()  # doctest: +SKIP
         ((1700, 32), [0, 2, 9])
     """
+    _check_options(semantics, scaling, features, pca, seed, cnn_epochs, cnn_dim, subsample)
+    folder = Path(root or FASHION_MNIST_DIR).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"fashion-mnist: folder {str(folder)!r} does not exist. {_INSTALL_HINT}")
+    data = _read_images(folder, seed=seed, subsample=subsample, unseen=unseen, val_classes=val_classes)
+    if validation:
+        data = data.validation_view()
+        validation = False
+    if features == "cnn":
+        data = _with_cnn_features(
+            data, seed=seed, epochs=cnn_epochs, dim=cnn_dim, device=device, cache_dir=cache_dir
+        )
+    return finish(data, validation=validation, scaling=scaling, pca=pca, seed=seed)
+
+
+def _check_options(
+    semantics: str,
+    scaling: str,
+    features: str,
+    pca: Any,
+    seed: Any,
+    cnn_epochs: Any,
+    cnn_dim: Any,
+    subsample: Any,
+) -> None:
     check_semantics_option("fashion-mnist", semantics)
     check_scaling_option("fashion-mnist", scaling)
     if features not in FEATURES:
@@ -197,9 +222,12 @@ def load_fashion_mnist(
         isinstance(subsample, bool) or not isinstance(subsample, int) or subsample < 1
     ):
         raise ConfigError(f"fashion-mnist: option subsample={subsample!r} must be a positive integer or None")
-    folder = Path(root or FASHION_MNIST_DIR).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"fashion-mnist: folder {str(folder)!r} does not exist. {_INSTALL_HINT}")
+
+
+def _read_images(
+    folder: Path, *, seed: int, subsample: int | None, unseen: Sequence[int], val_classes: Sequence[int]
+) -> ZSLData:
+    """The images as pixel features with the fixed split (training file: seen; test file: all)."""
     class_names, attribute_names, table = read_attribute_table(FASHION_ATTRIBUTES_FILE, first_columns=2)
     seen, unseen_ids, val_ids = check_class_choice("fashion-mnist", unseen, val_classes, len(class_names))
 
@@ -214,7 +242,7 @@ def load_fashion_mnist(
     from_test = np.arange(labels.size) >= keep_train.size
     trainval = np.flatnonzero(~from_test).astype(np.int64)
     is_unseen = np.isin(labels, unseen_ids)
-    data = build_embedded(
+    return build_embedded(
         name="fashion-mnist",
         features=images.reshape(images.shape[0], -1).astype(np.float32) / 255.0,
         labels=labels,
@@ -237,14 +265,6 @@ def load_fashion_mnist(
         },
         source=str(folder),
     )
-    if validation:
-        data = data.validation_view()
-        validation = False
-    if features == "cnn":
-        data = _with_cnn_features(
-            data, seed=seed, epochs=cnn_epochs, dim=cnn_dim, device=device, cache_dir=cache_dir
-        )
-    return finish(data, validation=validation, scaling=scaling, pca=pca, seed=seed)
 
 
 class _SmallCNN(torch.nn.Module):

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -225,16 +226,7 @@ def load_xlsa17(
         >>> data.attr_dim  # doctest: +SKIP
         1024
     """
-    if semantics not in SEMANTICS:
-        raise ConfigError(
-            f"data.semantics: unknown value {semantics!r}; expected one of {', '.join(SEMANTICS)}"
-        )
-    if scaling not in SCALINGS:
-        raise ConfigError(f"scaling: unknown value {scaling!r}; expected one of {', '.join(SCALINGS)}")
-    if not isinstance(dataset, str) or not dataset:
-        raise ConfigError(
-            f"data.name: expected an xlsa17 data set name ({', '.join(XLSA17_DATASETS)}), got {dataset!r}"
-        )
+    _check_options(dataset, semantics, scaling)
     folder = find_xlsa17_folder(root, dataset)
     dataset = dataset.upper() if dataset.upper() in XLSA17_DATASETS else dataset
     split_name, sem_key = SPLIT_FILES[semantics]
@@ -246,79 +238,15 @@ def load_xlsa17(
     features, raw_labels, features_path = _read_features(folder)
     n = raw_labels.size
     splits = read_mat(split_path)
-    sem = _require(splits, sem_key, split_path)
-    if sem.ndim != 2 or sem.dtype.kind not in "fiu":
-        raise DataError(
-            f"{str(split_path)!r}: key {sem_key!r} must be a numeric A x C matrix, got shape {sem.shape}"
-        )
-    if not np.isfinite(sem).all():
-        raise DataError(f"{str(split_path)!r}: key {sem_key!r} holds NaN or infinite values")
+    sem = _read_semantics(splits, sem_key, split_path)
     num_classes = sem.shape[1]
     names = _class_names(splits, num_classes, split_path)
-    if raw_labels.size and (raw_labels.min() < 1 or raw_labels.max() > num_classes):
-        bad = raw_labels[(raw_labels < 1) | (raw_labels > num_classes)][0]
-        raise DataError(
-            f"{str(features_path)!r}: key 'labels' holds class {bad}, but {split_path.name} key {sem_key!r} "
-            f"has {num_classes} class columns (A x C); the class counts do not match (labels are 1-based "
-            f"in [1, {num_classes}])"
-        )
-    labels = raw_labels - 1
-    trainval, test_seen, test_unseen = (_locations(splits, k, split_path, n) for k in _SPLIT_KEYS)
-    for key, loc, needed in (
-        ("trainval_loc", trainval, "the training samples of the seen classes"),
-        ("test_unseen_loc", test_unseen, "the test samples of the unseen classes, which zero-shot learning is judged on"),
-    ):
-        if loc.size == 0:
-            raise DataError(f"{str(split_path)!r}: key {key!r} is empty; it must list {needed} (1-based sample indices)")
-    for a, b, ia, ib in (
-        ("trainval_loc", "test_seen_loc", trainval, test_seen),
-        ("trainval_loc", "test_unseen_loc", trainval, test_unseen),
-        ("test_seen_loc", "test_unseen_loc", test_seen, test_unseen),
-    ):
-        common = np.intersect1d(ia, ib)
-        if common.size:
-            raise DataError(
-                f"{str(split_path)!r}: keys {a!r} and {b!r} share {common.size} samples (e.g. sample "
-                f"{common[0] + 1}, 1-based); the splits must be disjoint"
-            )
-    seen = np.unique(labels[trainval])
-    unseen = np.unique(labels[test_unseen])
-    overlap = np.intersect1d(seen, unseen)
-    if overlap.size:
-        c = overlap[0]
-        raise DataError(
-            f"{str(split_path)!r}: seen and unseen classes overlap: class {c + 1} ({names[c]!r}) has samples "
-            f"in both 'trainval_loc' and 'test_unseen_loc' ({overlap.size} classes in all)"
-        )
-    stray = np.setdiff1d(np.unique(labels[test_seen]), seen)
-    if stray.size:
-        c = stray[0]
-        raise DataError(
-            f"{str(split_path)!r}: key 'test_seen_loc' holds class {c + 1} ({names[c]!r}), which has no sample "
-            "in 'trainval_loc' (an empty seen class)"
-        )
-    counts = np.bincount(labels, minlength=num_classes)
-    empty = np.flatnonzero(counts == 0)
-    if empty.size:
-        c = empty[0]
-        raise DataError(
-            f"{str(features_path)!r}: key 'labels': class {c + 1} ({names[c]!r}) is empty (no sample has this "
-            f"label; {empty.size} empty classes in all); every column of {split_name} {sem_key!r} needs samples"
-        )
-
+    labels = _check_labels(raw_labels, num_classes, features_path, split_path, sem_key)
+    trainval, test_seen, test_unseen = _read_splits(splits, split_path, n)
+    seen, unseen = _check_classes(labels, trainval, test_seen, test_unseen, names, split_path)
+    _check_every_class_has_samples(labels, num_classes, names, features_path, split_name, sem_key)
     train, val, val_from = _validation_split(splits, split_path, folder, n, trainval, test_seen, validation)
-    val_classes = np.unique(labels[val]) if val.size else np.zeros(0, np.int64)
-    clash = np.intersect1d(np.unique(labels[train]), val_classes)
-    if clash.size:
-        c = clash[0]
-        raise DataError(
-            f"{str(val_from)!r}: keys 'train_loc' and 'val_loc' share class {c + 1} ({names[c]!r}); "
-            "training and validation classes must be disjoint"
-        )
-    if np.intersect1d(val_classes, unseen).size:
-        raise DataError(
-            f"{str(val_from)!r}: key 'val_loc' holds unseen classes; validation classes must be seen"
-        )
+    val_classes = _check_validation(labels, train, val, unseen, names, val_from)
 
     data = ZSLData(
         name=dataset,
@@ -347,6 +275,145 @@ def load_xlsa17(
         prep = dict(data.preprocessing, validation_split_from=f"{val_from.name} train_loc/val_loc")
         data = attrs.evolve(data, preprocessing=prep)
     return data.scaled(scaling)
+
+
+def _check_options(dataset: Any, semantics: str, scaling: str) -> None:
+    if semantics not in SEMANTICS:
+        raise ConfigError(
+            f"data.semantics: unknown value {semantics!r}; expected one of {', '.join(SEMANTICS)}"
+        )
+    if scaling not in SCALINGS:
+        raise ConfigError(f"scaling: unknown value {scaling!r}; expected one of {', '.join(SCALINGS)}")
+    if not isinstance(dataset, str) or not dataset:
+        raise ConfigError(
+            f"data.name: expected an xlsa17 data set name ({', '.join(XLSA17_DATASETS)}), got {dataset!r}"
+        )
+
+
+def _read_semantics(splits: dict[str, Any], sem_key: str, split_path: Path) -> np.ndarray:
+    """The ``A x C`` semantics matrix of the split file, checked."""
+    sem = _require(splits, sem_key, split_path)
+    if sem.ndim != 2 or sem.dtype.kind not in "fiu":
+        raise DataError(
+            f"{str(split_path)!r}: key {sem_key!r} must be a numeric A x C matrix, got shape {sem.shape}"
+        )
+    if not np.isfinite(sem).all():
+        raise DataError(f"{str(split_path)!r}: key {sem_key!r} holds NaN or infinite values")
+    return sem
+
+
+def _check_labels(
+    raw_labels: np.ndarray, num_classes: int, features_path: Path, split_path: Path, sem_key: str
+) -> np.ndarray:
+    """0-based labels; the 1-based file labels must name columns of the semantics."""
+    if raw_labels.size and (raw_labels.min() < 1 or raw_labels.max() > num_classes):
+        bad = raw_labels[(raw_labels < 1) | (raw_labels > num_classes)][0]
+        raise DataError(
+            f"{str(features_path)!r}: key 'labels' holds class {bad}, but {split_path.name} key {sem_key!r} "
+            f"has {num_classes} class columns (A x C); the class counts do not match (labels are 1-based "
+            f"in [1, {num_classes}])"
+        )
+    return raw_labels - 1
+
+
+def _read_splits(
+    splits: dict[str, Any], split_path: Path, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``trainval``, ``test_seen``, ``test_unseen`` (0-based): non-empty where needed and disjoint."""
+    trainval, test_seen, test_unseen = (_locations(splits, k, split_path, n) for k in _SPLIT_KEYS)
+    for key, loc, needed in (
+        ("trainval_loc", trainval, "the training samples of the seen classes"),
+        (
+            "test_unseen_loc",
+            test_unseen,
+            "the test samples of the unseen classes, which zero-shot learning is judged on",
+        ),
+    ):
+        if loc.size == 0:
+            raise DataError(
+                f"{str(split_path)!r}: key {key!r} is empty; it must list {needed} (1-based sample indices)"
+            )
+    for a, b, ia, ib in (
+        ("trainval_loc", "test_seen_loc", trainval, test_seen),
+        ("trainval_loc", "test_unseen_loc", trainval, test_unseen),
+        ("test_seen_loc", "test_unseen_loc", test_seen, test_unseen),
+    ):
+        common = np.intersect1d(ia, ib)
+        if common.size:
+            raise DataError(
+                f"{str(split_path)!r}: keys {a!r} and {b!r} share {common.size} samples (e.g. sample "
+                f"{common[0] + 1}, 1-based); the splits must be disjoint"
+            )
+    return trainval, test_seen, test_unseen
+
+
+def _check_classes(
+    labels: np.ndarray,
+    trainval: np.ndarray,
+    test_seen: np.ndarray,
+    test_unseen: np.ndarray,
+    names: Sequence[str],
+    split_path: Path,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The seen and unseen classes: disjoint, and ``test_seen`` only of seen classes."""
+    seen = np.unique(labels[trainval])
+    unseen = np.unique(labels[test_unseen])
+    overlap = np.intersect1d(seen, unseen)
+    if overlap.size:
+        c = overlap[0]
+        raise DataError(
+            f"{str(split_path)!r}: seen and unseen classes overlap: class {c + 1} ({names[c]!r}) has samples "
+            f"in both 'trainval_loc' and 'test_unseen_loc' ({overlap.size} classes in all)"
+        )
+    stray = np.setdiff1d(np.unique(labels[test_seen]), seen)
+    if stray.size:
+        c = stray[0]
+        raise DataError(
+            f"{str(split_path)!r}: key 'test_seen_loc' holds class {c + 1} ({names[c]!r}), which has no sample "
+            "in 'trainval_loc' (an empty seen class)"
+        )
+    return seen, unseen
+
+
+def _check_every_class_has_samples(
+    labels: np.ndarray,
+    num_classes: int,
+    names: Sequence[str],
+    features_path: Path,
+    split_name: str,
+    sem_key: str,
+) -> None:
+    empty = np.flatnonzero(np.bincount(labels, minlength=num_classes) == 0)
+    if empty.size:
+        c = empty[0]
+        raise DataError(
+            f"{str(features_path)!r}: key 'labels': class {c + 1} ({names[c]!r}) is empty (no sample has this "
+            f"label; {empty.size} empty classes in all); every column of {split_name} {sem_key!r} needs samples"
+        )
+
+
+def _check_validation(
+    labels: np.ndarray,
+    train: np.ndarray,
+    val: np.ndarray,
+    unseen: np.ndarray,
+    names: Sequence[str],
+    val_from: Path,
+) -> np.ndarray:
+    """The validation classes: disjoint from the training ones, and seen."""
+    val_classes = np.unique(labels[val]) if val.size else np.zeros(0, np.int64)
+    clash = np.intersect1d(np.unique(labels[train]), val_classes)
+    if clash.size:
+        c = clash[0]
+        raise DataError(
+            f"{str(val_from)!r}: keys 'train_loc' and 'val_loc' share class {c + 1} ({names[c]!r}); "
+            "training and validation classes must be disjoint"
+        )
+    if np.intersect1d(val_classes, unseen).size:
+        raise DataError(
+            f"{str(val_from)!r}: key 'val_loc' holds unseen classes; validation classes must be seen"
+        )
+    return val_classes
 
 
 def _validation_split(

@@ -299,6 +299,13 @@ def _fail(data: ZSLData, message: str) -> DataError:
 
 
 def _validate(d: ZSLData) -> None:
+    _check_arrays(d)
+    _check_splits(d)
+    _check_split_classes(d)
+
+
+def _check_arrays(d: ZSLData) -> None:
+    """Names, features, semantics, labels and the preprocessing record."""
     if not isinstance(d.name, str):
         raise DataError(f"ZSLData: field 'name' must be a string, got {d.name!r}")
     if not isinstance(d.source, str):
@@ -333,6 +340,10 @@ def _validate(d: ZSLData) -> None:
     except (TypeError, ValueError) as err:
         raise _fail(d, f"field 'preprocessing' must be JSON-able: {err}") from err
 
+
+def _check_splits(d: ZSLData) -> None:
+    """Index arrays in range and sorted, disjoint splits, disjoint seen and unseen classes."""
+    n, c = d.features.shape[0], d.semantics.shape[0]
     for key in ("trainval", "test_seen", "test_unseen", "train", "val"):
         _check_index(d, key, n, "sample index", "features rows")
     for key in ("seen_classes", "unseen_classes", "val_classes"):
@@ -357,6 +368,10 @@ def _validate(d: ZSLData) -> None:
             f"seen_classes and unseen_classes overlap: class {both[0]} ({d.class_names[both[0]]!r})"
             + (f" and {both.size - 1} more" if both.size > 1 else ""),
         )
+
+
+def _check_split_classes(d: ZSLData) -> None:
+    """Each split holds only its classes, every class has samples, validation classes are seen."""
     for key, allowed, what in (
         ("trainval", d.seen_classes, "seen_classes"),
         ("test_seen", d.seen_classes, "seen_classes"),

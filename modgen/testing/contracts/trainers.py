@@ -150,6 +150,29 @@ def check_trainer(
             return _check_parts(who, call(who, trainer.step, streams), dev)
 
     asm, trainer = build()
+    optimizers = _check_attributes(who, trainer, settings_class)
+    streams = RandomStreams.from_seed(seed, dev)
+    drawn = {k: g.get_state() for k, g in streams.named().items()}
+    before = _snapshot(asm)
+    step(trainer, streams, 0)
+    if all(torch.equal(drawn[k], g.get_state()) for k, g in streams.named().items()):
+        fail(
+            who,
+            "step(streams) drew nothing from the streams it was given (tasks, noise); randomness is passed in",
+        )
+    _check_step_changes(who, asm, optimizers, before)
+    _check_resume(who, asm, trainer, streams, build, step)
+    call(who, trainer.calibrate)
+    bad = [
+        k for k, v in asm.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
+    if bad:
+        fail(who, f"calibrate() left NaN/inf in {', '.join(bad)}")
+    return trainer
+
+
+def _check_attributes(who: str, trainer: Any, settings_class: type) -> Mapping[str, Any]:
+    """``settings`` of the settings class with an int ``episodes``; ``optimizers`` a dict of optimisers."""
     if not isinstance(getattr(trainer, "settings", None), settings_class):
         fail(who, f"trainer.settings must be a {settings_class.__name__} (validated from trainer.params)")
     episodes = getattr(trainer.settings, "episodes", None)
@@ -166,16 +189,11 @@ def check_trainer(
             "trainer.optimizers must be a dict {group: torch.optim.Optimizer} (checkpoints and the "
             "divergence guard read it)",
         )
+    return optimizers
 
-    streams = RandomStreams.from_seed(seed, dev)
-    drawn = {k: g.get_state() for k, g in streams.named().items()}
-    before = _snapshot(asm)
-    step(trainer, streams, 0)
-    if all(torch.equal(drawn[k], g.get_state()) for k, g in streams.named().items()):
-        fail(
-            who,
-            "step(streams) drew nothing from the streams it was given (tasks, noise); randomness is passed in",
-        )
+
+def _check_step_changes(who: str, asm: Any, optimizers: Mapping[str, Any], before: dict[str, Tensor]) -> None:
+    """One step keeps every parameter finite and changes every optimised group."""
     after = _snapshot(asm)
     bad = [k for k, v in after.items() if not bool(torch.isfinite(v).all())]
     if bad:
@@ -190,15 +208,6 @@ def check_trainer(
             )
     if all(torch.equal(before[k], after[k]) for k in before):
         fail(who, "one step changed no parameter")
-
-    _check_resume(who, asm, trainer, streams, build, step)
-    call(who, trainer.calibrate)
-    bad = [
-        k for k, v in asm.state_dict().items() if v.is_floating_point() and not bool(torch.isfinite(v).all())
-    ]
-    if bad:
-        fail(who, f"calibrate() left NaN/inf in {', '.join(bad)}")
-    return trainer
 
 
 def _check_resume(who: str, asm: Any, trainer: Any, streams: Any, build: Any, step: Any) -> None:
