@@ -30,12 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import evolve, frozen
 
-from modgen.config import (
-    RecipeSpec,
-    apply_overrides,
-    spec_from_toml,
-    spec_to_toml,
-)
+from modgen.config import RecipeSpec, apply_overrides, spec_from_toml, spec_to_dict, spec_to_toml
 from modgen.errors import CheckpointError, ConfigError, DataError, PluginError, UnknownComponentError
 from modgen.rundir import RunDir, atomic_write_text, check_writable_folder, os_error, write_json
 
@@ -229,11 +224,15 @@ def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
                 f"({', '.join(ev.classifiers)}); add it there or remove its parameters"
             )
         if not isinstance(params, dict):
-            raise ConfigError(f"evaluation.classifier_params.{clf}: expected a table of parameters, got {params!r}")
+            raise ConfigError(
+                f"evaluation.classifier_params.{clf}: expected a table of parameters, got {params!r}"
+            )
         accepted = registries.final_classifier.accepts(clf)
         grid = params.get("grid", {})
         if not isinstance(grid, dict):
-            raise ConfigError(f"evaluation.classifier_params.{clf}.grid: expected a table {{param: [values]}}")
+            raise ConfigError(
+                f"evaluation.classifier_params.{clf}.grid: expected a table {{param: [values]}}"
+            )
         for key, values in grid.items():
             if isinstance(values, list) and not values:
                 raise ConfigError(
@@ -315,7 +314,9 @@ def check_folder(run: RunDir, *, resume: bool, overwrite: bool, locked: bool = F
         run.check_unlocked()
     if resume:
         if not run.config.is_file():
-            raise ConfigError(f"--resume {str(root)!r}: not a run folder (no config.toml); start it without --resume")
+            raise ConfigError(
+                f"--resume {str(root)!r}: not a run folder (no config.toml); start it without --resume"
+            )
         if run.summary.is_file() and not run.checkpoint.is_file():
             raise CheckpointError(
                 f"--resume {str(root)!r}: the run finished training but its checkpoint {str(run.checkpoint)!r} is "
@@ -479,17 +480,55 @@ def _select(
         return Selection(json.loads(chosen.read_text(encoding="utf-8"))["record"])
     sel_spec = _selection_spec(spec)
     view = data.validation_view()
-    log(f"selection: training on the {len(view.seen_classes)} train classes, judging on the "
-        f"{len(view.unseen_classes)} val classes -> {folder.root}")
+    log(
+        f"selection: training on the {len(view.seen_classes)} train classes, judging on the "
+        f"{len(view.unseen_classes)} val classes -> {folder.root}"
+    )
     if folder.summary.is_file() and folder.checkpoint.is_file():
         outcome = load_run(folder.root, registries, device=spec.run.device, data=view)
     else:
-        outcome = train(sel_spec, registries, data=view, out=folder.root, resume=resume and folder.checkpoint.is_file(),
-                        progress=progress, dist=dist, on_start=on_start)
+        outcome = train(
+            sel_spec,
+            registries,
+            data=view,
+            out=folder.root,
+            resume=resume and folder.checkpoint.is_file(),
+            progress=progress,
+            dist=dist,
+            on_start=on_start,
+        )
     selection = select(outcome.assembly, view, spec.evaluation, registries, seed=spec.run.seed, log=log)
     if dist.is_main:
-        write_json(chosen, {"record": selection.record})
+        write_json(chosen, {"record": selection.record, "evaluation": spec_to_dict(spec.evaluation)})
     return selection
+
+
+def _selection_for(
+    spec: RecipeSpec, registries: Registries, run_dir: RunDir, data: ZSLData, log: Log | None
+) -> Selection:
+    """The classifiers' settings for re-evaluating a run with ``spec.evaluation``: the recorded
+    choice when it was made with these evaluation settings, else chosen again on the run's
+    selection model (the generator trained on the train classes)."""
+    import json
+
+    from modgen.evaluate.protocols import Selection, select
+    from modgen.train.loop import load_run
+
+    chosen = run_dir.selection / "selection.json"
+    if chosen.is_file():
+        stored = json.loads(chosen.read_text(encoding="utf-8"))
+        if stored.get("evaluation") == spec_to_dict(spec.evaluation):
+            return Selection(stored["record"])
+    model = RunDir(run_dir.selection)
+    if not (model.summary.is_file() and model.checkpoint.is_file()):
+        raise ConfigError(
+            f"{str(run_dir.root)!r} has no selection model (selection/) to choose the classifiers' settings with "
+            "these evaluation settings; evaluate with --set evaluation.selection=none, or train the run with "
+            "evaluation.selection=val"
+        )
+    view = data.validation_view()
+    outcome = load_run(model.root, registries, device=spec.run.device, data=view)
+    return select(outcome.assembly, view, spec.evaluation, registries, seed=spec.run.seed, log=log)
 
 
 def run(
@@ -550,7 +589,9 @@ def run(
         # a resume changes no file until its checkpoint has been checked and restored
         if dist.is_main and not started:
             started.append(_episode)
-            write_json(folder.provenance, {**_provenance(spec, registries, device, threads), "state": "running"})
+            write_json(
+                folder.provenance, {**_provenance(spec, registries, device, threads), "state": "running"}
+            )
 
     with folder.lock() if dist.is_main else _nothing():
         if dist.is_main:
@@ -559,8 +600,19 @@ def run(
                 on_start(0)
                 atomic_write_text(folder.config, spec_to_toml(spec))
         try:
-            result_run = _run_locked(spec, registries, folder, data, dist, resume, evaluate, selection_needed,
-                                     progress, say, on_start)
+            result_run = _run_locked(
+                spec,
+                registries,
+                folder,
+                data,
+                dist,
+                resume,
+                evaluate,
+                selection_needed,
+                progress,
+                say,
+                on_start,
+            )
         except BaseException as err:
             if dist.is_main and started:
                 _mark(folder, "interrupted" if isinstance(err, KeyboardInterrupt) else "failed", err)
@@ -663,21 +715,42 @@ def _run_locked(
 
     selection = None
     if selection_needed:
-        selection = _select(spec, registries, folder, data, resume=resume, progress=progress, log=say, dist=dist,
-                            on_start=on_start)
+        selection = _select(
+            spec,
+            registries,
+            folder,
+            data,
+            resume=resume,
+            progress=progress,
+            log=say,
+            dist=dist,
+            on_start=on_start,
+        )
     t0 = time.perf_counter()
     # a run interrupted before its first checkpoint starts again from episode 0
     outcome = train(
-        spec, registries, data=data, out=folder.root, resume=resume and folder.checkpoint.is_file(),
-        progress=progress, dist=dist, on_start=on_start,
+        spec,
+        registries,
+        data=data,
+        out=folder.root,
+        resume=resume and folder.checkpoint.is_file(),
+        progress=progress,
+        dist=dist,
+        on_start=on_start,
     )
     say(f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}")
     result = None
     if evaluate and dist.is_main:
         say("evaluating ...")
         result = evaluate_model(
-            outcome.assembly, data, spec.evaluation, registries, seed=spec.run.seed, name=spec.name,
-            selection=selection, log=say,
+            outcome.assembly,
+            data,
+            spec.evaluation,
+            registries,
+            seed=spec.run.seed,
+            name=spec.name,
+            selection=selection,
+            log=say,
         )
         result = _with_floor(result, data, say)
         say("evaluation time: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
@@ -693,7 +766,9 @@ def _with_floor(result: EvaluationResult, data: ZSLData, say: Log) -> Evaluation
     t0 = time.perf_counter()
     try:
         floor = floor_measurements(data)
-        return evolve(result, floor=floor, seconds={**result.seconds, "closed-form floor": time.perf_counter() - t0})
+        return evolve(
+            result, floor=floor, seconds={**result.seconds, "closed-form floor": time.perf_counter() - t0}
+        )
     except DataError as err:  # a split the closed form cannot select on: report, do not fail the run
         say(f"closed-form floor skipped: {err}")
         return result
@@ -755,8 +830,19 @@ def run_seeds(
             outcome = load_run(folder, registries, device=spec.run.device, data=data)
             results.append(RunResult(RunDir(folder), s, outcome, read_results(folder)[0], None))
             continue
-        results.append(run(s, registries, folder, resume=again, overwrite=overwrite, evaluate=evaluate,
-                           data=data, progress=progress, log=log))
+        results.append(
+            run(
+                s,
+                registries,
+                folder,
+                resume=again,
+                overwrite=overwrite,
+                evaluate=evaluate,
+                data=data,
+                progress=progress,
+                log=log,
+            )
+        )
     evaluated = [r.result for r in results if r.result is not None]
     if len(evaluated) > 1:
         write_results(base, evaluated)
@@ -781,13 +867,14 @@ def evaluate_run(
     Returns:
         ``(result, folder)``.
 
+    With ``evaluation.selection = "val"`` the classifiers' settings are the run's recorded choice
+    when it was made with the same evaluation settings, and are chosen again on the run's
+    selection model otherwise.
+
     Raises:
         ConfigError: an override outside ``evaluation.*`` (a trained run's other settings cannot
-            change), or ``selection='val'`` on a run without a selection record.
+            change), or ``selection='val'`` on a run without a selection model.
     """
-    import json
-
-    from modgen.evaluate.protocols import Selection
     from modgen.evaluate.protocols import evaluate as evaluate_model
     from modgen.runtime import apply_threads
     from modgen.train.loop import load_run
@@ -807,18 +894,20 @@ def evaluate_run(
     target = RunDir(out if out is not None else run_dir.root / "evaluations" / eval_id)
     check_writable_folder(target.root, "write the evaluation into")
     check_classifiers(spec, registries)
-    selection = None
-    chosen = run_dir.selection / "selection.json"
-    if _needs_selection(spec, registries):
-        if not chosen.is_file():
-            raise ConfigError(
-                f"{str(run_dir.root)!r} has no selection record (selection/selection.json); evaluate with "
-                "--set evaluation.selection=none, or train the run with evaluation.selection=val"
-            )
-        selection = Selection(json.loads(chosen.read_text(encoding="utf-8"))["record"])
+    selection = (
+        _selection_for(spec, registries, run_dir, outcome.data, log)
+        if _needs_selection(spec, registries)
+        else None
+    )
     result = evaluate_model(
-        outcome.assembly, outcome.data, spec.evaluation, registries, seed=spec.run.seed, name=spec.name,
-        selection=selection, log=log,
+        outcome.assembly,
+        outcome.data,
+        spec.evaluation,
+        registries,
+        seed=spec.run.seed,
+        name=spec.name,
+        selection=selection,
+        log=log,
     )
     result = _with_floor(result, outcome.data, log or (lambda _line: None))
     with run_dir.lock():
@@ -827,8 +916,15 @@ def evaluate_run(
 
         write_results(target.root, result)
         run_dir.append_metrics(
-            [{"kind": "eval", "evaluation": eval_id, "episode": outcome.episodes, "time": _now(),
-              **{f"zsl/{c}": v for c, v in result.zsl.items()}}]
+            [
+                {
+                    "kind": "eval",
+                    "evaluation": eval_id,
+                    "episode": outcome.episodes,
+                    "time": _now(),
+                    **{f"zsl/{c}": v for c, v in result.zsl.items()},
+                }
+            ]
         )
     return result, target.root
 
@@ -891,7 +987,9 @@ def synthesize_run(
     from modgen.train.loop import load_run
 
     if sigma is not None and (isinstance(sigma, bool) or not math.isfinite(sigma) or sigma < 0):
-        raise ConfigError(f"--sigma {sigma!r}: expected a finite number >= 0 (the noise's standard deviation)")
+        raise ConfigError(
+            f"--sigma {sigma!r}: expected a finite number >= 0 (the noise's standard deviation)"
+        )
     target = Path(out) if out is not None else RunDir(path).root / "synthetic.npz"
     if target.suffix != ".npz":
         raise ConfigError(f"--out {str(target)!r}: expected a file name ending in .npz")
@@ -960,8 +1058,11 @@ def retrieve_run(
     ids = list(d.unseen_classes)
     gen = torch.Generator(device=outcome.device).manual_seed(seed)
     s = synthesize(
-        outcome.assembly, torch.as_tensor(d.semantics[ids], device=outcome.device), n,
-        sigma=outcome.spec.evaluation.sigma_test, generator=gen,
+        outcome.assembly,
+        torch.as_tensor(d.semantics[ids], device=outcome.device),
+        n,
+        sigma=outcome.spec.evaluation.sigma_test,
+        generator=gen,
     )
     means = s.features.reshape(len(ids), n, -1).mean(1).cpu().numpy()
     db, labels = d.features[d.test_unseen], d.labels[d.test_unseen]
@@ -1004,20 +1105,35 @@ def synthesis_curve(
     outcome = load_run(path, registries, device=device)
     apply_threads(outcome.spec.run.threads, outcome.device)
     points = sweep_synthesis(
-        outcome.assembly, outcome.data, outcome.spec.evaluation, registries, param=param, values=vals,
-        classifier=classifier, seed=outcome.spec.run.seed,
+        outcome.assembly,
+        outcome.data,
+        outcome.spec.evaluation,
+        registries,
+        param=param,
+        values=vals,
+        classifier=classifier,
+        seed=outcome.spec.run.seed,
     )
     run_dir = RunDir(path)
     with run_dir.lock():
         png = plot_sweep(
-            [v for v, _, _ in points], [m for _, m, _ in points], [s for _, _, s in points],
+            [v for v, _, _ in points],
+            [m for _, m, _ in points],
+            [s for _, _, s in points],
             "synthetic samples per class" if param == "samples" else "sigma",
             run_dir.plots / f"sweep-{param}.png",
         )
         write_json(
             run_dir.root / f"sweep-{param}.json",
-            {"param": param, "values": vals, "mean": [m for _, m, _ in points], "std": [s for _, _, s in points],
-             "classifier": classifier, "eval_seeds": outcome.spec.evaluation.seeds, "unit": "percent"},
+            {
+                "param": param,
+                "values": vals,
+                "mean": [m for _, m, _ in points],
+                "std": [s for _, _, s in points],
+                "classifier": classifier,
+                "eval_seeds": outcome.spec.evaluation.seeds,
+                "unit": "percent",
+            },
         )
     return [(v, m) for v, m, _ in points], png
 
@@ -1050,8 +1166,11 @@ def tsne_run(
     ids = class_ids(d, classes)
     gen = torch.Generator(device=outcome.device).manual_seed(seed)
     s = synthesize(
-        outcome.assembly, torch.as_tensor(d.semantics[ids], device=outcome.device), n,
-        sigma=outcome.spec.evaluation.sigma_test, generator=gen,
+        outcome.assembly,
+        torch.as_tensor(d.semantics[ids], device=outcome.device),
+        n,
+        sigma=outcome.spec.evaluation.sigma_test,
+        generator=gen,
     )
     feats = [s.features.cpu().numpy()]
     labels = [np.asarray(ids)[s.labels.cpu().numpy()]]
@@ -1067,8 +1186,13 @@ def tsne_run(
             sources.append(np.full(rows.shape, "real"))
     target = Path(out) if out is not None else RunDir(path).plots / f"tsne-{classes.replace(',', '_')}.png"
     return plot_tsne(
-        np.concatenate(feats), np.concatenate(labels), list(d.class_names), target, seed=seed,
-        sources=np.concatenate(sources), title=f"{outcome.spec.name} on {d.name}",
+        np.concatenate(feats),
+        np.concatenate(labels),
+        list(d.class_names),
+        target,
+        seed=seed,
+        sources=np.concatenate(sources),
+        title=f"{outcome.spec.name} on {d.name}",
     )
 
 

@@ -298,7 +298,12 @@ def test_val_selection_end_to_end_through_the_pipeline(registries, tmp_path):
     own = (out / "results.json").read_text()
     again, folder = evaluate_run(out, registries, overrides=["evaluation.gzsl_seen=real"], device="cpu")
     assert folder.parent == out / "evaluations" and (folder / "eval.toml").is_file()
-    assert again.gzsl_seen == "real" and again.selection == chosen
+    # other evaluation settings: the classifiers' settings are chosen again on the selection model
+    # (ZSL does not depend on the GZSL seen features, so its choice is the recorded one)
+    assert again.gzsl_seen == "real" and again.selected_on == "val"
+    assert again.selection["svm"]["zsl"] == chosen["svm"]["zsl"]
+    same, _ = evaluate_run(out, registries, device="cpu")  # the run's own settings: the recorded choice
+    assert same.selection == chosen and same.zsl == done.result.zsl
     assert (out / "results.json").read_text() == own
     with pytest.raises(
         ConfigError, match=r"changes only evaluation.\* settings; 'trainer.episodes' was fixed"
