@@ -45,7 +45,22 @@ _EXPORTS: dict[str, str] = {
     "Registry": "modgen.registry",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "__version__",
+    "ComponentSpec",
+    "DataConfig",
+    "EvalConfig",
+    "ModgenError",
+    "RecipeSpec",
+    "Registries",
+    "Registry",
+    "RunConfig",
+    "RunResult",
+    "get_registries",
+    "hookimpl",
+    "resolve_spec",
+    "run",
+]
 
 
 def __getattr__(name: str) -> Any:

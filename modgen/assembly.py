@@ -193,17 +193,23 @@ class Assembly(nn.Module):
         try:
             with torch.no_grad():
                 for kind, call, shape in checks:
-                    who = f"{kind} {self.names.get(kind, '?')!r} (from {(origins or {}).get(kind, 'builtin')})"
+                    who = (
+                        f"{kind} {self.names.get(kind, '?')!r} (from {(origins or {}).get(kind, 'builtin')})"
+                    )
                     if kind == "generator":
                         who += f" with modulator {self.names.get('modulator', '?')!r}"
                     try:
                         out = call()
                     except Exception as err:  # noqa: BLE001 - report any failure of a component as one line
                         first = str(err).splitlines()[0] if str(err) else ""
-                        raise PluginError(f"{who} failed a forward pass: {type(err).__name__}: {first[:300]}") from err
+                        raise PluginError(
+                            f"{who} failed a forward pass: {type(err).__name__}: {first[:300]}"
+                        ) from err
                     got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
                     if got != shape:
-                        raise PluginError(f"{who} returned {got} for inputs of 2 tasks x 3 samples, expected a tensor {shape}")
+                        raise PluginError(
+                            f"{who} returned {got} for inputs of 2 tasks x 3 samples, expected a tensor {shape}"
+                        )
         finally:
             for m, mode in modes:
                 m.train(mode)

@@ -32,4 +32,3 @@ def modgen_register_recipes(registries: Registries) -> None:
     for name, preset in builtin_presets().items():
         registries.preset.register(name, preset)
     registries.preset.register("tiny", tiny)
-

@@ -349,9 +349,7 @@ for _cls in (ComponentSpec, DataConfig, EvalConfig, RunConfig, RecipeSpec):
     attrs.resolve_types(_cls, globals())
 
 #: Sections of a spec that name a component.
-COMPONENT_SLOTS: tuple[str, ...] = tuple(
-    f.name for f in attrs.fields(RecipeSpec) if f.type is ComponentSpec
-)
+COMPONENT_SLOTS: tuple[str, ...] = tuple(f.name for f in attrs.fields(RecipeSpec) if f.type is ComponentSpec)
 
 #: Keys that moved out of the trainer section, with their new place (named in errors).
 MOVED_KEYS: dict[str, str] = {
@@ -441,7 +439,9 @@ def _error_lines(err: BaseException, path: str) -> list[tuple[str, str]]:
                 key = note.rsplit("@ attribute ", 1)[1].strip()
             elif "@ index " in note:
                 key = f"[{note.rsplit('@ index ', 1)[1].strip()}]"
-            sub_path = path + ("" if not key else (key if key.startswith("[") else f".{key}" if path else key))
+            sub_path = path + (
+                "" if not key else (key if key.startswith("[") else f".{key}" if path else key)
+            )
             out += _error_lines(sub, sub_path)
         return out
     if isinstance(err, cattrs.ForbiddenExtraKeysError):
@@ -664,7 +664,9 @@ def _set_path(data: dict[str, Any], cls: Any, parts: list[str], value: Any, full
                 raise ConfigError(f"--set {full}: expected a component name, got {value!r}")
             data[head] = {"name": value, "params": {}}
         elif nested is not None:
-            raise ConfigError(f"--set {full}: {head!r} is a table; set one of its keys, e.g. {full}.<key>=...")
+            raise ConfigError(
+                f"--set {full}: {head!r} is a table; set one of its keys, e.g. {full}.<key>=..."
+            )
         else:
             data[head] = value
         return

@@ -856,6 +856,7 @@ def evaluate_run(
     overrides: Sequence[str] = (),
     out: str | os.PathLike[str] | None = None,
     device: str = "auto",
+    threads: int | None = None,
     log: Log | None = None,
 ) -> tuple[EvaluationResult, Path]:
     """Evaluate a finished run again, with ``evaluation.*`` overrides, into a new record.
@@ -888,7 +889,7 @@ def evaluate_run(
             )
     outcome = load_run(path, registries, device=device)
     spec = validate_spec(apply_overrides(outcome.spec, list(overrides)), registries)
-    apply_threads(spec.run.threads, outcome.device)
+    apply_threads(spec.run.threads if threads is None else threads, outcome.device)
     run_dir = RunDir(path)
     eval_id = hashlib.sha256(spec_to_toml(spec.evaluation).encode()).hexdigest()[:8]
     target = RunDir(out if out is not None else run_dir.root / "evaluations" / eval_id)
@@ -964,6 +965,7 @@ def synthesize_run(
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     device: str = "auto",
+    threads: int | None = None,
 ) -> tuple[Path, int]:
     """Synthesise ``n`` features per class of a trained run into an ``.npz`` file.
 
@@ -997,7 +999,7 @@ def synthesize_run(
         raise os_error(IsADirectoryError(21, "is a folder"), target, "write")
     outcome = load_run(path, registries, device=device)
     check_writable_folder(target.parent, "write", shown=target)
-    apply_threads(outcome.spec.run.threads, outcome.device)
+    apply_threads(outcome.spec.run.threads if threads is None else threads, outcome.device)
     d = outcome.data
     ids = class_ids(d, classes)
     gen = torch.Generator(device=outcome.device).manual_seed(seed)
@@ -1037,6 +1039,7 @@ def retrieve_run(
     n: int = 100,
     seed: int = 0,
     device: str = "auto",
+    threads: int | None = None,
 ) -> dict[int, float]:
     """Zero-shot retrieval (Section III-D) with a trained run: precision@k (%) by ``k``.
 
@@ -1050,6 +1053,9 @@ def retrieve_run(
     from modgen.train.loop import load_run
 
     outcome = load_run(path, registries, device=device)
+    from modgen.runtime import apply_threads
+
+    apply_threads(outcome.spec.run.threads if threads is None else threads, outcome.device)
     d = outcome.data
     n_test = int(d.test_unseen.size)
     for kk in k:
@@ -1077,6 +1083,7 @@ def synthesis_curve(
     values: str | Sequence[float],
     classifier: str = "weighted-softmax",
     device: str = "auto",
+    threads: int | None = None,
 ) -> tuple[list[tuple[float, float]], Path]:
     """ZSL top-1 of a trained run against a synthesis setting (Figs. 7-8), saved with a plot.
 
@@ -1103,7 +1110,7 @@ def synthesis_curve(
     else:
         vals = list(values)
     outcome = load_run(path, registries, device=device)
-    apply_threads(outcome.spec.run.threads, outcome.device)
+    apply_threads(outcome.spec.run.threads if threads is None else threads, outcome.device)
     points = sweep_synthesis(
         outcome.assembly,
         outcome.data,
@@ -1148,6 +1155,7 @@ def tsne_run(
     seed: int = 0,
     out: str | os.PathLike[str] | None = None,
     device: str = "auto",
+    threads: int | None = None,
 ) -> Path:
     """t-SNE of a run's synthetic features beside real test features of the same classes (Fig. 6).
 
@@ -1162,6 +1170,9 @@ def tsne_run(
     from modgen.train.loop import load_run
 
     outcome = load_run(path, registries, device=device)
+    from modgen.runtime import apply_threads
+
+    apply_threads(outcome.spec.run.threads if threads is None else threads, outcome.device)
     d = outcome.data
     ids = class_ids(d, classes)
     gen = torch.Generator(device=outcome.device).manual_seed(seed)

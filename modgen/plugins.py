@@ -197,7 +197,9 @@ class PluginRegistries:
         if kind not in KINDS:
             from modgen.errors import UnknownComponentError
 
-            raise UnknownComponentError(f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}.")
+            raise UnknownComponentError(
+                f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}."
+            )
         return getattr(self, kind)  # type: ignore[no-any-return]
 
 
@@ -273,7 +275,9 @@ def get_plugin_manager(
                 this = _dist_name(ep)
                 others = [d for d in claims[ep.name] if d != this] or claims[ep.name][1:]
                 _fail(
-                    failures, ep.name, "import",
+                    failures,
+                    ep.name,
+                    "import",
                     PluginError(
                         f"the entry-point name {ep.name!r} of {this} is also claimed by {' and '.join(others)}; "
                         "neither was loaded, uninstall one of them"
@@ -363,7 +367,10 @@ def get_registries(extra: Iterable[tuple[str, object]] = (), *, entry_points: bo
 
 def _command_names(app: Any) -> list[str]:
     """Names of the commands and groups a typer app exposes."""
-    names = [c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in app.registered_commands]
+    names = [
+        c.name or (c.callback.__name__.replace("_", "-") if c.callback else "")
+        for c in app.registered_commands
+    ]
     return names + [g.name or "" for g in app.registered_groups]
 
 
@@ -393,7 +400,9 @@ def add_commands(app: Any, loaded: LoadedPlugins, *, first: str = BUILTIN) -> No
             del app.registered_commands[n_cmd:]
             del app.registered_groups[n_grp:]
             if impl.plugin_name in (BUILTIN, first):
-                raise PluginError(f"modgen's own commands failed to register: {type(err).__name__}: {err}") from err
+                raise PluginError(
+                    f"modgen's own commands failed to register: {type(err).__name__}: {err}"
+                ) from err
             _fail(loaded.failures, impl.plugin_name, "modgen_register_commands", err)
 
 

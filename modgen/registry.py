@@ -160,7 +160,9 @@ class Registry(Generic[T]):
             return None
         if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
             return None
-        return {p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        return {
+            p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
 
     def build(
         self,

@@ -49,8 +49,16 @@ RUN_FILES = ("config.toml", "metrics.jsonl", "summary.json", "results.json", "ch
 
 #: Everything modgen writes into a run folder (``--overwrite`` deletes these and nothing else).
 RUN_ENTRIES = (
-    *RUN_FILES, "provenance.json", "results.md", "results.csv", "plots", "selection", "evaluations",
-    "synthetic.npz", "sweep-*.json", ".*.tmp",
+    *RUN_FILES,
+    "provenance.json",
+    "results.md",
+    "results.csv",
+    "plots",
+    "selection",
+    "evaluations",
+    "synthetic.npz",
+    "sweep-*.json",
+    ".*.tmp",
 )
 
 
@@ -341,7 +349,9 @@ class RunDir:
         """
         import shutil
 
-        entries = {p for pattern in RUN_ENTRIES for p in self.root.glob(pattern)} if self.root.is_dir() else set()
+        entries = (
+            {p for pattern in RUN_ENTRIES for p in self.root.glob(pattern)} if self.root.is_dir() else set()
+        )
         for entry in sorted(entries):
             try:
                 if entry.is_dir() and not entry.is_symlink():

@@ -15,7 +15,14 @@ import torch
 from modgen.config import check_device_name
 from modgen.errors import ConfigError
 
-__all__ = ["resolve_device", "choose_threads", "apply_threads", "available_cores", "git_commit", "machine_name"]
+__all__ = [
+    "resolve_device",
+    "choose_threads",
+    "apply_threads",
+    "available_cores",
+    "git_commit",
+    "machine_name",
+]
 
 
 def resolve_device(device: Any, *, key: str = "device") -> torch.device:

@@ -45,7 +45,13 @@ def test_recipe_show_prints_resolved_toml(app):
     spec = spec_from_toml(result.output)
     assert spec.name == "amaz" and spec.trainer.params["episodes"] == 7
     # what `modgen train --recipe amaz` runs: the embedded digits data with its preset
-    assert spec.modulator.params == {"base": True, "operator": "add", "gate": "sigmoid", "bias": True, "hidden": 128}
+    assert spec.modulator.params == {
+        "base": True,
+        "operator": "add",
+        "gate": "sigmoid",
+        "bias": True,
+        "hidden": 128,
+    }
     assert spec.data.dataset == "digits"
 
 
@@ -53,7 +59,9 @@ def test_recipe_show_dataset_preset(app, tmp_path):
     result = runner.invoke(app, ["recipe", "show", "amaz", "--dataset", "CUB", "--data", str(tmp_path)])
     assert result.exit_code == 0, result.output
     spec = spec_from_toml(result.output)
-    assert spec.trainer.params["episodes"] == 25000 and spec.data.dataset == "xlsa17" and spec.data.name == "CUB"
+    assert (
+        spec.trainer.params["episodes"] == 25000 and spec.data.dataset == "xlsa17" and spec.data.name == "CUB"
+    )
 
 
 def test_xlsa17_dataset_without_its_folder_is_an_error(app):

@@ -15,8 +15,8 @@ from modgen.pipeline import resolve_spec
 from modgen.plugins import get_registries
 from modgen.rundir import RunDir
 from modgen.testing.presets import tiny as tiny_sizes
-from modgen.train.checkpoint import load_checkpoint
 from modgen.train.base import RandomStreams
+from modgen.train.checkpoint import load_checkpoint
 from modgen.train.loop import load_run, train
 
 TINY = ["run.log_every=1", "run.checkpoint_every=2", 'run.device="cpu"']
@@ -100,7 +100,8 @@ def test_divergence_guard_names_the_loss_and_keeps_checkpoint(digits, registries
 
     monkeypatch.setattr(MetaTrainer, "_query_losses", poisoned)
     with pytest.raises(
-        TrainingDivergedError, match=r"loss 'loss/ad' \(= nan\) became non-finite by episode 3 .*episode 2\) is kept"
+        TrainingDivergedError,
+        match=r"loss 'loss/ad' \(= nan\) became non-finite by episode 3 .*episode 2\) is kept",
     ):
         train(tiny("amaz", episodes=6), registries, data=digits, out=tmp_path / "nan")
     ckpt = load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.pt")
@@ -238,11 +239,15 @@ def test_same_seed_gives_the_same_tasks_and_noise_to_every_recipe(digits, regist
     for recipe in ("amaz", "zsml"):
         spec = tiny(recipe)
         asm = build_for_data(spec, registries, digits, torch.device("cpu"), seed=0)
-        trainer = registries.trainer.get("meta")(assembly=asm, data=digits, spec=spec, registries=registries, device="cpu")
+        trainer = registries.trainer.get("meta")(
+            assembly=asm, data=digits, spec=spec, registries=registries, device="cpu"
+        )
         streams = RandomStreams.from_seed(spec.run.seed, "cpu")
         ep = trainer.sampler.sample(streams.tasks)
         sup, _ = trainer._episode_tensors(ep, streams.noise)
-        weights = torch.cat([p.detach().flatten() for p in (*asm.critic.parameters(), *asm.generator.parameters())])
+        weights = torch.cat(
+            [p.detach().flatten() for p in (*asm.critic.parameters(), *asm.generator.parameters())]
+        )
         draws[recipe] = (ep.support_y.clone(), ep.support_x.clone(), sup["z"].clone(), weights)
     for a, b in zip(draws["amaz"], draws["zsml"], strict=True):
         assert torch.equal(a, b)

@@ -22,6 +22,7 @@ __all__ = [
     "Seed",
     "Seeds",
     "Threads",
+    "RunThreads",
     "OutFolder",
     "Resume",
     "Overwrite",
@@ -94,6 +95,15 @@ Threads = Annotated[
     int | None,
     typer.Option(
         "--threads", min=0, metavar="N", help="CPU threads for torch; 0: modgen's policy (run.threads)."
+    ),
+]
+RunThreads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=0,
+        metavar="N",
+        help="CPU threads for torch (default: the run's; 0: modgen's policy).",
     ),
 ]
 OutFolder = Annotated[

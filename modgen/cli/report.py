@@ -132,6 +132,13 @@ def plot_tsne_cmd(
         None, "--out", metavar="PNG", help="Default RUN/plots/tsne-<classes>.png."
     ),
     device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=0,
+        metavar="N",
+        help="CPU threads for torch (default: the run's; 0: modgen's policy).",
+    ),
 ) -> None:
     """t-SNE of real and synthetic features per class (Fig. 6)."""
     from modgen.pipeline import tsne_run
@@ -145,6 +152,7 @@ def plot_tsne_cmd(
         seed=seed,
         out=out,
         device=device,
+        threads=threads,
     )
     err_console().print(f"plot: {png}")
 

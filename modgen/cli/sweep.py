@@ -36,6 +36,13 @@ def sweep_run_cmd(
     out: Path | None = typer.Option(
         None, "--out", metavar="DIR", help="The sweep folder (default sweeps/<grid name>)."
     ),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=0,
+        metavar="N",
+        help="CPU threads for torch for every run (0: modgen's policy).",
+    ),
     device: str | None = typer.Option(
         None, "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N for every run."
     ),
@@ -73,7 +80,7 @@ def sweep_run_cmd(
         return
     root.mkdir(parents=True, exist_ok=True)
     write_plan(root, Path(grid).read_text(encoding="utf-8"), points, count)
-    report = run_sweep(mine, regs, root, device=device, log=log.info)
+    report = run_sweep(mine, regs, root, device=device, threads=threads, log=log.info)
     err_console().print(
         f"shard {index}/{count}: {len(report.ran)} run, {len(report.skipped)} skipped (finished), "
         f"{len(report.failed)} failed"
@@ -107,6 +114,13 @@ def sweep_synthesis_cmd(
         "weighted-softmax", "--classifier", metavar="NAME", help="A registered final classifier."
     ),
     device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=0,
+        metavar="N",
+        help="CPU threads for torch (default: the run's; 0: modgen's policy).",
+    ),
 ) -> None:
     """ZSL accuracy against the number of synthetic samples or sigma (Figs. 7-8), with a plot."""
     from modgen.pipeline import synthesis_curve
@@ -118,6 +132,7 @@ def sweep_synthesis_cmd(
         values=values,
         classifier=classifier,
         device=device,
+        threads=threads,
     )
     for v, m in curve:
         console().print(f"{param}={v:g}: ZSL top-1 {m:.1f}")

@@ -20,8 +20,9 @@ Example:
 
 from __future__ import annotations
 
-import attrs
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from modgen.data.digits import digits_loader, load_digits_zsl
 from modgen.data.fashion import fashion_mnist_loader, load_fashion_mnist
@@ -97,9 +98,14 @@ def load_dataset(registries: Registries, config: DataConfig) -> ZSLData:
 
     twice = sorted({"semantics", "validation", "name"} & set(config.options))
     if twice:
-        raise ConfigError(f"data.options.{twice[0]}: set data.{twice[0]} instead; it is a field of the data config")
+        raise ConfigError(
+            f"data.options.{twice[0]}: set data.{twice[0]} instead; it is a field of the data config"
+        )
     fixed: dict[str, Any] = {"root": config.root or None}
-    for key, value, default in (("semantics", config.semantics, "att"), ("validation", config.validation, False)):
+    for key, value, default in (
+        ("semantics", config.semantics, "att"),
+        ("validation", config.validation, False),
+    ):
         if takes(key):
             fixed[key] = value
         elif value != default:

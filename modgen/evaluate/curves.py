@@ -106,5 +106,7 @@ def sweep_synthesis(
             train = zsl_set(assembly, data, cfg, gen)
             est = make_classifier(registries, classifier, fixed, device=clf_device, seed=eval_seed)
             scores.append(zsl_score(est.fit(train.X, train.y, sample_weight=train.w), test)[0])
-        out.append((float(value), float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0))
+        out.append(
+            (float(value), float(np.mean(scores)), float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0)
+        )
     return out

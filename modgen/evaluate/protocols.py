@@ -216,7 +216,9 @@ def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
                     "aggregate only repeated runs of one evaluation"
                 )
         if set(r.zsl) != set(first.zsl):
-            raise DataError(f"aggregate: results differ in classifiers {sorted(first.zsl)} vs {sorted(r.zsl)}")
+            raise DataError(
+                f"aggregate: results differ in classifiers {sorted(first.zsl)} vs {sorted(r.zsl)}"
+            )
 
     def stat(values: list[float]) -> dict[str, float]:
         mean, std = _stat(values)
@@ -325,17 +327,27 @@ def _measure(
             seen = None
             if quality:
                 seen = synthetic_set(
-                    assembly, data, data.seen_classes, config.zsl_samples, sigma=config.sigma_test, generator=gen,
-                    task_size=config.task_size, context_tasks=config.context_tasks,
+                    assembly,
+                    data,
+                    data.seen_classes,
+                    config.zsl_samples,
+                    sigma=config.sigma_test,
+                    generator=gen,
+                    task_size=config.task_size,
+                    context_tasks=config.context_tasks,
                 )
         if seen is not None:
             with scores.timed("classifier-free measures"):
                 scores.quality.append(
-                    feature_quality(zs, seen, data.unseen_classes, data.seen_classes, test, config.retrieval_k)
+                    feature_quality(
+                        zs, seen, data.unseen_classes, data.seen_classes, test, config.retrieval_k
+                    )
                 )
         for clf, (fixed, zsl_points, gzsl_points) in plans.items():
             if log is not None:
-                log(f"evaluation seed {i + 1}/{config.seeds}: {clf} ({len(zsl_points) + len(gzsl_points)} fits)")
+                log(
+                    f"evaluation seed {i + 1}/{config.seeds}: {clf} ({len(zsl_points) + len(gzsl_points)} fits)"
+                )
             with scores.timed(f"{clf} fit"):
                 zsl_fits = fit_points(registries, clf, fixed, zsl_points, zs, device=device, seed=eval_seed)
                 gzsl_fits = fit_points(registries, clf, fixed, gzsl_points, gs, device=device, seed=eval_seed)
@@ -417,7 +429,9 @@ def select(
     _check(config, view, seed)
     clf_device = _device(assembly, device)
     plans = _plans(config, registries, None, "grid")
-    scores = _measure(assembly, view, config, registries, plans, seed=seed, device=clf_device, quality=False, log=log)
+    scores = _measure(
+        assembly, view, config, registries, plans, seed=seed, device=clf_device, quality=False, log=log
+    )
     record: dict[str, dict[str, Any]] = {}
     for clf, (_, points, _) in plans.items():
         z = [float(np.mean(scores.zsl[(clf, j)])) for j in range(len(points))]
@@ -482,7 +496,15 @@ def evaluate(
     mode = config.selection
     plans = _plans(config, registries, selection, mode)
     scores = _measure(
-        assembly, data, config, registries, plans, seed=seed, device=_device(assembly, device), quality=True, log=log
+        assembly,
+        data,
+        config,
+        registries,
+        plans,
+        seed=seed,
+        device=_device(assembly, device),
+        quality=True,
+        log=log,
     )
     zsl: dict[str, float] = {}
     zsl_std: dict[str, float] = {}
@@ -500,7 +522,8 @@ def evaluate(
         gzsl_std[clf] = {m: _stat([g[m] for g in runs])[1] for m in ("u", "s", "h")}
         classes = scores.per_class[(clf, iz)][0]
         per_class[clf] = {
-            data.class_names[c]: float(np.mean([pc[c] for pc in scores.per_class[(clf, iz)]])) for c in classes
+            data.class_names[c]: float(np.mean([pc[c] for pc in scores.per_class[(clf, iz)]]))
+            for c in classes
         }
         record[clf] = _record(mode, selection, clf, zsl_points, gzsl_points, z_means, h_means, iz, ih)
     quality = {m: _stat([q[m] for q in scores.quality])[0] for m in scores.quality[0]}

@@ -107,7 +107,9 @@ def feature_quality(
     mu_u = unseen.class_means(unseen_classes).double()
     mu_s = seen.class_means(seen_classes).double()
     out = {
-        "ncm_cosine_unseen": ncm_accuracy(mu_u, unseen_classes, test.unseen_X, test.unseen_y, metric="cosine"),
+        "ncm_cosine_unseen": ncm_accuracy(
+            mu_u, unseen_classes, test.unseen_X, test.unseen_y, metric="cosine"
+        ),
         "ncm_euclidean_unseen": ncm_accuracy(
             mu_u, unseen_classes, test.unseen_X, test.unseen_y, metric="euclidean"
         ),

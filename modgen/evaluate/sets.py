@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     from modgen.config import EvalConfig
     from modgen.data.zsldata import ZSLData
 
-__all__ = ["TrainingSet", "synthetic_set", "concat", "zsl_set", "gzsl_set", "DEFAULT_TASK_SIZE", "MIN_QUALITY"]
+__all__ = [
+    "TrainingSet",
+    "synthetic_set",
+    "concat",
+    "zsl_set",
+    "gzsl_set",
+    "DEFAULT_TASK_SIZE",
+    "MIN_QUALITY",
+]
 
 #: Task size ``N`` at synthesis when neither the config nor a task sampler says (Section III-A).
 DEFAULT_TASK_SIZE = 10
@@ -65,7 +73,12 @@ def synthetic_set(
     """
     class_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(classes))]
     out = synthesize(
-        assembly, class_attrs, n, sigma=sigma, generator=generator, replicate=task_size or DEFAULT_TASK_SIZE,
+        assembly,
+        class_attrs,
+        n,
+        sigma=sigma,
+        generator=generator,
+        replicate=task_size or DEFAULT_TASK_SIZE,
         context_tasks=context_tasks,
     )
     labels = torch.as_tensor(np.asarray(classes), device=out.labels.device)[out.labels]
@@ -91,8 +104,14 @@ def _synthetic(
     assembly: Any, data: ZSLData, classes: np.ndarray, n: int, config: EvalConfig, generator: torch.Generator
 ) -> TrainingSet:
     return synthetic_set(
-        assembly, data, classes, n, sigma=config.sigma_test, generator=generator,
-        task_size=config.task_size, context_tasks=config.context_tasks,
+        assembly,
+        data,
+        classes,
+        n,
+        sigma=config.sigma_test,
+        generator=generator,
+        task_size=config.task_size,
+        context_tasks=config.context_tasks,
     )
 
 

@@ -217,7 +217,14 @@ def plot_tsne(
             if not m.any():
                 continue
             label = names[int(c)] + (f" ({source})" if source else "")
-            ax.scatter(emb[m, 0], emb[m, 1], s=6, marker=marker, color=colors(i / max(1, len(classes) - 1)), label=label)
+            ax.scatter(
+                emb[m, 0],
+                emb[m, 1],
+                s=6,
+                marker=marker,
+                color=colors(i / max(1, len(classes) - 1)),
+                label=label,
+            )
     if len(classes) <= 20:
         ax.legend(markerscale=3, fontsize="small", loc="best")
     ax.set_xticks([])
@@ -270,7 +277,14 @@ def plot_comparison(
     fig, axes = _figure(size=(max(4.0, 0.9 * len(labels) + 1.5), 3.6))
     ax = axes[0, 0]
     xs = np.arange(len(labels))
-    ax.bar(xs, np.asarray(means, dtype=float), yerr=np.asarray(stds, dtype=float), capsize=3, color="tab:blue", alpha=0.8)
+    ax.bar(
+        xs,
+        np.asarray(means, dtype=float),
+        yerr=np.asarray(stds, dtype=float),
+        capsize=3,
+        color="tab:blue",
+        alpha=0.8,
+    )
     ax.set_xticks(xs)
     ax.set_xticklabels(labels, rotation=30, ha="right", fontsize="small")
     ax.set_ylabel(ylabel)

@@ -144,7 +144,12 @@ def results_markdown(result: EvaluationResult | Mapping[str, Any]) -> str:
         if "selection" not in s
         else f"mean ± std over {s['eval_seeds']} evaluation seeds"
     )
-    lines = [f"# Results: {what}", "", f"Percent; {over}; classifier settings selected on: {s['selected_on']}.", ""]
+    lines = [
+        f"# Results: {what}",
+        "",
+        f"Percent; {over}; classifier settings selected on: {s['selected_on']}.",
+        "",
+    ]
     rows = []
     for c, v in s["zsl"].items():
         g = s["gzsl"].get(c, {})
@@ -156,14 +161,19 @@ def results_markdown(result: EvaluationResult | Mapping[str, Any]) -> str:
     if s.get("quality"):
         lines += ["", "## Synthetic features without a classifier", ""]
         q_rows = [
-            [METRICS.get(m, m.replace("retrieval@", "retrieval precision@") + " (%)"),
-             format_stat(v, n, digits=2 if m.startswith("mean_gap") else 1)]
+            [
+                METRICS.get(m, m.replace("retrieval@", "retrieval precision@") + " (%)"),
+                format_stat(v, n, digits=2 if m.startswith("mean_gap") else 1),
+            ]
             for m, v in s["quality"].items()
         ]
         lines.append(markdown_table(["measure", "value"], q_rows))
     if s.get("floor"):
         lines += ["", "## Closed-form floor on the same split", ""]
-        f_rows = [[name, format_stat(v.get("zsl"), n), format_stat(v.get("gzsl_h"), n)] for name, v in s["floor"].items()]
+        f_rows = [
+            [name, format_stat(v.get("zsl"), n), format_stat(v.get("gzsl_h"), n)]
+            for name, v in s["floor"].items()
+        ]
         lines.append(markdown_table(["method", "ZSL top-1", "GZSL H"], f_rows))
     return "\n".join(lines).rstrip() + "\n"
 
@@ -205,7 +215,9 @@ def comparison_rows(
     if not groups:
         raise DataError("comparison: nothing to compare")
     keys = sorted({k for settings, _ in groups.values() for k in settings})
-    differing = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s, _ in groups.values()}) > 1]
+    differing = [
+        k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s, _ in groups.values()}) > 1
+    ]
     header = ["run", *differing, "classifier", "seeds", *metrics]
     text: list[list[str]] = []
     raw: list[list[Any]] = []
@@ -218,16 +230,31 @@ def comparison_rows(
             stats = [_metric(agg, clf, m) for m in metrics]
             text.append(
                 [label, *cells, clf, str(n)]
-                + [format_stat(st, n, "" if m.startswith(("ncm", "mean_gap", "retrieval")) else mark,
-                               digits=2 if m.startswith("mean_gap") else 1) for st, m in zip(stats, metrics, strict=True)]
+                + [
+                    format_stat(
+                        st,
+                        n,
+                        "" if m.startswith(("ncm", "mean_gap", "retrieval")) else mark,
+                        digits=2 if m.startswith("mean_gap") else 1,
+                    )
+                    for st, m in zip(stats, metrics, strict=True)
+                ]
             )
-            raw.append([label, *cells, clf, n] + [None if st is None else st["mean"] for st in stats]
-                       + [None if st is None else st["std"] for st in stats])
+            raw.append(
+                [label, *cells, clf, n]
+                + [None if st is None else st["mean"] for st in stats]
+                + [None if st is None else st["std"] for st in stats]
+            )
     return header, text, raw
 
 
 def _results_payload(runs: Sequence[EvaluationResult]) -> dict[str, Any]:
-    return {"format": "modgen-results", "unit": "percent", "aggregate": aggregate(runs), "runs": [r.to_dict() for r in runs]}
+    return {
+        "format": "modgen-results",
+        "unit": "percent",
+        "aggregate": aggregate(runs),
+        "runs": [r.to_dict() for r in runs],
+    }
 
 
 def write_results(
@@ -279,8 +306,10 @@ def read_results(path: str | Path) -> list[EvaluationResult]:
         raise DataError(f"{p}: no results file; run the evaluation first (it writes results.json)") from err
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise DataError(f"{p}: cannot read it as JSON ({err})") from err
-    if not isinstance(payload, Mapping) or payload.get("format") != "modgen-results" or not isinstance(
-        payload.get("runs"), list
+    if (
+        not isinstance(payload, Mapping)
+        or payload.get("format") != "modgen-results"
+        or not isinstance(payload.get("runs"), list)
     ):
         raise DataError(f"{p}: not a modgen results file (no format 'modgen-results' with a 'runs' list)")
     try:

@@ -76,7 +76,9 @@ def _run_folders(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
             p = Path(match)
             if not p.exists():
                 raise DataError(f"{str(p)!r}: no such run or sweep folder")
-            found += sorted({r.parent for r in p.rglob("results.json") if (r.parent / "config.toml").is_file()})
+            found += sorted(
+                {r.parent for r in p.rglob("results.json") if (r.parent / "config.toml").is_file()}
+            )
             if (p / "results.json").is_file() and (p / "config.toml").is_file():
                 found.append(p)
     unique = sorted(set(found))
@@ -134,9 +136,13 @@ def collect_sweep(out: str | os.PathLike[str]) -> dict[str, Any]:
     planned: list[str] = []
     if (root / "plan.json").is_file():
         try:
-            planned = [p["id"] for p in json.loads((root / "plan.json").read_text(encoding="utf-8"))["points"]]
+            planned = [
+                p["id"] for p in json.loads((root / "plan.json").read_text(encoding="utf-8"))["points"]
+            ]
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise DataError(f"{root / 'plan.json'}: unreadable ({err}); delete it and run the shards again") from err
+            raise DataError(
+                f"{root / 'plan.json'}: unreadable ({err}); delete it and run the shards again"
+            ) from err
     seen = set(finished) | set(unfinished) | set(failed)
     groups = collect_runs([runs]) if finished else {}
     return {
@@ -148,7 +154,9 @@ def collect_sweep(out: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
-def write_collected(out: str | os.PathLike[str], *, metrics: Sequence[str] = ("zsl", "gzsl_u", "gzsl_s", "gzsl_h")) -> dict[str, Path]:
+def write_collected(
+    out: str | os.PathLike[str], *, metrics: Sequence[str] = ("zsl", "gzsl_u", "gzsl_s", "gzsl_h")
+) -> dict[str, Path]:
     """Collect sweep folder ``out`` into ``sweep-results.json`` and ``sweep-results.md`` there.
 
     Raises:
@@ -167,12 +175,20 @@ def write_collected(out: str | os.PathLike[str], *, metrics: Sequence[str] = ("z
         )
         lines.append(markdown_table(header, text, left=len(header) - len(metrics) - 1))
         rows = [dict(zip([*header, *(f"{m}_std" for m in metrics)], r, strict=True)) for r in raw]
-    for key, what in (("unfinished", "started but unfinished"), ("failed", "failed"), ("missing", "not started")):
+    for key, what in (
+        ("unfinished", "started but unfinished"),
+        ("failed", "failed"),
+        ("missing", "not started"),
+    ):
         ids = summary[key]
         if ids:
-            lines.append(f"{len(ids)} point(s) {what}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
+            lines.append(
+                f"{len(ids)} point(s) {what}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}"
+            )
     json_path, md_path = root / "sweep-results.json", root / "sweep-results.md"
-    write_json(json_path, {"rows": rows, **{k: summary[k] for k in ("finished", "unfinished", "failed", "missing")}})
+    write_json(
+        json_path, {"rows": rows, **{k: summary[k] for k in ("finished", "unfinished", "failed", "missing")}}
+    )
     from modgen.rundir import atomic_write_text
 
     atomic_write_text(md_path, "\n".join(lines).rstrip() + "\n")

@@ -102,7 +102,6 @@ GRID_KEYS: dict[str, str] = {
 }
 
 
-
 # ----------------------------------------------------------------------------------------------
 # the grid
 
@@ -373,5 +372,3 @@ def shard_points(points: Sequence[SweepPoint], index: int, count: int) -> list[S
         raise ConfigError(f"shard {index}/{count}: expected 0 <= index < count")
     owner = shard_of(points, count)
     return [p for p in points if owner[p.train_id] == index]
-
-

@@ -60,11 +60,19 @@ def _model(spec: Any, registries: Registries, folder: Path, data: Any) -> Any:
     run = RunDir(folder)
     if run.summary.is_file() and run.checkpoint.is_file():
         return load_run(folder, registries, device=spec.run.device, data=data)
-    return train(spec, registries, data=data, out=folder, resume=run.checkpoint.is_file() and run.config.is_file())
+    return train(
+        spec, registries, data=data, out=folder, resume=run.checkpoint.is_file() and run.config.is_file()
+    )
 
 
 def _evaluate_group(
-    members: list[SweepPoint], registries: Registries, root: Path, data: Any, device: str | None, say: Callable[[str], None]
+    members: list[SweepPoint],
+    registries: Registries,
+    root: Path,
+    data: Any,
+    device: str | None,
+    threads: int | None,
+    say: Callable[[str], None],
 ) -> list[str]:
     """Train the group's model (and its selection model when needed); evaluate every point."""
     from modgen.evaluate.protocols import evaluate, select
@@ -75,6 +83,8 @@ def _evaluate_group(
     spec = training_spec(members[0].spec)
     if device is not None:
         spec = evolve(spec, run=evolve(spec.run, device=device))
+    if threads is not None:
+        spec = evolve(spec, run=evolve(spec.run, threads=threads))
     apply_threads(spec.run.threads, resolve_device(spec.run.device, key="run.device"))
     folder = root / "models" / members[0].train_id
     t0 = time.perf_counter()
@@ -89,7 +99,13 @@ def _evaluate_group(
         if sel_model is not None and _needs_selection(p.spec, registries):
             selection = select(sel_model.assembly, sel_model.data, p.spec.evaluation, registries, seed=p.seed)
         result = evaluate(
-            model.assembly, data, p.spec.evaluation, registries, seed=p.seed, name=p.spec.name, selection=selection
+            model.assembly,
+            data,
+            p.spec.evaluation,
+            registries,
+            seed=p.seed,
+            name=p.spec.name,
+            selection=selection,
         )
         result = _with_floor(result, data, say)
         _write_evaluation(RunDir(root / "runs" / p.id), result, "final", model.episodes)
@@ -108,6 +124,7 @@ def run_sweep(
     out: str | os.PathLike[str],
     *,
     device: str | None = None,
+    threads: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> SweepReport:
     """Train and evaluate ``points`` (one shard's share) into the sweep folder ``out``.
@@ -115,7 +132,8 @@ def run_sweep(
     Finished points are skipped. Each model is trained once for all its points (resumed from
     its checkpoint if a previous attempt was killed), then every point is evaluated with its
     own seed and evaluation settings. A point that fails (a diverged run, a missing data file)
-    gets ``runs/<id>/error.json`` and the others go on.
+    gets ``runs/<id>/error.json`` and the others go on. ``device`` and ``threads`` replace every
+    run's ``run.device`` and ``run.threads`` when given.
 
     Raises:
         ConfigError: called inside a torchrun job (``WORLD_SIZE > 1``): a sweep runs one
@@ -159,12 +177,14 @@ def run_sweep(
             if key not in datasets:
                 datasets[key] = load_dataset(registries, pending[0].spec.data)
             with RunDir(root / "models" / train_id).lock():
-                ran += _evaluate_group(pending, registries, root, datasets[key], device, say)
+                ran += _evaluate_group(pending, registries, root, datasets[key], device, threads, say)
         except ModgenError as err:
             for p in pending:
                 if p.id in ran:
                     continue
-                write_json(root / "runs" / p.id / "error.json", {"error": type(err).__name__, "message": str(err)})
+                write_json(
+                    root / "runs" / p.id / "error.json", {"error": type(err).__name__, "message": str(err)}
+                )
                 failed.append(p.id)
                 say(f"FAILED {p.id} ({p.recipe} {p.dataset} seed {p.seed}): {err}")
     return SweepReport(ran=tuple(ran), skipped=tuple(skipped), failed=tuple(failed))

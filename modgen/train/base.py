@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
     from modgen.plugins import Registries
 
-__all__ = ["BaseTrainer", "RandomStreams", "stream_seeds", "GROUP_LR", "loss_parts", "real_attribute_loss", "real_class_loss"]
+__all__ = [
+    "BaseTrainer",
+    "RandomStreams",
+    "stream_seeds",
+    "GROUP_LR",
+    "loss_parts",
+    "real_attribute_loss",
+    "real_class_loss",
+]
 
 #: The meta learning rate of each parameter group: theta_d, theta_am, theta_gc (Algorithm 1).
 GROUP_LR = {"d": "beta1", "am": "beta2", "gc": "beta3"}
@@ -220,7 +228,9 @@ class BaseTrainer:
         computed = []
         for keys, loss in jobs:
             if keys:
-                grads = torch.autograd.grad(loss, [self.params[k] for k in keys], retain_graph=True, allow_unused=True)
+                grads = torch.autograd.grad(
+                    loss, [self.params[k] for k in keys], retain_graph=True, allow_unused=True
+                )
                 computed.append((keys, grads))
         for keys, grads in computed:
             for k, grad in zip(keys, grads, strict=True):

@@ -89,7 +89,11 @@ def _write_failure(err: RuntimeError, folder: Path) -> OSError:
         full = shutil.disk_usage(folder).free < 1 << 20
     except OSError:
         full = False
-    return OSError(errno.ENOSPC, first) if full else OSError(errno.EIO, f"torch could not write it ({first[:200]})")
+    return (
+        OSError(errno.ENOSPC, first)
+        if full
+        else OSError(errno.EIO, f"torch could not write it ({first[:200]})")
+    )
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -138,7 +142,11 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                 f"{getattr(kind, '__name__', kind)}; it is damaged, delete it"
             )
     for name, tensor in body["model"].items():
-        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if (
+            isinstance(tensor, torch.Tensor)
+            and tensor.is_floating_point()
+            and not bool(torch.isfinite(tensor).all())
+        ):
             raise CheckpointError(
                 f"Checkpoint {str(path)!r}: weight {name!r} is not finite (NaN or inf); the run had "
                 "diverged before it was saved. Delete it and train a new run (check the learning rates, "

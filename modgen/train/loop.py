@@ -104,7 +104,8 @@ def build_for_data(
     origins = {
         kind: registries.kind(kind).entry(comp.name).origin
         for kind, comp in spec.components().items()
-        if kind in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder", "quality_weighter")
+        if kind
+        in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder", "quality_weighter")
     }
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         asm.smoke_check(origins)  # dropout in the check must not shift the run's random stream
@@ -112,7 +113,11 @@ def build_for_data(
 
 
 def preflight(
-    spec: RecipeSpec, registries: Registries, data: ZSLData, device: torch.device, dist: DistContext | None = None
+    spec: RecipeSpec,
+    registries: Registries,
+    data: ZSLData,
+    device: torch.device,
+    dist: DistContext | None = None,
 ) -> None:
     """Build the networks and the trainer for ``data`` once and forget them: every component's
     parameters, its forward check and the task sampler's fit to the data are checked before a
@@ -362,9 +367,13 @@ def load_weights(assembly: Assembly, weights: Any, path: Path) -> None:
         if k in own and isinstance(v, Tensor) and tuple(v.shape) != tuple(own[k].shape)
     ]
     problem = (
-        f"weight {missing[0]!r} is missing ({len(missing)} in all)" if missing
-        else f"weight {unexpected[0]!r} is not in the networks ({len(unexpected)} in all)" if unexpected
-        else f"weight {wrong[0]}" if wrong else ""
+        f"weight {missing[0]!r} is missing ({len(missing)} in all)"
+        if missing
+        else f"weight {unexpected[0]!r} is not in the networks ({len(unexpected)} in all)"
+        if unexpected
+        else f"weight {wrong[0]}"
+        if wrong
+        else ""
     )
     if not problem:
         try:
