@@ -1,0 +1,110 @@
+"""How long the command line takes to answer before it does any work.
+
+Wall time of ``modgen --version``, ``modgen --help``, ``modgen train --help`` and shell
+completion (the app is built as for a TAB), each in a fresh process started from the installed
+console script's interpreter (no shell shims), beside a bare ``python -c pass``; medians of
+``--repeats``. Also whether torch was imported (it must not be, for these).
+
+Usage:
+    python benchmarks/startup.py --repeats 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: What is timed: label -> (arguments, extra environment).
+CASES: dict[str, tuple[list[str], dict[str, str]]] = {
+    "python -c pass": (["-c", "pass"], {}),
+    "modgen --version": (["-m", "modgen", "--version"], {}),
+    "modgen --help": (["-m", "modgen", "--help"], {}),
+    "modgen train --help": (["-m", "modgen", "train", "--help"], {}),
+    "completion (TAB after `modgen tr`)": (
+        ["-m", "modgen"],
+        {"_MODGEN_COMPLETE": "complete_bash", "COMP_WORDS": "modgen tr", "COMP_CWORD": "1"},
+    ),
+}
+
+
+def _run(args: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, *args], capture_output=True, env={**os.environ, **env})
+    return time.perf_counter() - t0
+
+
+def _imports_torch(args: list[str], env: dict[str, str]) -> bool:
+    if args[:1] != ["-m"]:
+        return False
+    code = (
+        "import sys, runpy\n"
+        f"sys.argv = ['modgen', *{args[2:]!r}]\n"
+        "try:\n    runpy.run_module('modgen', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    return "TORCH" in out.stdout.replace("NO-TORCH", "")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from benchlib import DEFAULT_DOC_PAGE, git_commit, machine_info, today, write_doc_block, write_json
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument(
+        "--doc", action="store_true", help="write the table into docs/benchmarks.md (clean tree only)"
+    )
+    args = p.parse_args(argv)
+    commit = git_commit()
+    if args.doc and commit.endswith("+dirty"):
+        raise SystemExit(f"uncommitted changes ({commit}): commit first")
+    rows = {}
+    for label, (case, env) in CASES.items():
+        _run(case, env)  # warm the file cache
+        times = [_run(case, env) for _ in range(args.repeats)]
+        rows[label] = {
+            "median": statistics.median(times),
+            "min": min(times),
+            "torch": _imports_torch(case, env),
+        }
+    machine = machine_info("cpu")
+    lines = [
+        f"Wall seconds, medians (min) of {args.repeats} fresh processes of `{shutil.which('python') or sys.executable}`"
+        f" -m modgen; commit `{commit}`; {today()}, {machine['cpu_model']}, load average "
+        f"{', '.join(map(str, machine['load_average']))}.",
+        "",
+        "| command | median (s) | min (s) | imports torch |",
+        "|---|---:|---:|---|",
+    ]
+    for label, r in rows.items():
+        lines.append(f"| {label} | {r['median']:.2f} | {r['min']:.2f} | {'yes' if r['torch'] else 'no'} |")
+    body = "\n".join(lines) + "\n"
+    print(body)
+    payload = {
+        "benchmark": "startup",
+        "commit": commit,
+        "date": today(),
+        "machine": machine,
+        "rows": rows,
+        "markdown": body,
+    }
+    if args.doc:
+        write_json(Path(__file__).resolve().parent / "results" / "startup.json", payload)
+        write_doc_block(DEFAULT_DOC_PAGE, "speed:startup", body)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
