@@ -148,10 +148,12 @@ def _train_stacked(
     """
     G, device = len(lrs), X.device
     params = [p.to(device).expand(G, *p.shape).clone().requires_grad_(True) for p in init]
-    lr = torch.tensor(lrs, dtype=torch.float32, device=device)
-    wd = torch.tensor(weight_decays, dtype=torch.float32, device=device)
     m1 = [torch.zeros_like(p) for p in params]
     m2 = [torch.zeros_like(p) for p in params]
+    count = torch.zeros((), dtype=torch.float32, device=device)
+    # One fused Adam kernel per network over its slices of the stacked tensors (each network
+    # has its own learning rate and decay): one pass over the memory instead of eleven.
+    slices = [[t[g] for t in ts] for g in range(G) for ts in (params, m1, m2)]
     (b1, b2), n = _BETAS, X.shape[0]
     for step, idx in enumerate(_batches(n, batch_size, steps, generator), start=1):
         xb, yb = (X, y) if idx is None else (X[idx.to(device)], y[idx.to(device)])
@@ -164,14 +166,25 @@ def _train_stacked(
             losses = losses * (w if idx is None else w[idx.to(device)])
         grads = torch.autograd.grad(losses.mean(1).sum(), params)
         factor = 0.5 * (1.0 + math.cos(math.pi * (step - 1) / steps)) if schedule == "cosine" else 1.0
+        count += 1
         with torch.no_grad():
-            for p, g, a, v in zip(params, grads, m1, m2, strict=True):
-                shape = (G,) + (1,) * (p.ndim - 1)
-                g = g + wd.view(shape) * p
-                a.lerp_(g, 1 - b1)
-                v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                denom = (v / (1 - b2**step)).sqrt_().add_(_EPS)
-                p.sub_((lr.view(shape) * (factor / (1 - b1**step))) * a / denom)
+            for g in range(G):
+                p_g, a_g, v_g = slices[3 * g : 3 * g + 3]
+                torch._fused_adam_(
+                    p_g,
+                    [t[g] for t in grads],
+                    a_g,
+                    v_g,
+                    [],
+                    [count] * len(p_g),
+                    lr=float(lrs[g]) * factor,
+                    beta1=b1,
+                    beta2=b2,
+                    weight_decay=float(weight_decays[g]),
+                    eps=_EPS,
+                    amsgrad=False,
+                    maximize=False,
+                )
     return [p.detach() for p in params]
 
 
