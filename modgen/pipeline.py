@@ -14,7 +14,7 @@ Example:
     >>> regs = get_registries(entry_points=False)
     >>> spec = resolve_spec(regs, "amaz", dataset="digits", overrides=["trainer.episodes=20"])
     >>> spec.trainer.params["episodes"], spec.task_sampler.params["n_way"]
-    (20, 3)
+    (20, 2)
     >>> result = run(spec, regs, "runs/demo")  # doctest: +SKIP
 """
 
