@@ -30,7 +30,12 @@ def registries():
 
 
 def pytest_configure(config):
+    import tempfile
+
     import torch
+
+    # Derived-feature caches (Fashion-MNIST CNN features) go to a scratch folder, not ~/.cache.
+    os.environ.setdefault("MODGEN_CACHE", tempfile.mkdtemp(prefix="modgen-test-cache-"))
 
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 

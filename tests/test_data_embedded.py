@@ -231,3 +231,27 @@ def test_fashion_cnn_features_are_cached_and_fitted_on_the_view(tmp_path: Path) 
     )
     # validation: the network was fitted on the view's trainval only (the val class is unseen)
     assert a.unseen_classes.tolist() == [3, 6] and "classes [1, 4, 5, 7, 8]" in a.preprocessing["cnn"]["fit"]
+
+
+@needs_fashion
+@pytest.mark.usefixtures("one_thread")
+def test_a_torn_cache_file_is_made_again_not_read(tmp_path: Path) -> None:
+    options = dict(subsample=20, features="cnn", cnn_epochs=1, cnn_dim=8, cache_dir=tmp_path)
+    a = load_fashion_mnist(**options)
+    (cached,) = tmp_path.glob("fashion-mnist-cnn-*.npy")
+    cached.write_bytes(cached.read_bytes()[:100])  # cut short (a full disk, an older writer)
+    b = load_fashion_mnist(**options)
+    assert np.array_equal(a.features, b.features) and np.load(cached).shape == (a.labels.size, 8)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_the_default_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from modgen.data.fashion import default_cache_dir
+
+    monkeypatch.setenv("MODGEN_CACHE", "/x/cache")
+    assert default_cache_dir() == Path("/x/cache")
+    monkeypatch.delenv("MODGEN_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/y")
+    assert default_cache_dir() == Path("/y/modgen")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_cache_dir() == Path.home() / ".cache" / "modgen"

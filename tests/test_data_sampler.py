@@ -139,7 +139,7 @@ def test_digits_preset_works_in_the_validation_view(registries) -> None:
     from modgen.pipeline import resolve_spec
 
     params = resolve_spec(registries, "amaz", dataset="digits").task_sampler.params
-    assert params["n_way"] == 3  # the digits preset, not the paper's 10-way tasks
+    assert params["n_way"] == 2  # the digits preset, not the paper's 10-way tasks
     view = load_digits_zsl().validation_view()
     ep = EpisodicTaskSampler(view, **params).sample(torch.Generator().manual_seed(0))
     assert ep.n_way == params["n_way"] and ep.tasks == params["tasks"]

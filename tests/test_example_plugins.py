@@ -125,4 +125,4 @@ def test_data_set_presets_size_plugin_components_that_take_the_parameter(
     diverse = resolve_spec(
         regs, "amaz", dataset="digits", overrides=["task_sampler.name=diverse.attribute-diverse"]
     )
-    assert diverse.task_sampler.params == {"n_way": 3, "k_support": 5, "k_query": 3, "tasks": 4}
+    assert diverse.task_sampler.params == {"n_way": 2, "k_support": 5, "k_query": 3, "tasks": 4}

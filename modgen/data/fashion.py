@@ -24,7 +24,9 @@ Features: ``"pixels"`` (the 784 pixels / 255, optional PCA fitted on ``trainval`
 ``"cnn"``: the penultimate layer of a small CNN trained only on the returned data's
 ``trainval`` images (seen classes, or with ``validation=True`` the view's training classes),
 so unseen images never touch feature learning. It is deterministic for a seed on the CPU and
-is cached only when a ``cache_dir`` is given.
+is cached under ``cache_dir`` (default: ``$MODGEN_CACHE``, else ``$XDG_CACHE_HOME/modgen``,
+else ``~/.cache/modgen``; ``cache_dir=""`` turns the cache off), keyed by a digest of the images,
+the split and the CNN settings, so a changed input never reads a stale file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,6 +61,7 @@ __all__ = [
     "read_idx",
     "cnn_features",
     "FASHION_MNIST_DIR",
+    "default_cache_dir",
     "FASHION_UNSEEN",
     "FASHION_VAL_CLASSES",
     "FASHION_ATTRIBUTES_FILE",
@@ -163,7 +168,8 @@ def load_fashion_mnist(
         cnn_epochs: training epochs of the CNN.
         cnn_dim: width of the CNN features.
         device: where the CNN trains (``"cpu"``, ``"cuda"``).
-        cache_dir: where CNN features may be cached (never cached without one).
+        cache_dir: where CNN features are cached (``None``: :func:`default_cache_dir`; ``""``:
+            not cached).
         unseen: the unseen class ids (label order of the idx files).
         val_classes: the validation class ids (seen classes).
         semantics: only ``"att"`` (the hand-made table).
@@ -345,6 +351,37 @@ def cnn_features(
     return torch.cat(out).numpy().astype(np.float32)
 
 
+def default_cache_dir() -> Path:
+    """Where derived features are cached when no ``cache_dir`` is given.
+
+    ``$MODGEN_CACHE``, else ``$XDG_CACHE_HOME/modgen``, else ``~/.cache/modgen``.
+    """
+    if os.environ.get("MODGEN_CACHE"):
+        return Path(os.environ["MODGEN_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "modgen"
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` through a temporary file, so a reader never sees half a file
+    (two runs may fill the same cache at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as f:
+        np.save(f, array)
+    os.replace(f.name, path)
+
+
+def _read_cache(cache: Path | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """The cached features, or ``None`` when absent or unreadable (then they are made again)."""
+    if cache is None or not cache.is_file():
+        return None
+    try:
+        feats = np.load(cache)
+    except (OSError, ValueError, EOFError):
+        return None
+    return feats if feats.shape == shape and feats.dtype == np.float32 else None
+
+
 def _with_cnn_features(
     data: ZSLData, *, seed: int, epochs: int, dim: int, device: str, cache_dir: str | Path | None
 ) -> ZSLData:
@@ -352,10 +389,13 @@ def _with_cnn_features(
         "seed": seed,
         "epochs": epochs,
         "dim": dim,
+        "device": torch.device(device).type,
         "fit": f"{data.trainval.size} trainval images of classes {data.seen_classes.tolist()}",
     }
     cache: Path | None = None
-    if cache_dir is not None:
+    if cache_dir is None:
+        cache_dir = default_cache_dir()
+    if cache_dir:
         digest = hashlib.sha256(
             json.dumps(settings, sort_keys=True).encode()
             + data.labels.tobytes()
@@ -363,15 +403,13 @@ def _with_cnn_features(
             + hashlib.sha256(data.features.tobytes()).digest()
         ).hexdigest()[:20]
         cache = Path(cache_dir).expanduser() / f"fashion-mnist-cnn-{digest}.npy"
-    if cache is not None and cache.is_file():
-        feats = np.load(cache)
-    else:
+    feats = _read_cache(cache, (data.labels.size, dim))
+    if feats is None:
         feats = cnn_features(
             data.features, data.labels, data.trainval, seed=seed, epochs=epochs, dim=dim, device=device
         )
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            np.save(cache, feats)
+            _save_atomic(cache, feats)
     prep = dict(data.preprocessing, features=f"small CNN penultimate layer ({dim}-d)", cnn=settings)
     if cache is not None:
         prep["cnn_cache"] = str(cache)
