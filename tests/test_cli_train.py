@@ -88,3 +88,35 @@ def test_run_commands_fail_clearly(tmp_path):
     r = runner.invoke(app, ["train", "--threads", "-1"])
     assert r.exit_code == 2 and "--threads" in r.output
     assert "Traceback" not in r.output
+
+
+def test_compare_two_recipes_three_seeds_prints_the_table_and_writes_the_plot(tmp_path):
+    app = build_app(plugin_commands=False)
+    for recipe in ("amaz", "zsml"):
+        args = ["-q", "train", "--recipe", recipe, "--preset", "tiny", "--episodes", "2", "--seeds", "3"]
+        args += ["--out", str(tmp_path / recipe)]
+        for s in FAST_EVAL:
+            args += ["--set", s]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+    png = tmp_path / "cmp.png"
+    r = runner.invoke(
+        app,
+        [
+            "compare",
+            str(tmp_path / "amaz"),
+            str(tmp_path / "zsml"),
+            "--plot",
+            str(png),
+            "--paired",
+            "-c",
+            "svm",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    table = [line for line in r.output.splitlines() if line.startswith("|") and "svm" in line]
+    assert len(table) == 2, r.output  # one row per recipe, the classifier filter applied
+    assert all(" ± " in line and "| 3 |" in line.replace("  ", " ") for line in table), r.output
+    assert {"amaz", "zsml"} <= {cell.strip() for line in table for cell in line.split("|")}, r.output
+    assert "zsl (svm)" in r.output and "(95% CI, n=3)" in r.output, r.output  # the paired difference
+    assert png.is_file() and png.stat().st_size > 1000

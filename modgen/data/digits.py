@@ -16,7 +16,7 @@ tasks, 2 support + 2 query classes, can be drawn in the validation view too). Tw
 classes make zero-shot model selection possible: a generator trained on ``train`` is judged on
 classes it never saw. They were chosen without looking at the test classes' results, as the pair
 whose validation task the closed-form floor (ESZSL, ridge) finds neither trivial nor hopeless
-(about 72% on the 2-way task, chance 50%; ``benchmarks/probes/val_pairs.py``).
+(about 72% on the 2-way task, chance 50%; the rule and its scores are in docs/benchmarks.md, "What was tried").
 
 Features are the 64 pixels divided by 16 (so in ``[0, 1]``), optionally projected by PCA
 fitted on ``trainval``; class attributes are L2-normalised per class like xlsa17's ``att``.

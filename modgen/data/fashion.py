@@ -18,7 +18,7 @@ used at all). The validation split holds out Dress and Shirt: ``val`` is their `
 images, ``train`` the other ``trainval`` images (five classes). The pair was chosen, without
 looking at the test classes' results, as one whose validation task the closed-form floor finds
 neither trivial nor hopeless (ESZSL about 79% on the 2-way task, where most pairs are near 99% or
-near chance; ``benchmarks/probes/val_pairs.py``).
+near chance; the rule and its scores are in docs/benchmarks.md, "What was tried").
 
 Features: ``"pixels"`` (the 784 pixels / 255, optional PCA fitted on ``trainval``) or
 ``"cnn"``: the penultimate layer of a small CNN trained only on the returned data's
