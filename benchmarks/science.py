@@ -28,6 +28,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -251,13 +252,43 @@ def paired_table(results: dict[str, Any], baseline: str, classifiers: list[str])
     return "\n".join(lines) + "\n"
 
 
+def retable(path: Path, baseline: str, classifiers: list[str]) -> dict[str, Any]:
+    """The paired table of a saved results JSON against another baseline arm (no training).
+
+    Every arm ran with the same seeds, so any arm can be the baseline after the fact; e.g. each
+    reading of amaz against amaz's default.
+    """
+    from modgen.evaluate import EvaluationResult
+
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"--from {path}: cannot read a results JSON ({err})") from None
+    if payload.get("benchmark") != "science":
+        raise SystemExit(f"--from {path}: not a benchmarks/science.py results file")
+    if baseline not in payload["arms"]:
+        raise SystemExit(f"--baseline {baseline!r}: not an arm of {path}; arms: {', '.join(payload['arms'])}")
+    results = {
+        "arms": {
+            n: {**a, "runs": [EvaluationResult.from_dict(r) for r in a["runs"]]}
+            for n, a in payload["arms"].items()
+        },
+        "floor": payload.get("floor"),
+    }
+    table = (
+        f"{payload['dataset']}, {payload['split']}; {len(payload['seeds'])} paired seeds; results of commit "
+        f"`{payload['commit']}` (`{payload['command']}`), against {baseline}.\n\n"
+        + paired_table(results, baseline, classifiers)
+    )
+    print(table)
+    return {**payload, "baseline": baseline, "markdown": table}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--dataset", required=True, help="digits or fashion-mnist (or another registered data set)"
-    )
+    p.add_argument("--dataset", help="digits or fashion-mnist (or another registered data set)")
     p.add_argument("--split", choices=("val", "test"), default="val")
-    p.add_argument("--arms", required=True, help="comma-separated arms: recipe or name=recipe:key=value:...")
+    p.add_argument("--arms", help="comma-separated arms: recipe or name=recipe:key=value:...")
     p.add_argument("--baseline", required=True, help="the arm the others are compared with")
     p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
     p.add_argument(
@@ -267,8 +298,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--key", default=None, help="docs block key (default science:<dataset>:<split>)")
     p.add_argument("--no-doc", action="store_true", help="write nothing into the repository (a dry run)")
     p.add_argument("--quick", action="store_true", help="tiny networks: a smoke test (implies --no-doc)")
+    p.add_argument(
+        "--from",
+        dest="from_json",
+        type=Path,
+        help="print the table of a saved results JSON against --baseline (no training; writes nothing)",
+    )
     args = p.parse_args(argv)
     args.no_doc = args.no_doc or args.quick
+    if args.from_json is not None:
+        return args
+    if not args.dataset or not args.arms:
+        p.error("--dataset and --arms are required (unless --from)")
     if args.baseline not in [a.name for a in parse_arms(args.arms)]:
         p.error(f"--baseline {args.baseline!r} is not one of the arms")
     return args
@@ -280,6 +321,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from modgen.plugins import get_registries
 
     args = parse_args(argv)
+    if args.from_json is not None:
+        return retable(args.from_json, args.baseline, [c for c in args.classifiers.split(",") if c])
     torch.set_num_threads(1)
     commit = git_commit()
     if commit.endswith("+dirty") and not args.no_doc:

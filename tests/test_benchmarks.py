@@ -434,6 +434,47 @@ def test_science_quick_gives_paired_differences_and_the_floor():
     assert [r["seed"] for r in out["arms"]["amaz-gc"]["runs"]] == [0, 1]
 
 
+def test_science_retable_swaps_the_baseline_of_a_saved_result(tmp_path):
+    """Any arm of a saved result can be the baseline after the fact; swapping negates the difference."""
+    science = _load("science")
+    saved = science.main(
+        [
+            "--dataset",
+            "digits",
+            "--split",
+            "val",
+            "--seeds",
+            "2",
+            "--arms",
+            "zsml,amaz",
+            "--baseline",
+            "zsml",
+            "--quick",
+            "--classifiers",
+            "svm",
+            *("--set trainer.episodes=2 --set evaluation.seeds=1 --set evaluation.zsl_samples=5".split()),
+            *("--set evaluation.gzsl_samples=5 --set evaluation.retrieval_k=[1]".split()),
+            "--set",
+            'evaluation.classifiers=["svm"]',
+        ]
+    )
+    path = tmp_path / "saved.json"
+    path.write_text(json.dumps(saved))
+    swapped = science.main(["--from", str(path), "--baseline", "amaz", "--classifiers", "svm"])
+
+    def diff(markdown: str, arm: str) -> str:
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| {arm} | zsl (svm) |"))
+        return row.split("|")[5].strip()
+
+    before, after = diff(saved["markdown"], "amaz"), diff(swapped["markdown"], "zsml")
+    assert "paired difference from amaz" in swapped["markdown"] and diff(swapped["markdown"], "amaz") == "-"
+    lo, hi = (float(x) for x in before.split("[")[1].split("]")[0].split(","))
+    lo2, hi2 = (float(x) for x in after.split("[")[1].split("]")[0].split(","))
+    assert (lo2, hi2) == (-hi, -lo) and float(after.split()[0]) == -float(before.split()[0])
+    with pytest.raises(SystemExit, match="not an arm"):
+        science.main(["--from", str(path), "--baseline", "clswgan"])
+
+
 def test_committed_results_come_from_clean_commits():
     """A committed table must be made by a committed command from a clean commit it names."""
     root = Path(__file__).resolve().parents[1]
