@@ -181,6 +181,34 @@ def _paper_episodes(episodes: int) -> Callable[[RecipeSpec, Registries], RecipeS
     return preset
 
 
+def _cpu_sized(
+    spec: RecipeSpec,
+    registries: Registries,
+    *,
+    width: int,
+    episodes: int,
+    meta_lr: float,
+    task_sampler: dict[str, Any],
+    run: dict[str, Any] | None = None,
+) -> RecipeSpec:
+    """The CPU presets' common shape: widths ``width`` and ``width/2`` (auxiliary classifier
+    ``width/2`` twice), ``sigma_train = 1`` and no dropout in G (the paper's 0.1 and 0.5 left G's
+    samples collapsed on the small embedded sets), meta learning rates ``beta2 = beta3 = meta_lr``."""
+    half = width // 2
+    return tune(
+        spec,
+        registries,
+        trainer={"episodes": episodes, "sigma_train": 1.0, "beta2": meta_lr, "beta3": meta_lr},
+        generator={"hidden": width, "dropout": 0.0},
+        modulator={"hidden": width},
+        critic={"hidden": [width, half]},
+        aux_classifier={"hidden": [half, half]},
+        attribute_decoder={"hidden": [width, half]},
+        task_sampler=task_sampler,
+        **({"run": run} if run else {}),
+    )
+
+
 def digits_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     """CPU-sized networks for the embedded digits (64-d pixels, 7 seen classes, 5 of them in the
     validation view).
@@ -189,15 +217,12 @@ def digits_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     samples collapsed on 64-d pixels); widths 128/64; 2-way tasks (support and query classes
     are disjoint, and the validation view has 5 training classes), 4 per episode.
     """
-    return tune(
+    return _cpu_sized(
         spec,
         registries,
-        trainer={"episodes": 600, "sigma_train": 1.0, "beta2": 1e-3, "beta3": 1e-3},
-        generator={"hidden": 128, "dropout": 0.0},
-        modulator={"hidden": 128},
-        critic={"hidden": [128, 64]},
-        aux_classifier={"hidden": [64, 64]},
-        attribute_decoder={"hidden": [128, 64]},
+        width=128,
+        episodes=600,
+        meta_lr=1e-3,
         task_sampler={"n_way": 2, "k_support": 5, "k_query": 3, "tasks": 4},
         run={"log_every": 25, "checkpoint_every": 100},
     )
@@ -215,16 +240,8 @@ def fashion_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     class means lay 1.7x farther from the real ones; 2,000 episodes were worse than 600
     (docs/benchmarks.md, "What was tried").
     """
-    tuned = tune(
-        spec,
-        registries,
-        trainer={"episodes": 600, "sigma_train": 1.0, "beta2": 1e-4, "beta3": 1e-4},
-        generator={"hidden": 128, "dropout": 0.0},
-        modulator={"hidden": 128},
-        critic={"hidden": [128, 64]},
-        aux_classifier={"hidden": [64, 64]},
-        attribute_decoder={"hidden": [128, 64]},
-        task_sampler={"n_way": 2, "tasks": 10},
+    tuned = _cpu_sized(
+        spec, registries, width=128, episodes=600, meta_lr=1e-4, task_sampler={"n_way": 2, "tasks": 10}
     )
     if spec.data.dataset != "fashion-mnist":
         return tuned
@@ -238,15 +255,12 @@ def small_cpu_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     noise and dropout settings of the embedded presets; a checkpoint every 200 episodes. Sizes
     chosen for minutes on a CPU, not tuned for accuracy on any data set.
     """
-    return tune(
+    return _cpu_sized(
         spec,
         registries,
-        trainer={"episodes": 2000, "sigma_train": 1.0, "beta2": 1e-4, "beta3": 1e-4},
-        generator={"hidden": 512, "dropout": 0.0},
-        modulator={"hidden": 512},
-        critic={"hidden": [512, 256]},
-        aux_classifier={"hidden": [256, 256]},
-        attribute_decoder={"hidden": [512, 256]},
+        width=512,
+        episodes=2000,
+        meta_lr=1e-4,
         task_sampler={"n_way": 5, "k_support": 5, "k_query": 3, "tasks": 4},
         run={"log_every": 50, "checkpoint_every": 200},
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from modgen.cli import options as opt
 from modgen.cli.app import ModgenGroup, console, err_console, get_state
 
 __all__ = ["register"]
@@ -131,14 +132,8 @@ def plot_tsne_cmd(
     out: Path | None = typer.Option(
         None, "--out", metavar="PNG", help="Default RUN/plots/tsne-<classes>.png."
     ),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
-    threads: int | None = typer.Option(
-        None,
-        "--threads",
-        min=0,
-        metavar="N",
-        help="CPU threads for torch (default: the run's; 0: modgen's policy).",
-    ),
+    device: opt.Device = "auto",
+    threads: opt.RunThreads = None,
 ) -> None:
     """t-SNE of real and synthetic features per class (Fig. 6)."""
     from modgen.pipeline import tsne_run

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from modgen.cli import options as opt
 from modgen.cli.app import ModgenGroup, console, err_console, get_state
 
 __all__ = ["register"]
@@ -113,14 +114,8 @@ def sweep_synthesis_cmd(
     classifier: str = typer.Option(
         "weighted-softmax", "--classifier", metavar="NAME", help="A registered final classifier."
     ),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto, cpu, cuda or cuda:N."),
-    threads: int | None = typer.Option(
-        None,
-        "--threads",
-        min=0,
-        metavar="N",
-        help="CPU threads for torch (default: the run's; 0: modgen's policy).",
-    ),
+    device: opt.Device = "auto",
+    threads: opt.RunThreads = None,
 ) -> None:
     """ZSL accuracy against the number of synthetic samples or sigma (Figs. 7-8), with a plot."""
     from modgen.pipeline import synthesis_curve
