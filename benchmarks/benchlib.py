@@ -410,3 +410,29 @@ def write_doc_block(doc: Path, key: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     doc.write_text(text, encoding="utf-8")
+
+
+def add_doc_flag(parser: Any) -> None:
+    """``--doc``: write the table into docs/benchmarks.md and the JSON into benchmarks/results."""
+    parser.add_argument(
+        "--doc", action="store_true", help="write the table into docs/benchmarks.md (clean tree only)"
+    )
+
+
+def commit_for(doc: bool) -> str:
+    """This checkout's commit; with ``doc``, refuse a tree with uncommitted changes (a committed
+    table must come from a clean commit that reproduces it)."""
+    commit = git_commit()
+    if doc and commit.endswith("+dirty"):
+        raise SystemExit(f"uncommitted changes ({commit}): commit first")
+    return commit
+
+
+def publish(payload: dict[str, Any], *, doc: bool, json_name: str, key: str) -> dict[str, Any]:
+    """Print ``payload["markdown"]``; with ``doc``, write it into the page's ``key`` block and the
+    payload to ``benchmarks/results/<json_name>``."""
+    print(payload["markdown"])
+    if doc:
+        write_json(Path(__file__).resolve().parent / "results" / json_name, payload)
+        write_doc_block(DEFAULT_DOC_PAGE, key, payload["markdown"])
+    return payload

@@ -31,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import DEFAULT_DOC_PAGE, git_commit, machine_info, today, write_doc_block, write_json  # noqa: E402
+from benchlib import add_doc_flag, commit_for, machine_info, publish, today  # noqa: E402
 
 
 def measure(eval_seeds: int, recipe: str, dataset: str) -> dict[str, Any]:
@@ -69,13 +69,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--recipe", default="amaz")
     p.add_argument("--dataset", default="digits")
-    p.add_argument(
-        "--doc", action="store_true", help="write the table into docs/benchmarks.md (clean tree only)"
-    )
+    add_doc_flag(p)
     args = p.parse_args(argv)
-    commit = git_commit()
-    if args.doc and commit.endswith("+dirty"):
-        raise SystemExit(f"uncommitted changes ({commit}): commit first")
+    commit = commit_for(args.doc)
     import torch
 
     torch.set_num_threads(1)
@@ -109,7 +105,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         + ".",
     ]
     body = "\n".join(lines) + "\n"
-    print(body)
     payload = {
         "benchmark": "default_run",
         "commit": commit,
@@ -119,10 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": runs,
         "markdown": body,
     }
-    if args.doc:
-        write_json(Path(__file__).resolve().parent / "results" / "default-run.json", payload)
-        write_doc_block(DEFAULT_DOC_PAGE, "speed:default-run", body)
-    return payload
+    return publish(payload, doc=args.doc, json_name="default-run.json", key="speed:default-run")
 
 
 if __name__ == "__main__":

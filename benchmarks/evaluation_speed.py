@@ -150,19 +150,15 @@ def _time_version(tree: Path, folder: Path, episodes: int, new: bool) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from benchlib import DEFAULT_DOC_PAGE, git_commit, machine_info, today, write_doc_block, write_json
+    from benchlib import add_doc_flag, commit_for, machine_info, publish, today
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--old", default="f57d2f8", help="the commit to compare with")
     p.add_argument("--episodes", type=int, default=50, help="training episodes of each model")
     p.add_argument("--rounds", type=int, default=3, help="alternate old/new this many times; medians")
-    p.add_argument(
-        "--doc", action="store_true", help="write the table into docs/benchmarks.md (clean tree only)"
-    )
+    add_doc_flag(p)
     args = p.parse_args(argv)
-    commit = git_commit()
-    if args.doc and commit.endswith("+dirty"):
-        raise SystemExit(f"uncommitted changes ({commit}): commit first")
+    commit = commit_for(args.doc)
     with tempfile.TemporaryDirectory(prefix="modgen-evalspeed-") as tmp:
         old_tree = Path(tmp) / "old"
         subprocess.run(
@@ -198,7 +194,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"| {k} | {med['old'][k]:.1f} | {med['new'][k]:.1f} | {med['new'][k] / med['old'][k]:.2f} |"
         )
     body = "\n".join(lines) + "\n"
-    print(body)
     payload = {
         "benchmark": "evaluation_speed",
         "commit": commit,
@@ -209,10 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "date": today(),
         "markdown": body,
     }
-    if args.doc:
-        write_json(REPO / "benchmarks" / "results" / "evaluation-speed.json", payload)
-        write_doc_block(DEFAULT_DOC_PAGE, "speed:evaluation", body)
-    return payload
+    return publish(payload, doc=args.doc, json_name="evaluation-speed.json", key="speed:evaluation")
 
 
 if __name__ == "__main__":

@@ -59,17 +59,13 @@ def _imports_torch(args: list[str], env: dict[str, str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from benchlib import DEFAULT_DOC_PAGE, git_commit, machine_info, today, write_doc_block, write_json
+    from benchlib import add_doc_flag, commit_for, machine_info, publish, today
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=7)
-    p.add_argument(
-        "--doc", action="store_true", help="write the table into docs/benchmarks.md (clean tree only)"
-    )
+    add_doc_flag(p)
     args = p.parse_args(argv)
-    commit = git_commit()
-    if args.doc and commit.endswith("+dirty"):
-        raise SystemExit(f"uncommitted changes ({commit}): commit first")
+    commit = commit_for(args.doc)
     rows = {}
     for label, (case, env) in CASES.items():
         _run(case, env)  # warm the file cache
@@ -91,7 +87,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for label, r in rows.items():
         lines.append(f"| {label} | {r['median']:.2f} | {r['min']:.2f} | {'yes' if r['torch'] else 'no'} |")
     body = "\n".join(lines) + "\n"
-    print(body)
     payload = {
         "benchmark": "startup",
         "commit": commit,
@@ -100,10 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rows": rows,
         "markdown": body,
     }
-    if args.doc:
-        write_json(Path(__file__).resolve().parent / "results" / "startup.json", payload)
-        write_doc_block(DEFAULT_DOC_PAGE, "speed:startup", body)
-    return payload
+    return publish(payload, doc=args.doc, json_name="startup.json", key="speed:startup")
 
 
 if __name__ == "__main__":

@@ -35,20 +35,16 @@ def _time(argv: list[str], env: dict[str, str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from benchlib import DEFAULT_DOC_PAGE, git_commit, machine_info, today, write_doc_block, write_json
+    from benchlib import add_doc_flag, commit_for, machine_info, publish, today
 
     from modgen.runtime import available_cores
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument(
-        "--doc", action="store_true", help="write the table into docs/benchmarks.md (clean tree only)"
-    )
+    add_doc_flag(p)
     args = p.parse_args(argv)
-    commit = git_commit()
-    if args.doc and commit.endswith("+dirty"):
-        raise SystemExit(f"uncommitted changes ({commit}): commit first")
+    commit = commit_for(args.doc)
     cores = available_cores()
     settings = [*range(1, cores + 1), 0]
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
@@ -85,7 +81,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"| {cmd} | " + " | ".join(f"{times[t]:.1f}" for t in settings) + f" | {times[0] / best:.2f} |"
         )
     body = "\n".join(lines) + "\n"
-    print(body)
     payload = {
         "benchmark": "threads",
         "commit": commit,
@@ -94,10 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rows": rows,
         "markdown": body,
     }
-    if args.doc:
-        write_json(Path(__file__).resolve().parent / "results" / "threads.json", payload)
-        write_doc_block(DEFAULT_DOC_PAGE, "speed:threads", body)
-    return payload
+    return publish(payload, doc=args.doc, json_name="threads.json", key="speed:threads")
 
 
 if __name__ == "__main__":
