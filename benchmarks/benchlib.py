@@ -424,7 +424,10 @@ def commit_for(doc: bool) -> str:
     table must come from a clean commit that reproduces it)."""
     commit = git_commit()
     if doc and commit.endswith("+dirty"):
-        raise SystemExit(f"uncommitted changes ({commit}): commit first")
+        raise SystemExit(
+            f"uncommitted changes ({commit}): commit first (a committed table must come from a clean commit), "
+            "or run without writing into the repository (no --doc, or --no-doc)"
+        )
     return commit
 
 

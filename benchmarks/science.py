@@ -38,7 +38,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import DEFAULT_DOC_PAGE, git_commit, machine_info, today, write_doc_block, write_json  # noqa: E402
+from benchlib import DEFAULT_DOC_PAGE, commit_for, machine_info, today, write_doc_block, write_json  # noqa: E402
 
 __all__ = ["Arm", "parse_arms", "run_arms", "paired_table", "main"]
 
@@ -324,12 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.from_json is not None:
         return retable(args.from_json, args.baseline, [c for c in args.classifiers.split(",") if c])
     torch.set_num_threads(1)
-    commit = git_commit()
-    if commit.endswith("+dirty") and not args.no_doc:
-        raise SystemExit(
-            f"the working tree has uncommitted changes ({commit}); commit first (a committed table must come from "
-            "a clean commit), or pass --no-doc for a dry run"
-        )
+    commit = commit_for(not args.no_doc)
     registries = get_registries(entry_points=False)
     arms = parse_arms(args.arms)
     classifiers = [c for c in args.classifiers.split(",") if c]

@@ -23,7 +23,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import DEFAULT_DOC_PAGE, git_commit, machine_info, today, write_doc_block, write_json  # noqa: E402
+from benchlib import DEFAULT_DOC_PAGE, commit_for, machine_info, today, write_doc_block, write_json  # noqa: E402
 
 #: The softmax classifiers' schedule before it was sized by optimisation steps.
 FORMER_SOFTMAX = {"epochs": 20, "lr": 1e-3, "weight_decay": 0.0, "schedule": "constant", "grid": {}}
@@ -98,9 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--no-doc", action="store_true", help="write nothing into the repository")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    commit = git_commit()
-    if commit.endswith("+dirty") and not args.no_doc:
-        raise SystemExit(f"uncommitted changes ({commit}): commit first, or pass --no-doc")
+    commit = commit_for(not args.no_doc)
     command = "python benchmarks/stability.py " + " ".join(argv if argv is not None else sys.argv[1:])
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="modgen-stability-") as tmp:
