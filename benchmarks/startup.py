@@ -30,7 +30,7 @@ CASES: dict[str, tuple[list[str], dict[str, str]]] = {
     "modgen --version": (["-m", "modgen", "--version"], {}),
     "modgen --help": (["-m", "modgen", "--help"], {}),
     "modgen train --help": (["-m", "modgen", "train", "--help"], {}),
-    "completion (TAB after "modgen tr")": (
+    "completion (TAB after 'modgen tr')": (
         ["-m", "modgen"],
         {"_MODGEN_COMPLETE": "complete_bash", "COMP_WORDS": "modgen tr", "COMP_CWORD": "1"},
     ),
