@@ -452,6 +452,33 @@ def _check_data(spec: RecipeSpec, data: ZSLData, *, selection: bool) -> None:
         )
 
 
+def _train_into(
+    spec: RecipeSpec,
+    registries: Registries,
+    data: ZSLData,
+    folder: RunDir,
+    *,
+    resume: bool,
+    progress: Progress | None,
+    dist: Any,
+    on_start: Callable[[int], None] | None,
+) -> TrainOutcome:
+    """Train ``spec`` into ``folder``; with ``resume``, from its last checkpoint if it has one (a run
+    interrupted before its first checkpoint starts again from episode 0)."""
+    from modgen.train.loop import train
+
+    return train(
+        spec,
+        registries,
+        data=data,
+        out=folder.root,
+        resume=resume and folder.checkpoint.is_file(),
+        progress=progress,
+        dist=dist,
+        on_start=on_start,
+    )
+
+
 def _selection_spec(spec: RecipeSpec) -> RecipeSpec:
     return evolve(spec, data=evolve(spec.data, validation=True))
 
@@ -472,7 +499,7 @@ def _select(
     import json
 
     from modgen.evaluate.protocols import Selection, select
-    from modgen.train.loop import load_run, train
+    from modgen.train.loop import load_run
 
     folder = RunDir(run.selection)
     chosen = folder.root / "selection.json"
@@ -487,15 +514,8 @@ def _select(
     if folder.summary.is_file() and folder.checkpoint.is_file():
         outcome = load_run(folder.root, registries, device=spec.run.device, data=view)
     else:
-        outcome = train(
-            sel_spec,
-            registries,
-            data=view,
-            out=folder.root,
-            resume=resume and folder.checkpoint.is_file(),
-            progress=progress,
-            dist=dist,
-            on_start=on_start,
+        outcome = _train_into(
+            sel_spec, registries, view, folder, resume=resume, progress=progress, dist=dist, on_start=on_start
         )
     selection = select(outcome.assembly, view, spec.evaluation, registries, seed=spec.run.seed, log=log)
     if dist.is_main:
@@ -711,7 +731,6 @@ def _run_locked(
     on_start: Callable[[int], None] | None = None,
 ) -> RunResult:
     from modgen.evaluate.protocols import evaluate as evaluate_model
-    from modgen.train.loop import train
 
     selection = None
     if selection_needed:
@@ -726,17 +745,8 @@ def _run_locked(
             dist=dist,
             on_start=on_start,
         )
-    t0 = time.perf_counter()
-    # a run interrupted before its first checkpoint starts again from episode 0
-    outcome = train(
-        spec,
-        registries,
-        data=data,
-        out=folder.root,
-        resume=resume and folder.checkpoint.is_file(),
-        progress=progress,
-        dist=dist,
-        on_start=on_start,
+    outcome = _train_into(
+        spec, registries, data, folder, resume=resume, progress=progress, dist=dist, on_start=on_start
     )
     say(f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}")
     result = None
@@ -755,7 +765,6 @@ def _run_locked(
         result = _with_floor(result, data, say)
         say("evaluation time: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
         _write_evaluation(folder, result, "final", outcome.episodes)
-    del t0
     return RunResult(folder, spec, outcome, result, selection)
 
 
