@@ -730,7 +730,6 @@ def _run_locked(
     say: Log,
     on_start: Callable[[int], None] | None = None,
 ) -> RunResult:
-    from modgen.evaluate.protocols import evaluate as evaluate_model
 
     selection = None
     if selection_needed:
@@ -752,25 +751,37 @@ def _run_locked(
     result = None
     if evaluate and dist.is_main:
         say("evaluating ...")
-        result = evaluate_model(
-            outcome.assembly,
-            data,
-            spec.evaluation,
-            registries,
-            seed=spec.run.seed,
-            name=spec.name,
-            selection=selection,
-            log=say,
-        )
-        result = _with_floor(result, data, say)
+        result = _evaluate_with_floor(spec, registries, outcome.assembly, data, selection, say)
         say("evaluation time: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
         _write_evaluation(folder, result, "final", outcome.episodes)
     return RunResult(folder, spec, outcome, result, selection)
 
 
-def _with_floor(result: EvaluationResult, data: ZSLData, say: Log) -> EvaluationResult:
-    """The closed-form floor on the same split beside the generative result."""
+def _evaluate_with_floor(
+    spec: RecipeSpec,
+    registries: Registries,
+    assembly: Any,
+    data: ZSLData,
+    selection: Selection | None,
+    say: Log,
+    *,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Evaluate ``assembly`` as ``spec.evaluation`` says, with the closed-form floor on the same split
+    beside the generative result (``progress=False``: ``say`` gets only the floor's notes)."""
     from modgen.baselines import floor_measurements
+    from modgen.evaluate.protocols import evaluate as evaluate_model
+
+    result = evaluate_model(
+        assembly,
+        data,
+        spec.evaluation,
+        registries,
+        seed=spec.run.seed,
+        name=spec.name,
+        selection=selection,
+        log=say if progress else None,
+    )
 
     t0 = time.perf_counter()
     try:
@@ -885,7 +896,6 @@ def evaluate_run(
         ConfigError: an override outside ``evaluation.*`` (a trained run's other settings cannot
             change), or ``selection='val'`` on a run without a selection model.
     """
-    from modgen.evaluate.protocols import evaluate as evaluate_model
     from modgen.runtime import apply_threads
     from modgen.train.loop import load_run
 
@@ -909,17 +919,9 @@ def evaluate_run(
         if _needs_selection(spec, registries)
         else None
     )
-    result = evaluate_model(
-        outcome.assembly,
-        outcome.data,
-        spec.evaluation,
-        registries,
-        seed=spec.run.seed,
-        name=spec.name,
-        selection=selection,
-        log=log,
+    result = _evaluate_with_floor(
+        spec, registries, outcome.assembly, outcome.data, selection, log or (lambda _line: None)
     )
-    result = _with_floor(result, outcome.data, log or (lambda _line: None))
     with run_dir.lock():
         atomic_write_text(target.root / "eval.toml", spec_to_toml(spec.evaluation))
         from modgen.report import write_results

@@ -75,8 +75,8 @@ def _evaluate_group(
     say: Callable[[str], None],
 ) -> list[str]:
     """Train the group's model (and its selection model when needed); evaluate every point."""
-    from modgen.evaluate.protocols import evaluate, select
-    from modgen.pipeline import _needs_selection, _selection_spec, _with_floor, _write_evaluation
+    from modgen.evaluate.protocols import select
+    from modgen.pipeline import _evaluate_with_floor, _needs_selection, _selection_spec, _write_evaluation
     from modgen.runtime import apply_threads, resolve_device
     from modgen.sweeps.grid import training_spec
 
@@ -98,16 +98,9 @@ def _evaluate_group(
         selection = None
         if sel_model is not None and _needs_selection(p.spec, registries):
             selection = select(sel_model.assembly, sel_model.data, p.spec.evaluation, registries, seed=p.seed)
-        result = evaluate(
-            model.assembly,
-            data,
-            p.spec.evaluation,
-            registries,
-            seed=p.seed,
-            name=p.spec.name,
-            selection=selection,
+        result = _evaluate_with_floor(
+            p.spec, registries, model.assembly, data, selection, say, progress=False
         )
-        result = _with_floor(result, data, say)
         _write_evaluation(RunDir(root / "runs" / p.id), result, "final", model.episodes)
         done.append(p.id)
         best = max(result.zsl.values()) if result.zsl else float("nan")
