@@ -431,11 +431,30 @@ def commit_for(doc: bool) -> str:
     return commit
 
 
-def publish(payload: dict[str, Any], *, doc: bool, json_name: str, key: str) -> dict[str, Any]:
-    """Print ``payload["markdown"]``; with ``doc``, write it into the page's ``key`` block and the
-    payload to ``benchmarks/results/<json_name>``."""
-    print(payload["markdown"])
+def publish(
+    benchmark: str,
+    body: str,
+    *,
+    commit: str,
+    machine: dict[str, Any],
+    doc: bool,
+    json_name: str,
+    key: str,
+    **measured: Any,
+) -> dict[str, Any]:
+    """Print ``body``; with ``doc``, write it into the page's ``key`` block and the payload (the
+    benchmark's name, commit, date, machine, ``measured`` and the Markdown) to
+    ``benchmarks/results/<json_name>``. Returns the payload."""
+    payload = {
+        "benchmark": benchmark,
+        "commit": commit,
+        "date": today(),
+        "machine": machine,
+        **measured,
+        "markdown": body,
+    }
+    print(body)
     if doc:
         write_json(Path(__file__).resolve().parent / "results" / json_name, payload)
-        write_doc_block(DEFAULT_DOC_PAGE, key, payload["markdown"])
+        write_doc_block(DEFAULT_DOC_PAGE, key, body)
     return payload

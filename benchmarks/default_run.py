@@ -105,16 +105,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         + ".",
     ]
     body = "\n".join(lines) + "\n"
-    payload = {
-        "benchmark": "default_run",
-        "commit": commit,
-        "date": today(),
-        "machine": machine,
-        "eval_seeds": args.eval_seeds,
-        "runs": runs,
-        "markdown": body,
-    }
-    return publish(payload, doc=args.doc, json_name="default-run.json", key="speed:default-run")
+    return publish(
+        "default_run",
+        body,
+        commit=commit,
+        machine=machine,
+        doc=args.doc,
+        json_name="default-run.json",
+        key="speed:default-run",
+        eval_seeds=args.eval_seeds,
+        runs=runs,
+    )
 
 
 if __name__ == "__main__":

@@ -194,17 +194,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"| {k} | {med['old'][k]:.1f} | {med['new'][k]:.1f} | {med['new'][k] / med['old'][k]:.2f} |"
         )
     body = "\n".join(lines) + "\n"
-    payload = {
-        "benchmark": "evaluation_speed",
-        "commit": commit,
-        "old": args.old,
-        "runs": runs,
-        "median": med,
-        "machine": machine,
-        "date": today(),
-        "markdown": body,
-    }
-    return publish(payload, doc=args.doc, json_name="evaluation-speed.json", key="speed:evaluation")
+    return publish(
+        "evaluation_speed",
+        body,
+        commit=commit,
+        machine=machine,
+        doc=args.doc,
+        json_name="evaluation-speed.json",
+        key="speed:evaluation",
+        old=args.old,
+        runs=runs,
+        median=med,
+    )
 
 
 if __name__ == "__main__":

@@ -87,15 +87,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for label, r in rows.items():
         lines.append(f"| {label} | {r['median']:.2f} | {r['min']:.2f} | {'yes' if r['torch'] else 'no'} |")
     body = "\n".join(lines) + "\n"
-    payload = {
-        "benchmark": "startup",
-        "commit": commit,
-        "date": today(),
-        "machine": machine,
-        "rows": rows,
-        "markdown": body,
-    }
-    return publish(payload, doc=args.doc, json_name="startup.json", key="speed:startup")
+    return publish(
+        "startup",
+        body,
+        commit=commit,
+        machine=machine,
+        doc=args.doc,
+        json_name="startup.json",
+        key="speed:startup",
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

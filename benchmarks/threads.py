@@ -81,15 +81,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"| {cmd} | " + " | ".join(f"{times[t]:.1f}" for t in settings) + f" | {times[0] / best:.2f} |"
         )
     body = "\n".join(lines) + "\n"
-    payload = {
-        "benchmark": "threads",
-        "commit": commit,
-        "date": today(),
-        "machine": machine,
-        "rows": rows,
-        "markdown": body,
-    }
-    return publish(payload, doc=args.doc, json_name="threads.json", key="speed:threads")
+    return publish(
+        "threads",
+        body,
+        commit=commit,
+        machine=machine,
+        doc=args.doc,
+        json_name="threads.json",
+        key="speed:threads",
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":
