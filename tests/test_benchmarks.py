@@ -395,6 +395,18 @@ def test_cuda_speed_quick_reports_the_card(speed, tmp_path):
     assert result["machine"]["cuda_device"] and result["datasets"][0]["runs"][0]["peak_bytes"] > 0
 
 
+#: science.py at smoke-test size: tiny networks, 2 episodes, one evaluation seed, the SVM only.
+QUICK_SCIENCE = [
+    "--quick",
+    "--classifiers",
+    "svm",
+    *("--set trainer.episodes=2 --set evaluation.seeds=1 --set evaluation.zsl_samples=5".split()),
+    *("--set evaluation.gzsl_samples=5 --set evaluation.retrieval_k=[1]".split()),
+    "--set",
+    'evaluation.classifiers=["svm"]',
+]
+
+
 def test_science_quick_gives_paired_differences_and_the_floor():
     science = _load("science")
 
@@ -410,23 +422,9 @@ def test_science_quick_gives_paired_differences_and_the_floor():
             "zsml,amaz-gc=amaz:trainer.modulator_loss=gc",
             "--baseline",
             "zsml",
-            "--quick",
-            "--classifiers",
-            "svm",
-            "--set",
-            "trainer.episodes=2",
-            "--set",
-            "evaluation.seeds=1",
-            "--set",
-            'evaluation.classifiers=["svm"]',
+            *QUICK_SCIENCE,
             "--set",
             "data.options.val_classes=[3, 8]",
-            "--set",
-            "evaluation.zsl_samples=5",
-            "--set",
-            "evaluation.gzsl_samples=5",
-            "--set",
-            "evaluation.retrieval_k=[1]",
         ]
     )
     assert set(out["arms"]) == {"zsml", "amaz-gc"} and all(len(a["runs"]) == 2 for a in out["arms"].values())
@@ -449,13 +447,7 @@ def test_science_retable_swaps_the_baseline_of_a_saved_result(tmp_path):
             "zsml,amaz",
             "--baseline",
             "zsml",
-            "--quick",
-            "--classifiers",
-            "svm",
-            *("--set trainer.episodes=2 --set evaluation.seeds=1 --set evaluation.zsl_samples=5".split()),
-            *("--set evaluation.gzsl_samples=5 --set evaluation.retrieval_k=[1]".split()),
-            "--set",
-            'evaluation.classifiers=["svm"]',
+            *QUICK_SCIENCE,
         ]
     )
     path = tmp_path / "saved.json"
