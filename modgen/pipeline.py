@@ -343,7 +343,7 @@ def prepare_folder(run: RunDir, *, resume: bool, overwrite: bool) -> None:
     process's run is never deleted.
 
     Raises:
-        See :func:`check_folder`.
+        ConfigError: the folder cannot be written as asked (see :func:`check_folder`).
     """
     check_folder(run, resume=resume, overwrite=overwrite, locked=True)
     if not resume and overwrite and run.exists():
