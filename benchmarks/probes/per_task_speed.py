@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -52,14 +51,11 @@ from benchlib import (  # noqa: E402
     paper_shaped_data,
     time_calls,
 )
-from speed import QUICK_OVERRIDES, ReferenceEpisode  # noqa: E402
+from speed import ReferenceEpisode, build_spec  # noqa: E402
 
-from modgen.config import apply_overrides  # noqa: E402
 from modgen.plugins import get_registries  # noqa: E402
-from modgen.recipes import amaz  # noqa: E402
 from modgen.train.base import RandomStreams  # noqa: E402
 from modgen.train.loop import build_for_data  # noqa: E402
-from modgen.train.settings import MetaSettings, trainer_settings  # noqa: E402
 
 VARIANTS = ("batch", "task", "task-vmap", "reference")
 
@@ -79,32 +75,20 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     )
     variant = args.worker
     adaptation = "batch" if variant in ("batch", "reference") else "task"
-    overrides = [
-        *(QUICK_OVERRIDES if args.quick else []),
-        f"trainer.adaptation={adaptation}",
-        'run.device="cpu"',
-    ]
-    spec = apply_overrides(amaz(), overrides)
+    spec = build_spec(device=device, adaptation=adaptation, quick=args.quick, registries=registries)
     asm = build_for_data(spec, registries, data, device, seed=args.seed)
-    gen = torch.Generator(device=device).manual_seed(args.seed)
+    streams = RandomStreams.from_seed(args.seed, device)
     if variant == "reference":
-        # ReferenceEpisode reads the trainer's settings as attributes of spec.trainer (the
-        # configuration API before trainer settings moved into trainer.params)
-        settings = trainer_settings(MetaSettings, spec.trainer.params, name=spec.trainer.name)
-        ref = ReferenceEpisode(
-            asm, data, SimpleNamespace(trainer=settings, task_sampler=spec.task_sampler), registries, device
-        )
+        ref = ReferenceEpisode(asm, data, spec, registries, device)
 
         def step() -> None:
-            ref.step(gen)
+            ref.step(streams)
 
     else:
         from vmap_reference import VmapTaskTrainer
 
         cls = VmapTaskTrainer if variant == "task-vmap" else registries.trainer.get(spec.trainer.name)
         trainer = cls(assembly=asm, data=data, spec=spec, registries=registries, device=device)
-
-        streams = RandomStreams.from_seed(args.seed, device)
 
         def step() -> None:
             trainer.step(streams)
