@@ -73,3 +73,30 @@ def test_a_broken_docstring_fails_the_ci_docs_command(tmp_path: Path) -> None:
     broken = _build(_site(tmp_path / "broken", BROKEN))
     assert broken.returncode != 0
     assert "Failed to get 'exception: description' pair" in broken.stdout + broken.stderr
+
+
+def _requirement_name(line: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_ci_installs_through_the_committed_constraints() -> None:
+    run = (ROOT / ".ci" / "run").read_text()
+    export = run.index('export PIP_CONSTRAINT="$PWD/.ci/constraints.txt"')
+    assert export < run.index('bash -euo pipefail -c "$install_cmd"')
+
+
+def test_the_constraints_pin_every_dependency_but_torch() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    wanted += project["optional-dependencies"]["docs"]
+    pinned = {
+        _requirement_name(ln): ln.split("==", 1)[1].strip()
+        for ln in (ROOT / ".ci" / "constraints.txt").read_text().splitlines()
+        if ln and not ln.startswith((" ", "#"))
+    }
+    names = {_requirement_name(req) for req in wanted if "python_version < '3.11'" not in req}
+    missing = sorted(names - {"torch"} - pinned.keys())
+    assert not missing, f"refresh the lock with `bash .ci/lock`: {missing} are not pinned"
+    assert "torch" not in pinned  # the README's install command chooses torch's build
