@@ -17,7 +17,7 @@ Usage:
     python benchmarks/accuracy.py --datasets digits --seeds 3               # every recipe
     python benchmarks/accuracy.py --datasets fashion-mnist --recipes amaz,zsml,clswgan --seeds 3
     python benchmarks/accuracy.py --xlsa17 /data/xlsa17/AWA2 --dataset AWA2 --recipes amaz
-    python benchmarks/accuracy.py --quick --no-doc                          # a smoke test
+    python benchmarks/accuracy.py --smoke              # amaz on digits, --quick sizes: a smoke test
 
 Example:
     >>> result = main(["--quick", "--no-doc", "--json-dir", "/tmp/acc"])  # doctest: +SKIP
@@ -39,6 +39,7 @@ if __package__ in (None, ""):
 
 from benchlib import (  # noqa: E402
     DEFAULT_DOC_PAGE,
+    add_smoke_flag,
     git_commit,
     machine_info,
     resolve_device,
@@ -214,11 +215,13 @@ def markdown_table(ds: dict[str, Any], *, header: str) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see the module doc)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--recipes", default="all", help="comma-separated recipe names, or 'all' (default)")
+    p.add_argument(
+        "--recipes", default=None, help="comma-separated recipe names, or 'all' (default; smoke amaz)"
+    )
     p.add_argument(
         "--datasets",
         default=None,
-        help="comma-separated: digits, fashion-mnist (default: both, fashion-mnist where installed)",
+        help="comma-separated: digits, fashion-mnist (default: both, fashion-mnist where installed; smoke digits)",
     )
     p.add_argument("--xlsa17", default=None, help="an xlsa17 data set folder (res101.mat + att_splits.mat)")
     p.add_argument(
@@ -237,13 +240,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="torch CPU threads (default: torch's choice, the core count)",
     )
-    p.add_argument("--quick", action="store_true", help="tiny networks, 1 seed, 3 episodes: a smoke test")
-    p.add_argument("--doc", default=str(DEFAULT_DOC), help="the page to write the tables into")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny networks, 1 seed, 3 episodes, a small evaluation"
+    )
+    add_smoke_flag(p, "--quick with amaz on digits; implies --no-doc, the JSON into a temporary folder")
+    p.add_argument(
+        "--doc", default=None, help="the page to write the tables into (default docs/benchmarks.md)"
+    )
     p.add_argument("--no-doc", action="store_true", help="do not touch the docs page")
     p.add_argument(
         "--json-dir", default=None, help="where accuracy-<dataset>.json go (default benchmarks/results)"
     )
     args = p.parse_args(argv)
+    if args.smoke and args.doc:
+        p.error("--smoke is a smoke test, not a measurement: it writes nothing into docs/; drop --doc")
+    if args.smoke:
+        args.quick = args.no_doc = True
+        args.recipes = args.recipes or "amaz"
+        args.datasets = args.datasets or (None if args.xlsa17 else "digits")
+    args.recipes = args.recipes or "all"
+    args.doc = args.doc or str(DEFAULT_DOC)
     if args.seeds < 1:
         p.error(f"--seeds must be positive, got {args.seeds}")
     if args.episodes is not None and args.episodes < 1:
@@ -303,6 +319,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     json_dir = Path(args.json_dir) if args.json_dir else Path(__file__).resolve().parent / "results"
     with tempfile.TemporaryDirectory(prefix="modgen-accuracy-") as tmp:
+        if args.smoke and not args.json_dir:  # a smoke test writes nothing into the repository
+            json_dir = Path(tmp)
         for name, root in datasets:
             print(f"... {name}: {', '.join(recipes)}; seeds {seeds}", flush=True)
             t0 = time.perf_counter()

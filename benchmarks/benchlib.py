@@ -48,10 +48,27 @@ __all__ = [
     "write_doc_block",
     "DEFAULT_DOC_PAGE",
     "resolve_device",
+    "SMOKE_EVALUATION",
+    "add_doc_flag",
+    "add_smoke_flag",
+    "commit_for",
+    "publish",
 ]
 
 #: The docs page the benchmark tables are written into.
 DEFAULT_DOC_PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+#: Evaluation at smoke-test size (``--smoke``: a check that a script runs, not a measurement):
+#: one evaluation seed, the SVM only and with few iterations, 5 synthetic samples per class,
+#: retrieval at k=1. ``--set`` overrides.
+SMOKE_EVALUATION: tuple[str, ...] = (
+    "evaluation.seeds=1",
+    'evaluation.classifiers=["svm"]',
+    "evaluation.zsl_samples=5",
+    "evaluation.gzsl_samples=5",
+    "evaluation.retrieval_k=[1]",
+    "evaluation.classifier_params.svm.max_iter=20",
+)
 
 #: Where the xlsa17 split files live in this workplace (absent elsewhere: the scripts fall back).
 DEFAULT_XLSA17 = Path(__file__).resolve().parents[2] / "shared" / "data" / "xlsa17"
@@ -416,6 +433,18 @@ def add_doc_flag(parser: Any) -> None:
     """``--doc``: write the table into docs/benchmarks.md and the JSON into benchmarks/results."""
     parser.add_argument(
         "--doc", action="store_true", help="write the table into docs/benchmarks.md (clean tree only)"
+    )
+
+
+def add_smoke_flag(parser: Any, sizes: str) -> None:
+    """``--smoke``: the script's smallest run, ``sizes`` saying what it shrinks; a check that the
+    script still runs (tests/test_benchmark_scripts.py runs it), not a measurement. A smoke run
+    writes nothing into the repository and needs neither a clean tree nor any git history."""
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"the smallest run ({sizes}): a check that this script runs, not a measurement; "
+        "writes nothing into the repository",
     )
 
 

@@ -16,6 +16,7 @@ training`` column stays at or below 1).
 
 Usage:
     python benchmarks/default_run.py --eval-seeds 5 --repeats 3 [--doc]
+    python benchmarks/default_run.py --smoke   # tiny networks, 2 episodes, one repeat: a smoke test
 """
 
 from __future__ import annotations
@@ -31,16 +32,32 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import add_doc_flag, commit_for, machine_info, publish, today  # noqa: E402
+from benchlib import (  # noqa: E402
+    SMOKE_EVALUATION,
+    add_doc_flag,
+    add_smoke_flag,
+    commit_for,
+    machine_info,
+    publish,
+    today,
+)
 
 
-def measure(eval_seeds: int, recipe: str, dataset: str) -> dict[str, Any]:
-    """One default run; its phases in seconds."""
+def measure(eval_seeds: int, recipe: str, dataset: str, *, smoke: bool = False) -> dict[str, Any]:
+    """One default run; its phases in seconds. ``smoke``: the ``tiny`` preset, 2 episodes and
+    :data:`benchlib.SMOKE_EVALUATION` (the same phases, at a size that checks they run)."""
     from modgen.pipeline import resolve_spec, run
     from modgen.plugins import get_registries
 
     registries = get_registries()
-    spec = resolve_spec(registries, recipe, dataset=dataset, overrides=[f"evaluation.seeds={eval_seeds}"])
+    small = [*SMOKE_EVALUATION, "trainer.episodes=2"] if smoke else []
+    spec = resolve_spec(
+        registries,
+        recipe,
+        dataset=dataset,
+        preset="tiny" if smoke else None,
+        overrides=[*small, f"evaluation.seeds={eval_seeds}"],
+    )
     stamps: list[tuple[float, str]] = []
     with tempfile.TemporaryDirectory(prefix="modgen-default-run-") as tmp:
         t0 = time.perf_counter()
@@ -65,19 +82,24 @@ def measure(eval_seeds: int, recipe: str, dataset: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--eval-seeds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--eval-seeds", type=int, default=None, help="evaluation seeds (default 5; smoke 1)")
+    p.add_argument("--repeats", type=int, default=None, help="whole runs, medians (default 3; smoke 1)")
     p.add_argument("--recipe", default="amaz")
     p.add_argument("--dataset", default="digits")
     add_doc_flag(p)
+    add_smoke_flag(p, "the tiny preset, 2 episodes, one repeat, one evaluation seed with the SVM only")
     args = p.parse_args(argv)
+    if args.smoke and args.doc:
+        p.error("--smoke is a smoke test, not a measurement: it writes nothing into docs/; drop --doc")
+    args.eval_seeds = args.eval_seeds or (1 if args.smoke else 5)
+    args.repeats = args.repeats or (1 if args.smoke else 3)
     commit = commit_for(args.doc)
     import torch
 
     torch.set_num_threads(1)
     runs = []
     for r in range(args.repeats):
-        runs.append(measure(args.eval_seeds, args.recipe, args.dataset))
+        runs.append(measure(args.eval_seeds, args.recipe, args.dataset, smoke=args.smoke))
         m = runs[-1]
         print(
             f"repeat {r}: total {m['total']:.1f} s, training {m['training']:.1f} s, "
@@ -92,8 +114,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lines = [
         f"`modgen train --recipe {args.recipe}` on {args.dataset} (its preset, evaluation defaults, "
         f"`evaluation.seeds={args.eval_seeds}`), one torch thread; wall seconds, medians of {args.repeats} runs; "
-        f"commit `{commit}`; `python benchmarks/default_run.py --eval-seeds {args.eval_seeds} --repeats {args.repeats}`; "
-        f"{today()}, {machine['cpu_model']}, load average {', '.join(map(str, machine['load_average']))}.",
+        f"commit `{commit}`; `python benchmarks/default_run.py --eval-seeds {args.eval_seeds} --repeats {args.repeats}"
+        f"{' --smoke' if args.smoke else ''}`; "
+        f"{today()}, {machine['cpu_model']}, load average {', '.join(map(str, machine['load_average']))}."
+        + (
+            " SMOKE settings (tiny preset, 2 episodes): a smoke test, not a measurement."
+            if args.smoke
+            else ""
+        ),
         "",
         "| whole run | selection + loading | training | evaluation | evaluation / training |",
         "|---:|---:|---:|---:|---:|",

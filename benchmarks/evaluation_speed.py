@@ -2,8 +2,9 @@
 
 The data: a 9-class xlsa17-layout folder with 1280-d features (6 seen classes, 2 of them the
 validation classes, 3 unseen; 200 samples per class), written by this script. Each version, in
-its own process (the older one from a ``git worktree`` of ``--old``), trains the same small zsml
-model (``--episodes``) and then times its evaluation:
+its own process (the older one from a ``git worktree`` of ``--old``; ``--old .`` times this
+checkout against itself and needs no git history), trains the same small zsml model
+(``--episodes``) and then times its evaluation:
 
 * ``same settings``: the same protocol: the four final classifiers with their grids searched on
   the test split (``selection=test``: every grid point fitted for ZSL and for GZSL), one
@@ -18,6 +19,7 @@ model (``--episodes``) and then times its evaluation:
 
 Usage:
     python benchmarks/evaluation_speed.py --old f57d2f8 [--doc]
+    python benchmarks/evaluation_speed.py --smoke   # this checkout against itself, tiny sizes: a smoke test
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+#: ``--smoke``: the data's feature width and samples per class.
+SMOKE_DATA = {"dim": 16, "per_class": 20}
 
 
 def write_data(folder: Path, *, dim: int = 1280, per_class: int = 200, seed: int = 0) -> Path:
@@ -82,6 +88,7 @@ WORKER = r"""
 import json, sys, time, torch
 torch.set_num_threads(1)
 folder, episodes, new = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "new"
+extra = json.loads(sys.argv[4])  # more overrides (--smoke's sizes); the old version's worker takes none
 from modgen.data.xlsa17 import load_xlsa17
 from modgen.plugins import get_registries
 regs = get_registries(entry_points=False)
@@ -95,7 +102,7 @@ if new:
     from modgen.train.loop import train
     from modgen.evaluate import evaluate, select
     import attrs, tempfile
-    spec = resolve_spec(regs, "zsml", data=folder, overrides=[*small, f"trainer.episodes={episodes}", "run.device=cpu"])
+    spec = resolve_spec(regs, "zsml", data=folder, overrides=[*small, f"trainer.episodes={episodes}", "run.device=cpu", *extra])
     with tempfile.TemporaryDirectory() as d:
         model = train(spec, regs, data=data, out=d + "/m")
         view = data.validation_view()
@@ -129,13 +136,23 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def _time_version(tree: Path, folder: Path, episodes: int, new: bool) -> dict[str, float]:
+def _time_version(
+    tree: Path, folder: Path, episodes: int, new: bool, extra: list[str] | tuple[str, ...] = ()
+) -> dict[str, float]:
     env = {"PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     import os
 
     env = {**os.environ, **env}
     proc = subprocess.run(
-        [sys.executable, "-c", WORKER, str(folder), str(episodes), "new" if new else "old"],
+        [
+            sys.executable,
+            "-c",
+            WORKER,
+            str(folder),
+            str(episodes),
+            "new" if new else "old",
+            json.dumps(list(extra)),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -149,44 +166,94 @@ def _time_version(tree: Path, folder: Path, episodes: int, new: bool) -> dict[st
     return json.loads(lines[-1][7:])
 
 
+def _old_checkout(old: str, where: Path) -> Path:
+    """A ``git worktree`` of commit ``old`` at ``where``; a clear error where the commit is absent
+    (a shallow clone, a copy without ``.git``)."""
+    found = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{old}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        raise SystemExit(
+            f"--old {old}: no such commit in {REPO} (a shallow clone or a copy without git history?); "
+            "fetch it (git fetch --unshallow), or give --old . to time this checkout against itself"
+        )
+    added = subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), old],
+        capture_output=True,
+        text=True,
+    )
+    if added.returncode != 0:
+        raise SystemExit(f"--old {old}: git worktree add failed:\n{added.stderr[-2000:]}")
+    return where
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from benchlib import add_doc_flag, commit_for, machine_info, publish, today
+    from benchlib import (
+        SMOKE_EVALUATION,
+        add_doc_flag,
+        add_smoke_flag,
+        commit_for,
+        machine_info,
+        publish,
+        today,
+    )
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--old", default="f57d2f8", help="the commit to compare with")
-    p.add_argument("--episodes", type=int, default=50, help="training episodes of each model")
-    p.add_argument("--rounds", type=int, default=3, help="alternate old/new this many times; medians")
+    p.add_argument(
+        "--old",
+        default=None,
+        help="the commit to compare with (default f57d2f8); '.' for this checkout itself (smoke: '.')",
+    )
+    p.add_argument(
+        "--episodes", type=int, default=None, help="training episodes of each model (default 50; smoke 2)"
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="alternate old/new this many times; medians (default 3; smoke 1)",
+    )
     add_doc_flag(p)
+    add_smoke_flag(p, "this checkout against itself, 16-d data, 2 episodes, one round, a small evaluation")
     args = p.parse_args(argv)
+    if args.smoke and args.doc:
+        p.error("--smoke is a smoke test, not a measurement: it writes nothing into docs/; drop --doc")
+    args.old = args.old or ("." if args.smoke else "f57d2f8")
+    args.episodes = args.episodes or (2 if args.smoke else 50)
+    args.rounds = args.rounds or (1 if args.smoke else 3)
+    extra = [*SMOKE_EVALUATION] if args.smoke else []
     commit = commit_for(args.doc)
+    itself = args.old == "."
     with tempfile.TemporaryDirectory(prefix="modgen-evalspeed-") as tmp:
-        old_tree = Path(tmp) / "old"
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "add", "--detach", str(old_tree), args.old],
-            check=True,
-            capture_output=True,
-        )
+        old_tree = REPO if itself else _old_checkout(args.old, Path(tmp) / "old")
         try:
-            folder = write_data(Path(tmp) / "data")
+            folder = write_data(Path(tmp) / "data", **(SMOKE_DATA if args.smoke else {}))
             runs: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
             for _ in range(args.rounds):
-                runs["old"].append(_time_version(old_tree, folder, args.episodes, new=False))
-                runs["new"].append(_time_version(REPO, folder, args.episodes, new=True))
+                runs["old"].append(_time_version(old_tree, folder, args.episodes, new=itself, extra=extra))
+                runs["new"].append(_time_version(REPO, folder, args.episodes, new=True, extra=extra))
         finally:
-            subprocess.run(
-                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(old_tree)], capture_output=True
-            )
+            if not itself:
+                subprocess.run(
+                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(old_tree)],
+                    capture_output=True,
+                )
     import statistics
 
     med = {v: {k: statistics.median(r[k] for r in runs[v]) for k in runs[v][0]} for v in runs}
     machine = machine_info("cpu")
+    old = "this checkout" if itself else f"`{args.old}`"
+    dim = SMOKE_DATA["dim"] if args.smoke else 1280
     lines = [
-        f"Evaluation of a small zsml model on a 9-class, 1280-d xlsa17-layout set, one CPU thread, medians of "
-        f"{args.rounds} alternating rounds; `{args.old}` against `{commit}`; `python benchmarks/evaluation_speed.py "
+        f"Evaluation of a small zsml model on a 9-class, {dim}-d xlsa17-layout set, one CPU thread, medians of "
+        f"{args.rounds} alternating rounds; {old} against `{commit}`; `python benchmarks/evaluation_speed.py "
         f"{' '.join(argv if argv is not None else sys.argv[1:])}`; {today()}, {machine['cpu_model']}, load average "
-        f"{', '.join(map(str, machine['load_average']))}.",
+        f"{', '.join(map(str, machine['load_average']))}."
+        + (" SMOKE settings: a smoke test, not a measurement." if args.smoke else ""),
         "",
-        f"| settings | `{args.old}` (s) | this version (s) | ratio |",
+        f"| settings | {old} (s) | this version (s) | ratio |",
         "|---|---:|---:|---:|",
     ]
     for k in med["old"]:

@@ -23,6 +23,7 @@ nothing into the repository): a committed table must come from a clean commit th
 Usage:
     python benchmarks/science.py --dataset digits --split val --seeds 10 \\
         --arms "zsml,amaz,amaz-gc=amaz:trainer.modulator_loss=gc,clswgan" --baseline zsml
+    python benchmarks/science.py --smoke   # zsml against amaz, 2 seeds, tiny networks: a smoke test
 """
 
 from __future__ import annotations
@@ -38,7 +39,16 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import DEFAULT_DOC_PAGE, commit_for, machine_info, today, write_doc_block, write_json  # noqa: E402
+from benchlib import (  # noqa: E402
+    DEFAULT_DOC_PAGE,
+    SMOKE_EVALUATION,
+    add_smoke_flag,
+    commit_for,
+    machine_info,
+    today,
+    write_doc_block,
+    write_json,
+)
 
 __all__ = ["Arm", "parse_arms", "run_arms", "paired_table", "main"]
 
@@ -289,15 +299,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dataset", help="digits or fashion-mnist (or another registered data set)")
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--arms", help="comma-separated arms: recipe or name=recipe:key=value:...")
-    p.add_argument("--baseline", required=True, help="the arm the others are compared with")
-    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
+    p.add_argument("--baseline", help="the arm the others are compared with (smoke: the first arm)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 10; smoke 2)")
     p.add_argument(
-        "--classifiers", default="softmax,svm", help="classifiers in the table (default softmax,svm)"
+        "--classifiers", default=None, help="classifiers in the table (default softmax,svm; smoke svm)"
     )
     p.add_argument("--set", action="append", default=[], help="override for every arm")
     p.add_argument("--key", default=None, help="docs block key (default science:<dataset>:<split>)")
     p.add_argument("--no-doc", action="store_true", help="write nothing into the repository (a dry run)")
-    p.add_argument("--quick", action="store_true", help="tiny networks: a smoke test (implies --no-doc)")
+    p.add_argument("--quick", action="store_true", help="tiny networks (implies --no-doc)")
+    add_smoke_flag(
+        p,
+        "--quick; digits, validation view, zsml against amaz, 2 seeds, 2 episodes, a small evaluation "
+        "with the SVM only",
+    )
     p.add_argument(
         "--from",
         dest="from_json",
@@ -305,7 +320,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="print the table of a saved results JSON against --baseline (no training; writes nothing)",
     )
     args = p.parse_args(argv)
+    if args.smoke:
+        args.quick = True
+        args.dataset = args.dataset or "digits"
+        args.arms = args.arms or "zsml,amaz"
+        args.baseline = args.baseline or parse_arms(args.arms)[0].name
+        # smoke sizes first, so that --set still overrides them
+        args.set = [*SMOKE_EVALUATION, "trainer.episodes=2", *args.set]
+    args.seeds = args.seeds or (2 if args.smoke else 10)
+    args.classifiers = args.classifiers or ("svm" if args.smoke else "softmax,svm")
     args.no_doc = args.no_doc or args.quick
+    if not args.baseline:
+        p.error("--baseline is required: the arm the others are compared with")
     if args.from_json is not None:
         return args
     if not args.dataset or not args.arms:

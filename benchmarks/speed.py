@@ -28,7 +28,8 @@ the torch one-vs-rest SVM against scikit-learn's ``LinearSVC``: fit time, accura
 samples and how often the two agree.
 
 Usage:
-    python benchmarks/speed.py --quick                    # tiny shapes: a smoke test in seconds
+    python benchmarks/speed.py --smoke                    # tiny shapes, AWA2 only: a smoke test in seconds
+    python benchmarks/speed.py --quick --json out/speed.json   # tiny shapes, every data set and variant
     python benchmarks/speed.py --device cuda --episodes 30 --json out/speed.json
     python benchmarks/speed.py --device cpu --episodes 3 --clf-per-class 10
 
@@ -58,6 +59,7 @@ if __package__ in (None, ""):
 from benchlib import (  # noqa: E402
     DEFAULT_XLSA17,
     PeakMemory,
+    add_smoke_flag,
     count_flops,
     git_commit,
     gpu_peak_tflops,
@@ -641,20 +643,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    p.add_argument("--quick", action="store_true", help="tiny shapes and few episodes: a smoke test")
+    p.add_argument("--quick", action="store_true", help="tiny shapes and few episodes")
+    add_smoke_flag(
+        p,
+        "--quick shapes, synthetic AWA2 only, the batch variant, 1 episode, no warm-up, a small "
+        "classifier stage; the JSON into a temporary folder unless --json",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    p.add_argument("--episodes", type=int, default=None, help="timed episodes per run (default 10; quick 2)")
+    p.add_argument(
+        "--episodes", type=int, default=None, help="timed episodes per run (default 10; quick 2; smoke 1)"
+    )
     p.add_argument("--ref-episodes", type=int, default=None, help="timed episodes of the reference")
-    p.add_argument("--warmup", type=int, default=None, help="untimed episodes first (default 2; quick 1)")
-    p.add_argument("--datasets", default="AWA2,CUB", help="comma-separated: AWA2, CUB, SUN, AWA1, APY")
-    p.add_argument("--variants", default="batch,task", help="trainer runs: batch, task, batch+compile, ...")
+    p.add_argument(
+        "--warmup", type=int, default=None, help="untimed episodes first (default 2; quick 1; smoke 0)"
+    )
+    p.add_argument(
+        "--datasets", default=None, help="comma-separated: AWA2, CUB, SUN, AWA1, APY (default AWA2,CUB)"
+    )
+    p.add_argument(
+        "--variants", default=None, help="trainer runs: batch, task, batch+compile, ... (default batch,task)"
+    )
     p.add_argument("--no-reference", action="store_true", help="skip the reference episode")
     p.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
     p.add_argument("--no-classifier", action="store_true", help="skip the final-classifier stage")
     p.add_argument("--only-classifier", action="store_true", help="only the final-classifier stage")
-    p.add_argument(
-        "--xlsa17", default=str(DEFAULT_XLSA17), help="folder of <DS>/att_splits.mat ('' for none)"
-    )
+    p.add_argument("--xlsa17", default=None, help="folder of <DS>/att_splits.mat ('' for none; smoke none)")
     p.add_argument("--feature-dim", type=int, default=None, help="feature width D (default 2048; quick 64)")
     p.add_argument("--per-class", type=int, default=None, help="semi-synthetic samples per class and split")
     p.add_argument("--bf16", action="store_true", help="trainer.bf16 (autocast) for modgen's runs")
@@ -694,14 +707,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--json", default=None, help="write the results here (default benchmarks/results/speed-<dev>.json)"
     )
     args = p.parse_args(argv)
-    q = args.quick
-    args.episodes = args.episodes or (2 if q else 10)
-    args.warmup = args.warmup if args.warmup is not None else (1 if q else 2)
+    if args.smoke and args.doc:
+        p.error("--smoke is a smoke test, not a measurement: it writes nothing into docs/; drop --doc")
+    smoke = args.smoke
+    args.quick = q = args.quick or smoke
+    args.datasets = args.datasets or ("AWA2" if smoke else "AWA2,CUB")
+    args.variants = args.variants or ("batch" if smoke else "batch,task")
+    args.episodes = args.episodes or (1 if smoke else 2 if q else 10)
+    args.warmup = args.warmup if args.warmup is not None else (0 if smoke else 1 if q else 2)
     args.feature_dim = args.feature_dim or (64 if q else 2048)
     args.per_class = args.per_class or (6 if q else 8)
-    args.clf_classes = args.clf_classes or (20 if q else 717)
-    args.clf_per_class = args.clf_per_class or (10 if q else 300)
+    args.clf_classes = args.clf_classes or (6 if smoke else 20 if q else 717)
+    args.clf_per_class = args.clf_per_class or (8 if smoke else 10 if q else 300)
     args.clf_dim = args.clf_dim or (32 if q else 2048)
+    if smoke and args.svc_per_class is None:
+        args.svc_per_class = 4
+    if args.xlsa17 is None:
+        args.xlsa17 = "" if smoke else str(DEFAULT_XLSA17)
     args.xlsa17 = Path(args.xlsa17) if args.xlsa17 else None
     for name in ("episodes", "warmup", "feature_dim", "per_class", "clf_classes", "clf_per_class", "clf_dim"):
         value = getattr(args, name)
@@ -733,11 +755,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "datasets": [],
     }
     print(f"modgen speed benchmark on {device}: {result['machine']}", flush=True)
-    out = (
-        Path(args.json)
-        if args.json
-        else Path(__file__).resolve().parent / "results" / f"speed-{device.type}.json"
-    )
+    with tempfile.TemporaryDirectory(prefix="modgen-speed-smoke-") as smoke_dir:
+        if args.json:
+            out = Path(args.json)
+        elif args.smoke:  # a smoke test writes nothing into the repository
+            out = Path(smoke_dir) / f"speed-{device.type}.json"
+        else:
+            out = Path(__file__).resolve().parent / "results" / f"speed-{device.type}.json"
+        return _measure_and_write(args, device, registries, result, out)
+
+
+def _measure_and_write(
+    args: argparse.Namespace, device: torch.device, registries: Registries, result: dict[str, Any], out: Path
+) -> dict[str, Any]:
+    """The measurements of :func:`main`, written to ``out`` (JSON) and beside it (Markdown)."""
     with tempfile.TemporaryDirectory(prefix="modgen-speed-") as tmp:
         if not args.only_classifier:
             for ds in [d for d in args.datasets.split(",") if d]:
@@ -766,7 +797,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(md)
     write_json(out, result)
     out.with_suffix(".md").write_text(md, encoding="utf-8")
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    kept = " (a temporary folder: --smoke keeps nothing)" if args.smoke and not args.json else ""
+    print(f"wrote {out} and {out.with_suffix('.md')}{kept}")
     if args.doc:
         key = args.doc_key or f"speed:{device.type}"
         command = "python benchmarks/speed.py " + " ".join(result["argv"])

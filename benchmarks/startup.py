@@ -7,6 +7,7 @@ console script's interpreter (no shell shims), beside a bare ``python -c pass``;
 
 Usage:
     python benchmarks/startup.py --repeats 7
+    python benchmarks/startup.py --smoke   # one process per command, no warm-up: a smoke test
 """
 
 from __future__ import annotations
@@ -59,16 +60,23 @@ def _imports_torch(args: list[str], env: dict[str, str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    from benchlib import add_doc_flag, commit_for, machine_info, publish, today
+    from benchlib import add_doc_flag, add_smoke_flag, commit_for, machine_info, publish, today
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument(
+        "--repeats", type=int, default=None, help="fresh processes per command (default 7; smoke 1)"
+    )
     add_doc_flag(p)
+    add_smoke_flag(p, "one timed process per command, no warm-up process")
     args = p.parse_args(argv)
+    if args.smoke and args.doc:
+        p.error("--smoke is a smoke test, not a measurement: it writes nothing into docs/; drop --doc")
+    args.repeats = args.repeats or (1 if args.smoke else 7)
     commit = commit_for(args.doc)
     rows = {}
     for label, (case, env) in CASES.items():
-        _run(case, env)  # warm the file cache
+        if not args.smoke:
+            _run(case, env)  # warm the file cache
         times = [_run(case, env) for _ in range(args.repeats)]
         rows[label] = {
             "median": statistics.median(times),
@@ -79,7 +87,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     lines = [
         f"Wall seconds, medians (min) of {args.repeats} fresh processes of `{shutil.which('python') or sys.executable}`"
         f" -m modgen; commit `{commit}`; {today()}, {machine['cpu_model']}, load average "
-        f"{', '.join(map(str, machine['load_average']))}.",
+        f"{', '.join(map(str, machine['load_average']))}."
+        + (
+            " SMOKE settings (one process each, no warm-up): a smoke test, not a measurement."
+            if args.smoke
+            else ""
+        ),
         "",
         "| command | median (s) | min (s) | imports torch |",
         "|---|---:|---:|---|",

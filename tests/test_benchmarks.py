@@ -67,33 +67,8 @@ def digits():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_speed_quick_runs_and_writes_json_and_markdown(speed, tmp_path):
     out = tmp_path / "speed.json"
-    result = speed.main(
-        [
-            "--quick",
-            "--device",
-            "cpu",
-            "--xlsa17",
-            "",
-            "--datasets",
-            "AWA2",
-            "--variants",
-            "batch",
-            "--episodes",
-            "1",
-            "--warmup",
-            "0",
-            "--clf-classes",
-            "6",
-            "--clf-per-class",
-            "8",
-            "--svc-per-class",
-            "4",
-            "--clf-tol",
-            "default,1e-7",
-            "--json",
-            str(out),
-        ]
-    )
+    # --smoke: synthetic AWA2, the batch variant, 1 episode, no warm-up, 6 classes x 8 (LinearSVC: 4)
+    result = speed.main(["--smoke", "--device", "cpu", "--clf-tol", "default,1e-7", "--json", str(out)])
     saved = json.loads(out.read_text())
     assert saved["machine"]["torch"] == torch.__version__ and saved["device"] == "cpu"
     (ds,) = saved["datasets"]
@@ -395,16 +370,9 @@ def test_cuda_speed_quick_reports_the_card(speed, tmp_path):
     assert result["machine"]["cuda_device"] and result["datasets"][0]["runs"][0]["peak_bytes"] > 0
 
 
-#: science.py at smoke-test size: tiny networks, 2 episodes, one evaluation seed, the SVM only.
-QUICK_SCIENCE = [
-    "--quick",
-    "--classifiers",
-    "svm",
-    *("--set trainer.episodes=2 --set evaluation.seeds=1 --set evaluation.zsl_samples=5".split()),
-    *("--set evaluation.gzsl_samples=5 --set evaluation.retrieval_k=[1]".split()),
-    "--set",
-    'evaluation.classifiers=["svm"]',
-]
+#: science.py at smoke-test size, its --smoke: tiny networks, 2 episodes, one evaluation seed, the
+#: SVM only (benchlib.SMOKE_EVALUATION).
+QUICK_SCIENCE = ["--smoke"]
 
 
 def test_science_quick_gives_paired_differences_and_the_floor():

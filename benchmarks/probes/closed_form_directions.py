@@ -15,17 +15,24 @@ right would score with a nearest-mean classifier).
 
 Usage:
     python benchmarks/probes/closed_form_directions.py --dataset fashion-mnist
+    python benchmarks/probes/closed_form_directions.py --smoke   # digits, one ridge strength
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     import torch
+    from benchlib import add_smoke_flag
 
     from modgen.baselines import ridge_fit, ridge_predict
     from modgen.data import load_dataset
@@ -33,9 +40,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     from modgen.plugins import get_registries
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", default="fashion-mnist", help="a registered data set (its preset's features)")
-    p.add_argument("--alphas", default="1e-3,1e-1,10,1000", help="ridge strengths, comma-separated")
+    p.add_argument(
+        "--dataset", default=None, help="a registered data set, its preset's features (default fashion-mnist)"
+    )
+    p.add_argument(
+        "--alphas", default=None, help="ridge strengths, comma-separated (default 1e-3,1e-1,10,1000; smoke 1)"
+    )
+    add_smoke_flag(p, "the embedded digits, one ridge strength")
     args = p.parse_args(argv)
+    args.dataset = args.dataset or ("digits" if args.smoke else "fashion-mnist")
+    args.alphas = args.alphas or ("1" if args.smoke else "1e-3,1e-1,10,1000")
     torch.set_num_threads(1)
     registries = get_registries(entry_points=False)
     data = load_dataset(registries, resolve_spec(registries, "zsml", dataset=args.dataset).data)

@@ -20,7 +20,7 @@ over the rounds). One torch thread unless ``--threads`` says otherwise.
 
 Usage:
     OMP_NUM_THREADS=1 python benchmarks/probes/per_task_speed.py --rounds 3
-    python benchmarks/probes/per_task_speed.py --quick   # tiny widths: a smoke test
+    python benchmarks/probes/per_task_speed.py --smoke   # tiny widths, 2 variants, one round: a smoke test
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ for folder in (ROOT / "benchmarks", ROOT / "tests"):
 from benchlib import (  # noqa: E402
     DEFAULT_XLSA17,
     PeakMemory,
+    add_smoke_flag,
     git_commit,
     machine_info,
     median,
@@ -191,26 +192,40 @@ def markdown(result: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=3, help="turns of every variant (default 3)")
+    p.add_argument("--rounds", type=int, default=None, help="turns of every variant (default 3; smoke 1)")
     p.add_argument("--episodes", type=int, default=1, help="timed episodes per variant and round (default 1)")
     p.add_argument(
-        "--warmup", type=int, default=1, help="untimed episodes first, in every process (default 1)"
+        "--warmup",
+        type=int,
+        default=None,
+        help="untimed episodes first, in every process (default 1; smoke 0)",
     )
     p.add_argument(
-        "--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}"
+        "--variants",
+        default=None,
+        help=f"comma-separated, of {', '.join(VARIANTS)} (default all; smoke task-vmap,reference)",
     )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    p.add_argument(
-        "--xlsa17", default=str(DEFAULT_XLSA17), help="folder of AWA2/att_splits.mat ('' for none)"
-    )
+    p.add_argument("--xlsa17", default=None, help="folder of AWA2/att_splits.mat ('' for none; smoke none)")
     p.add_argument("--feature-dim", type=int, default=2048)
     p.add_argument("--per-class", type=int, default=8, help="semi-synthetic samples per class and split")
-    p.add_argument("--quick", action="store_true", help="tiny widths and features: a smoke test")
+    p.add_argument("--quick", action="store_true", help="tiny widths and features")
+    add_smoke_flag(
+        p,
+        "--quick widths and features, synthetic data, one round, no warm-up, the variants task-vmap and "
+        "reference (the worker's two branches)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the result here")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.quick = args.quick or args.smoke
+    args.variants = args.variants or ("task-vmap,reference" if args.smoke else ",".join(VARIANTS))
+    args.rounds = args.rounds if args.rounds is not None else (1 if args.smoke else 3)
+    args.warmup = args.warmup if args.warmup is not None else (0 if args.smoke else 1)
+    if args.xlsa17 is None:
+        args.xlsa17 = "" if args.smoke else str(DEFAULT_XLSA17)
     if args.quick:
         args.feature_dim = min(args.feature_dim, 64)
         args.per_class = min(args.per_class, 6)
