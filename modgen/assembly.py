@@ -37,7 +37,7 @@ from modgen.errors import ConfigError, DataError, ShapeError
 if TYPE_CHECKING:
     from modgen.config import RecipeSpec
     from modgen.interfaces import Modulation
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = ["Assembly", "build_assembly", "group_of", "AWA2_SHAPES", "NETWORK_KINDS", "PARAMETER_GROUPS"]
 

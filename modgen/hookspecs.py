@@ -20,7 +20,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from modgen.plugins import Registries
+    from modgen.registry import PluginRegistries
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME"]
 
@@ -33,7 +33,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def modgen_register_components(registries: Registries) -> None:
+def modgen_register_components(registries: PluginRegistries) -> None:
     """Register components (generators, modulators, samplers, classifiers, ...).
 
     Called once per plugin when the registries are built. ``registries`` holds one
@@ -54,7 +54,7 @@ def modgen_register_components(registries: Registries) -> None:
 
 
 @hookspec
-def modgen_register_recipes(registries: Registries) -> None:
+def modgen_register_recipes(registries: PluginRegistries) -> None:
     """Register recipes: named functions returning a :class:`~modgen.config.RecipeSpec`.
 
     Called after every plugin's :func:`modgen_register_components`, so a recipe may name

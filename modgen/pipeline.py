@@ -37,7 +37,7 @@ from modgen.rundir import RunDir, atomic_write_text, check_writable_folder, os_e
 if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
     from modgen.evaluate.protocols import EvaluationResult, Selection
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
     from modgen.train.loop import TrainOutcome
 
 __all__ = [

@@ -30,8 +30,15 @@ from attrs import define, field
 
 from modgen import hookspecs
 from modgen.errors import PluginError
-from modgen.interfaces import COMPONENT_KINDS
-from modgen.registry import BUILTIN, Registry
+from modgen.registry import (
+    BUILTIN,
+    COMPONENT_KINDS,
+    KINDS,
+    PluginFailure,
+    PluginRegistries,
+    Registries,
+    ScopedRegistry,
+)
 
 __all__ = [
     "Registries",
@@ -52,155 +59,10 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "modgen"
-#: Registry kinds: every component kind plus ``recipe`` and ``preset``.
-KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset")
 
 
 class PluginWarning(UserWarning):
     """A plugin could not be loaded or failed inside a hook; it was skipped."""
-
-
-@define(frozen=True)
-class PluginFailure:
-    """Why a plugin was skipped: ``stage`` is ``"import"``, ``"validate"`` or a hook name."""
-
-    name: str
-    stage: str
-    error: str
-
-
-class ScopedRegistry:
-    """What a plugin's hook sees of a :class:`Registry`: registration and lookup, no removal.
-
-    Every registration is recorded with the plugin's name as its origin, and a third-party
-    name must start with ``"<plugin>."``.
-    """
-
-    def __init__(self, registry: Registry[Any], origin: str) -> None:
-        self._registry = registry
-        self._origin = origin
-
-    @property
-    def kind(self) -> str:
-        """The component kind of the registry."""
-        return self._registry.kind
-
-    def register(self, name: str, obj: Any = None) -> Any:
-        """Register ``obj`` under ``name`` (or return a decorator); see :meth:`Registry.register`.
-
-        Raises:
-            PluginError: a third-party name without the ``"<plugin>."`` prefix.
-            DuplicateComponentError: the name is taken.
-        """
-        if self._origin != BUILTIN and not name.startswith(self._origin + "."):
-            raise PluginError(
-                f"plugin {self._origin!r} tried to register {self._registry.kind} {name!r}: "
-                f"third-party names must start with '{self._origin}.' (e.g. "
-                f"'{self._origin}.{name.split('.')[-1]}')"
-            )
-        if obj is None:
-            add = self._registry.register(name, origin=self._origin)
-
-            def checked(o: Any) -> Any:
-                self._check_callable(name, o)
-                return add(o)
-
-            return checked
-        self._check_callable(name, obj)
-        return self._registry.register(name, obj, origin=self._origin)
-
-    def _check_callable(self, name: str, obj: Any) -> None:
-        if not callable(obj):
-            raise PluginError(
-                f"plugin {self._origin!r} registered {self._registry.kind} {name!r} as {obj!r:.60} (of type "
-                f"{type(obj).__name__}), which cannot be called; register the component's class or a function "
-                "that builds it"
-            )
-
-    def get(self, name: str) -> Any:
-        """The object registered under ``name`` (a recipe may build on a built-in one)."""
-        return self._registry.get(name)
-
-    def names(self) -> list[str]:
-        """Every registered name, sorted."""
-        return self._registry.names()
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._registry
-
-
-@define
-class Registries:
-    """One :class:`~modgen.registry.Registry` per component kind, plus ``recipe``.
-
-    Build an empty set with ``Registries()`` (tests do) or a filled one with
-    :func:`get_registries`.
-    """
-
-    generator: Registry[Any] = field(factory=lambda: Registry("generator"))
-    modulator: Registry[Any] = field(factory=lambda: Registry("modulator"))
-    critic: Registry[Any] = field(factory=lambda: Registry("critic"))
-    aux_classifier: Registry[Any] = field(factory=lambda: Registry("aux_classifier"))
-    attribute_decoder: Registry[Any] = field(factory=lambda: Registry("attribute_decoder"))
-    quality_weighter: Registry[Any] = field(factory=lambda: Registry("quality_weighter"))
-    task_sampler: Registry[Any] = field(factory=lambda: Registry("task_sampler"))
-    final_classifier: Registry[Any] = field(factory=lambda: Registry("final_classifier"))
-    trainer: Registry[Any] = field(factory=lambda: Registry("trainer"))
-    dataset: Registry[Any] = field(factory=lambda: Registry("dataset"))
-    recipe: Registry[Any] = field(factory=lambda: Registry("recipe"))
-    preset: Registry[Any] = field(factory=lambda: Registry("preset"))
-    #: Plugins that were skipped, with the reason (filled by :func:`get_registries`).
-    failures: list[PluginFailure] = field(factory=list)
-    #: Names of the plugins whose hooks ran, built-in first.
-    plugins: list[str] = field(factory=list)
-
-    def kind(self, kind: str) -> Registry[Any]:
-        """The registry of ``kind``; an unknown kind raises ``UnknownComponentError``."""
-        if kind not in KINDS:
-            from modgen.errors import UnknownComponentError
-
-            raise UnknownComponentError(
-                f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}."
-            )
-        return getattr(self, kind)
-
-    def scoped(self, origin: str) -> PluginRegistries:
-        """What the registration hooks of plugin ``origin`` receive (see :class:`PluginRegistries`)."""
-        return PluginRegistries(self, origin)
-
-
-class PluginRegistries:
-    """The registries as a plugin's hook sees them: one :class:`ScopedRegistry` per kind.
-
-    Attributes are the kinds (``registries.modulator.register(...)``); nothing can be removed.
-    """
-
-    generator: ScopedRegistry
-    modulator: ScopedRegistry
-    critic: ScopedRegistry
-    aux_classifier: ScopedRegistry
-    attribute_decoder: ScopedRegistry
-    quality_weighter: ScopedRegistry
-    task_sampler: ScopedRegistry
-    final_classifier: ScopedRegistry
-    trainer: ScopedRegistry
-    dataset: ScopedRegistry
-    recipe: ScopedRegistry
-    preset: ScopedRegistry
-
-    def __init__(self, registries: Registries, origin: str) -> None:
-        for k in KINDS:
-            setattr(self, k, ScopedRegistry(getattr(registries, k), origin))
-
-    def kind(self, kind: str) -> ScopedRegistry:
-        """The scoped registry of ``kind``."""
-        if kind not in KINDS:
-            from modgen.errors import UnknownComponentError
-
-            raise UnknownComponentError(
-                f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}."
-            )
-        return getattr(self, kind)  # type: ignore[no-any-return]
 
 
 def strict_plugins() -> bool:

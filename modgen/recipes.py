@@ -26,7 +26,7 @@ from attrs import evolve, fields
 from modgen.config import COMPONENT_SLOTS, ComponentSpec, RecipeSpec, spec_from_dict, spec_to_dict
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = [
     "amaz",

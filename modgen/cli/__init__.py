@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import typer
 
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = ["build_app", "main"]
 

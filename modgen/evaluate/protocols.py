@@ -63,7 +63,7 @@ from modgen.runtime import resolve_device
 if TYPE_CHECKING:
     from modgen.config import EvalConfig
     from modgen.data.zsldata import ZSLData
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = ["EvaluationResult", "Selection", "evaluate", "select", "aggregate", "evaluation_seeds"]
 

@@ -74,7 +74,7 @@ else:  # pragma: no cover
 
 if TYPE_CHECKING:
     from modgen.config import RecipeSpec
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = [
     "GRID_KEYS",

@@ -21,7 +21,7 @@ from modgen.errors import ConfigError, ModgenError
 from modgen.rundir import RunDir, atomic_write_text, write_json
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
     from modgen.sweeps.grid import SweepPoint
 
 __all__ = ["SweepReport", "run_sweep", "is_finished", "write_plan"]

@@ -41,7 +41,7 @@ from modgen.train.checkpoint import load_checkpoint, save_checkpoint
 if TYPE_CHECKING:
     from modgen.assembly import Assembly
     from modgen.data.zsldata import ZSLData
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
     from modgen.train.base import BaseTrainer
 
 __all__ = [
