@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from modgen.registry import PluginRegistries
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins first: every plugin can build on them
 def modgen_register_components(registries: PluginRegistries) -> None:
     """Register every built-in component, one subpackage at a time."""
     from modgen import classify, data, nn, train
@@ -21,7 +21,7 @@ def modgen_register_components(registries: PluginRegistries) -> None:
         package.register_components(registries)
 
 
-@hookimpl
+@hookimpl(tryfirst=True)
 def modgen_register_recipes(registries: PluginRegistries) -> None:
     """Register ``amaz``, ``zsml``, ``clswgan``, the Table IV variants and the presets."""
     from modgen.recipes import builtin_presets, builtin_recipes

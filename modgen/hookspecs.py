@@ -36,14 +36,20 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def modgen_register_components(registries: PluginRegistries) -> None:
     """Register components (generators, modulators, samplers, classifiers, ...).
 
-    Called once per plugin when the registries are built. ``registries`` holds one
-    :class:`~modgen.registry.Registry` per component kind as attributes (``generator``,
-    ``modulator``, ``critic``, ``aux_classifier``, ``attribute_decoder``, ``quality_weighter``,
-    ``task_sampler``, ``final_classifier``, ``trainer``, ``dataset``). Registrations made here
-    are recorded with the plugin's name as their origin. Third-party names must start with
-    ``"<plugin>."``.
+    Called once per plugin when the registries are built, in pluggy's order: modgen's built-ins
+    first (their hooks are ``tryfirst``), then the plugins (``tryfirst`` ones, then plain ones,
+    each group in the reverse of the order they were loaded), then ``trylast`` ones, which
+    therefore see every other plugin's components. Wrappers (``wrapper=True``,
+    ``hookwrapper=True``) are refused when the plugin loads.
 
-    :param registries: the registries to add to, scoped to the calling plugin.
+    ``registries`` is a :class:`~modgen.registry.PluginRegistries`: one
+    :class:`~modgen.registry.ScopedRegistry` per kind of :data:`~modgen.registry.KINDS` as
+    attributes (``generator``, ``modulator``, ``critic``, ``aux_classifier``,
+    ``attribute_decoder``, ``quality_weighter``, ``task_sampler``, ``final_classifier``,
+    ``trainer``, ``dataset``, ``recipe``, ``preset``). Registrations made here are recorded with
+    the plugin's name as their origin. Third-party names must start with ``"<plugin>."``.
+
+    :param registries: the registries to add to and look up in, scoped to the calling plugin.
 
     Example::
 
@@ -57,8 +63,9 @@ def modgen_register_components(registries: PluginRegistries) -> None:
 def modgen_register_recipes(registries: PluginRegistries) -> None:
     """Register recipes: named functions returning a :class:`~modgen.config.RecipeSpec`.
 
-    Called after every plugin's :func:`modgen_register_components`, so a recipe may name
-    components of any plugin. Recipe names of third-party plugins start with ``"<plugin>."``.
+    Called after every plugin's :func:`modgen_register_components` (so a recipe may name
+    components of any plugin), in the same order. Recipe names of third-party plugins start
+    with ``"<plugin>."``.
 
     :param registries: the registries, scoped to the calling plugin; add to
         ``registries.recipe``.

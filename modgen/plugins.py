@@ -56,6 +56,7 @@ __all__ = [
     "COMPONENT_KINDS",
     "add_commands",
     "plugin_summary",
+    "call_order",
 ]
 
 ENTRY_POINT_GROUP = "modgen"
@@ -164,15 +165,19 @@ def get_plugin_manager(
             _fail(failures, name, "validate", err)
             continue
         try:
-            _check_unknown_hooks(pm, name, plugin)
+            _check_hooks(pm, name, plugin)
         except PluginError as err:
             pm.unregister(name=name)
             _fail(failures, name, "validate", err)
     return LoadedPlugins(pm, failures)
 
 
-def _check_unknown_hooks(pm: pluggy.PluginManager, name: str, plugin: object) -> None:
-    """Reject hook implementations whose names are not hookspecs (misspelled hooks)."""
+def _check_hooks(pm: pluggy.PluginManager, name: str, plugin: object) -> None:
+    """Reject hook implementations whose names are not hookspecs (misspelled hooks), and wrappers.
+
+    modgen calls each plugin's hook on its own (scoped registries, a failure skips only that
+    plugin), so a wrapper (``wrapper=True`` or ``hookwrapper=True``) would never wrap anything.
+    """
     known = {n for n in dir(hookspecs) if n.startswith("modgen_")}
     for caller in pm.get_hookcallers(plugin) or []:
         if caller.name not in known:
@@ -181,13 +186,30 @@ def _check_unknown_hooks(pm: pluggy.PluginManager, name: str, plugin: object) ->
                 f"unknown hook {caller.name!r}; known hooks: {', '.join(sorted(known))}"
                 + (f" (did you mean {close[0]!r}?)" if close else "")
             )
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == name and (impl.wrapper or impl.hookwrapper):
+                option = "wrapper=True" if impl.wrapper else "hookwrapper=True"
+                raise PluginError(
+                    f"hook {caller.name!r} is marked {option}; modgen calls each plugin's hooks on their own, "
+                    "so wrappers are not supported: drop the option (tryfirst=True / trylast=True set the order)"
+                )
+
+
+def call_order(caller: Any) -> list[Any]:
+    """The hook implementations of ``caller`` in the order pluggy calls them.
+
+    pluggy keeps them in reverse call order: ``tryfirst`` ones first, then the others, each group
+    the last registered first, then ``trylast`` ones. modgen's built-in hooks are ``tryfirst``.
+    """
+    return list(reversed(caller.get_hookimpls()))
 
 
 def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
     """Call every plugin's registration hooks and return the filled :class:`Registries`.
 
-    Each plugin's hook implementation is called on its own, with the registries scoped to
-    the plugin's name; a plugin that raises is skipped with a :class:`PluginWarning` and what
+    Each plugin's hook implementation is called on its own, in pluggy's order (:func:`call_order`:
+    modgen's built-ins first, ``trylast`` plugins after all others), with the registries scoped
+    to the plugin's name; a plugin that raises is skipped with a :class:`PluginWarning` and what
     it registered before raising is removed again.
     """
     loaded = loaded if loaded is not None else get_plugin_manager()
@@ -196,8 +218,7 @@ def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
     failed: set[str] = {f.name for f in loaded.failures}
     for hook_name in ("modgen_register_components", "modgen_register_recipes"):
         caller = getattr(loaded.manager.hook, hook_name)
-        # get_hookimpls() is in registration order: built-ins first, then entry points.
-        for impl in caller.get_hookimpls():
+        for impl in call_order(caller):
             name = impl.plugin_name
             if name in failed:
                 continue
@@ -240,14 +261,14 @@ def add_commands(app: Any, loaded: LoadedPlugins, *, first: str = BUILTIN) -> No
     """Let every plugin add commands to the typer ``app`` (``modgen_register_commands``).
 
     The plugin ``first`` (modgen's own commands) registers before every other, through the same
-    hook. A third-party plugin that raises or reuses a taken command name is skipped and
+    hook; the others follow in pluggy's order (:func:`call_order`). A third-party plugin that raises or reuses a taken command name is skipped and
     reported; modgen's own failing is an error.
 
     Raises:
         PluginError: modgen's built-in commands failed to register.
     """
     caller = loaded.manager.hook.modgen_register_commands
-    impls = sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name != first)
+    impls = sorted(call_order(caller), key=lambda i: i.plugin_name != first)  # a stable sort
     for impl in impls:
         n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
         taken = set(_command_names(app))
