@@ -76,7 +76,7 @@ def _evaluate_group(
 ) -> list[str]:
     """Train the group's model (and its selection model when needed); evaluate every point."""
     from modgen.evaluate.protocols import select
-    from modgen.pipeline import _evaluate_with_floor, _needs_selection, _selection_spec, _write_evaluation
+    from modgen.pipeline import evaluate_with_floor, needs_selection, selection_spec, write_evaluation
     from modgen.runtime import apply_threads, resolve_device
     from modgen.sweeps.grid import training_spec
 
@@ -90,18 +90,16 @@ def _evaluate_group(
     t0 = time.perf_counter()
     model = _model(spec, registries, folder, data)
     sel_model = None
-    if any(_needs_selection(p.spec, registries) for p in members):
-        sel_model = _model(_selection_spec(spec), registries, folder / "selection", data.validation_view())
+    if any(needs_selection(p.spec, registries) for p in members):
+        sel_model = _model(selection_spec(spec), registries, folder / "selection", data.validation_view())
     trained = time.perf_counter() - t0
     done = []
     for p in members:
         selection = None
-        if sel_model is not None and _needs_selection(p.spec, registries):
+        if sel_model is not None and needs_selection(p.spec, registries):
             selection = select(sel_model.assembly, sel_model.data, p.spec.evaluation, registries, seed=p.seed)
-        result = _evaluate_with_floor(
-            p.spec, registries, model.assembly, data, selection, say, progress=False
-        )
-        _write_evaluation(RunDir(root / "runs" / p.id), result, "final", model.episodes)
+        result = evaluate_with_floor(p.spec, registries, model.assembly, data, selection, say, progress=False)
+        write_evaluation(RunDir(root / "runs" / p.id), result, "final", model.episodes)
         done.append(p.id)
         best = max(result.zsl.values()) if result.zsl else float("nan")
         say(
