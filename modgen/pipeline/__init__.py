@@ -4,13 +4,14 @@ A package of private modules whose public names are re-exported here (scikit-lea
 ``model_selection`` layout); callers import from ``modgen.pipeline`` only.
 
 * spec (:func:`resolve_spec`, :func:`read_spec`, :func:`validate_spec`, :func:`spec_id`,
-  :func:`default_run_folder`) — the recipe (or a config file), the data, the preset and the
+  :func:`default_run_folder`, :func:`run_folder`) — the recipe (or a config file), the data, the preset and the
   ``--set`` overrides meet here, in that order, and the result is validated before anything runs.
 * folder (:func:`check_folder`, :func:`prepare_folder`) — whether a run may be written into a
   folder, and ``provenance.json``.
 * stages (:func:`needs_selection`, :func:`selection_spec`, :func:`check_data`,
-  :func:`choose_settings`, :func:`evaluate_with_floor`, ...) — the steps a run is made of, public
-  so that the sweeps and an embedder compose the same ones.
+  :func:`train_or_load`, :func:`choose_settings`, :func:`evaluate_with_floor`, :func:`load_run`,
+  :func:`open_run`, ...) — the steps a run is made of, public so that the sweeps and an embedder
+  compose the same ones; :func:`train_or_load` holds the one resume rule.
 * run (:func:`run`, :func:`run_seeds`, :func:`evaluate_run`) — load the data, train, choose the
   classifiers' settings on the validation classes, evaluate, and write the run folder
   (:mod:`modgen.rundir`); several seeds and their mean ± std; a finished run evaluated again.
@@ -32,12 +33,13 @@ from __future__ import annotations
 
 from modgen.pipeline._analyses import class_ids, retrieve_run, synthesis_curve, synthesize_run, tsne_run
 from modgen.pipeline._folder import check_folder, plugin_versions, prepare_folder
-from modgen.pipeline._run import RunResult, evaluate_run, run, run_seeds
+from modgen.pipeline._run import RunResult, evaluate_run, finished_run, run, run_seeds
 from modgen.pipeline._spec import (
     XLSA17_NAMES,
     default_run_folder,
     read_spec,
     resolve_spec,
+    run_folder,
     spec_id,
     validate_spec,
 )
@@ -46,9 +48,12 @@ from modgen.pipeline._stages import (
     check_data,
     choose_settings,
     evaluate_with_floor,
+    load_run,
     needs_selection,
+    open_run,
     selection_for,
     selection_spec,
+    train_or_load,
     write_evaluation,
 )
 
@@ -60,6 +65,7 @@ __all__ = [
     "validate_spec",
     "spec_id",
     "default_run_folder",
+    "run_folder",
     # the run folder
     "check_folder",
     "prepare_folder",
@@ -69,12 +75,16 @@ __all__ = [
     "selection_spec",
     "check_data",
     "check_classifiers",
+    "train_or_load",
+    "load_run",
+    "open_run",
     "choose_settings",
     "selection_for",
     "evaluate_with_floor",
     "write_evaluation",
     # results out
     "RunResult",
+    "finished_run",
     "run",
     "run_seeds",
     "evaluate_run",

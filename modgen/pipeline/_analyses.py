@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from modgen.errors import ConfigError, DataError
+from modgen.pipeline._stages import open_run
 from modgen.rundir import RunDir, check_writable_folder, os_error, write_json
 
 if TYPE_CHECKING:
@@ -74,8 +75,6 @@ def synthesize_run(
     import torch
 
     from modgen.evaluate.synthesis import synthesize
-    from modgen.runtime import apply_threads
-    from modgen.train.loop import load_run
 
     if sigma is not None and (isinstance(sigma, bool) or not math.isfinite(sigma) or sigma < 0):
         raise ConfigError(
@@ -86,9 +85,8 @@ def synthesize_run(
         raise ConfigError(f"--out {str(target)!r}: expected a file name ending in .npz")
     if target.is_dir():
         raise os_error(IsADirectoryError(21, "is a folder"), target, "write")
-    outcome = load_run(path, registries, device=device)
+    outcome = open_run(path, registries, device=device, threads=threads)
     check_writable_folder(target.parent, "write", shown=target)
-    apply_threads(outcome.spec.run.threads if threads is None else threads, outcome.device)
     d = outcome.data
     ids = class_ids(d, classes)
     gen = torch.Generator(device=outcome.device).manual_seed(seed)
@@ -139,12 +137,8 @@ def retrieve_run(
 
     from modgen.evaluate.metrics import retrieval_average_precision
     from modgen.evaluate.synthesis import synthesize
-    from modgen.train.loop import load_run
 
-    outcome = load_run(path, registries, device=device)
-    from modgen.runtime import apply_threads
-
-    apply_threads(outcome.spec.run.threads if threads is None else threads, outcome.device)
+    outcome = open_run(path, registries, device=device, threads=threads)
     d = outcome.data
     n_test = int(d.test_unseen.size)
     for kk in k:
@@ -186,8 +180,6 @@ def synthesis_curve(
     """
     from modgen.evaluate.curves import SWEEP_PARAMS, sweep_synthesis
     from modgen.report import plot_sweep
-    from modgen.runtime import apply_threads
-    from modgen.train.loop import load_run
 
     if param not in SWEEP_PARAMS:
         raise ConfigError(f"--param: expected {' or '.join(SWEEP_PARAMS)}, got {param!r}")
@@ -198,8 +190,7 @@ def synthesis_curve(
             raise ConfigError(f"--values {values!r}: expected comma-separated numbers") from err
     else:
         vals = list(values)
-    outcome = load_run(path, registries, device=device)
-    apply_threads(outcome.spec.run.threads if threads is None else threads, outcome.device)
+    outcome = open_run(path, registries, device=device, threads=threads)
     points = sweep_synthesis(
         outcome.assembly,
         outcome.data,
@@ -256,12 +247,8 @@ def tsne_run(
 
     from modgen.evaluate.synthesis import synthesize
     from modgen.report import plot_tsne
-    from modgen.train.loop import load_run
 
-    outcome = load_run(path, registries, device=device)
-    from modgen.runtime import apply_threads
-
-    apply_threads(outcome.spec.run.threads if threads is None else threads, outcome.device)
+    outcome = open_run(path, registries, device=device, threads=threads)
     d = outcome.data
     ids = class_ids(d, classes)
     gen = torch.Generator(device=outcome.device).manual_seed(seed)

@@ -15,27 +15,32 @@ from attrs import evolve, frozen
 from modgen.config import RecipeSpec, apply_overrides, spec_to_toml
 from modgen.errors import ConfigError
 from modgen.pipeline._folder import check_folder, mark_state, now, prepare_folder, provenance
-from modgen.pipeline._spec import default_run_folder, validate_spec
+from modgen.pipeline._spec import default_run_folder, read_spec, run_folder, spec_id, validate_spec
 from modgen.pipeline._stages import (
     check_classifiers,
     check_data,
     choose_settings,
     evaluate_with_floor,
+    load_run,
     needs_selection,
+    open_run,
     preflight_run,
     selection_for,
-    train_into,
+    train_or_load,
     write_evaluation,
 )
 from modgen.rundir import RunDir, atomic_write_text, check_writable_folder, write_json
 
 if TYPE_CHECKING:
+    import torch
+
     from modgen.data.zsldata import ZSLData
+    from modgen.distributed import DistContext
     from modgen.evaluate.protocols import EvaluationResult, Selection
     from modgen.registry import Registries
     from modgen.train.loop import TrainOutcome
 
-__all__ = ["RunResult", "run", "run_seeds", "evaluate_run"]
+__all__ = ["RunResult", "finished_run", "run", "run_seeds", "evaluate_run"]
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -51,6 +56,8 @@ class RunResult:
         outcome: the training outcome (networks, data, time).
         result: the evaluation (``None`` with ``evaluate=False`` or on ranks other than 0).
         selection: the classifiers' settings chosen on the validation classes, if any.
+        reused: the folder already held this finished run, which was returned as it is (nothing
+            was trained or written; see :func:`finished_run`).
     """
 
     run: RunDir
@@ -58,6 +65,41 @@ class RunResult:
     outcome: TrainOutcome
     result: EvaluationResult | None
     selection: Selection | None
+    reused: bool = False
+
+
+def finished_run(
+    spec: RecipeSpec,
+    registries: Registries,
+    folder: str | os.PathLike[str],
+    *,
+    data: ZSLData | None = None,
+) -> RunResult | None:
+    """The finished run of ``spec`` in ``folder`` (its networks and recorded results), or ``None``
+    when ``folder`` holds no finished run of this very spec (same :func:`spec_id`).
+
+    Nothing is written; the result has ``reused=True``.
+    """
+    import json
+
+    from modgen.evaluate.protocols import Selection
+    from modgen.report import read_results
+
+    run_dir = RunDir(folder)
+    if not run_dir.is_finished() or not run_dir.checkpoint.is_file():
+        return None
+    try:
+        same = spec_id(read_spec(run_dir.config)) == spec_id(spec)
+    except ConfigError:
+        return None
+    if not same:
+        return None
+    outcome = load_run(run_dir.root, registries, device=spec.run.device, data=data)
+    chosen = run_dir.selection / "selection.json"
+    selection = (
+        Selection(json.loads(chosen.read_text(encoding="utf-8"))["record"]) if chosen.is_file() else None
+    )
+    return RunResult(run_dir, outcome.spec, outcome, read_results(run_dir.root)[0], selection, reused=True)
 
 
 def run(
@@ -77,8 +119,8 @@ def run(
     Args:
         spec: a spec from :func:`resolve_spec` (or any validated :class:`RecipeSpec`).
         registries: component registries.
-        out: the run folder (default :func:`default_run_folder` ``/ seed<S>``).
-        resume: continue the run in ``out`` from its last checkpoint.
+        out: the run folder (default: :func:`run_folder`, ``runs/<recipe>-<data>-<id>/seed<S>``).
+        resume: continue the run in ``out`` (see :func:`train_or_load`).
         overwrite: replace the run in ``out`` (what modgen wrote there is deleted first, under the
             folder's lock; other files stay).
         evaluate: evaluate after training (``False``: train only).
@@ -100,18 +142,20 @@ def run(
 
     say = log or (lambda _line: None)
     spec = validate_spec(spec, registries)
-    folder = RunDir(out if out is not None else default_run_folder(spec) / f"seed{spec.run.seed}")
+    folder = RunDir(run_folder(spec, out))
     dist, device = setup_distributed(resolve_device(spec.run.device, key="run.device"))
     if dist.is_main:  # before any work: a folder that cannot be used (or is in use) fails at once
         check_folder(folder, resume=resume, overwrite=overwrite)
-    threads = apply_threads(spec.run.threads, device)
     if data is None:
         from modgen.data import load_dataset
 
         data = load_dataset(registries, spec.data)
     selection_needed = evaluate and needs_selection(spec, registries)
     check_data(spec, data, selection=selection_needed)
-    preflight_run(spec, registries, data, device, dist, selection=selection_needed, evaluate=evaluate)
+    n_params = preflight_run(
+        spec, registries, data, device, dist, selection=selection_needed, evaluate=evaluate
+    )
+    threads = apply_threads(spec.run.threads, device, n_params)  # once, for every network of the run
     started: list[int] = []
 
     def on_start(_episode: int) -> None:
@@ -134,6 +178,7 @@ def run(
                 registries,
                 folder,
                 data,
+                device,
                 dist,
                 resume,
                 evaluate,
@@ -156,15 +201,15 @@ def _run_locked(
     registries: Registries,
     folder: RunDir,
     data: ZSLData,
-    dist: Any,
+    device: torch.device,
+    dist: DistContext,
     resume: bool,
     evaluate: bool,
     selection_needed: bool,
     progress: Progress | None,
     say: Log,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None],
 ) -> RunResult:
-
     selection = None
     if selection_needed:
         selection = choose_settings(
@@ -172,14 +217,23 @@ def _run_locked(
             registries,
             folder,
             data,
+            device=device,
             resume=resume,
             progress=progress,
             log=say,
             dist=dist,
             on_start=on_start,
         )
-    outcome = train_into(
-        spec, registries, data, folder, resume=resume, progress=progress, dist=dist, on_start=on_start
+    outcome = train_or_load(
+        spec,
+        registries,
+        folder.root,
+        data,
+        device=device,
+        resume=resume,
+        progress=progress,
+        dist=dist,
+        on_start=on_start,
     )
     say(f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}")
     result = None
@@ -213,8 +267,9 @@ def run_seeds(
 
     if not seeds:
         raise ConfigError("--seeds: expected at least 1 seed")
+    spec = validate_spec(spec, registries)
     base = Path(out) if out is not None else default_run_folder(spec)
-    if not resume and (base / "results.json").is_file() and not overwrite:
+    if not (resume or overwrite) and (base / "results.json").is_file():
         raise ConfigError(
             f"run folder {str(base)!r} already holds results; add --resume, --overwrite or choose another --out"
         )
@@ -223,20 +278,16 @@ def run_seeds(
     for seed in seeds:
         s = evolve(spec, run=evolve(spec.run, seed=int(seed)))
         folder = base / f"seed{seed}"
-        again = resume and RunDir(folder).config.is_file()
-        if resume and RunDir(folder).is_finished():
-            from modgen.report import read_results
-            from modgen.train.loop import load_run
-
-            outcome = load_run(folder, registries, device=spec.run.device, data=data)
-            results.append(RunResult(RunDir(folder), s, outcome, read_results(folder)[0], None))
+        done = finished_run(s, registries, folder, data=data) if resume else None
+        if done is not None:
+            results.append(done)
             continue
         results.append(
             run(
                 s,
                 registries,
                 folder,
-                resume=again,
+                resume=resume and RunDir(folder).config.is_file(),
                 overwrite=overwrite,
                 evaluate=evaluate,
                 data=data,
@@ -277,9 +328,6 @@ def evaluate_run(
         ConfigError: an override outside ``evaluation.*`` (a trained run's other settings cannot
             change), or ``selection='val'`` on a run without a selection model.
     """
-    from modgen.runtime import apply_threads
-    from modgen.train.loop import load_run
-
     for text in overrides:
         key = text.split("=", 1)[0].strip()
         if not key.startswith("evaluation."):
@@ -287,16 +335,15 @@ def evaluate_run(
                 f"--set {text!r}: modgen evaluate changes only evaluation.* settings; {key!r} was fixed "
                 "when the run was trained (train a new run to change it)"
             )
-    outcome = load_run(path, registries, device=device)
+    outcome = open_run(path, registries, device=device, threads=threads)
     spec = validate_spec(apply_overrides(outcome.spec, list(overrides)), registries)
-    apply_threads(spec.run.threads if threads is None else threads, outcome.device)
     run_dir = RunDir(path)
     eval_id = hashlib.sha256(spec_to_toml(spec.evaluation).encode()).hexdigest()[:8]
     target = RunDir(out if out is not None else run_dir.root / "evaluations" / eval_id)
     check_writable_folder(target.root, "write the evaluation into")
     check_classifiers(spec, registries)
     selection = (
-        selection_for(spec, registries, run_dir, outcome.data, log)
+        selection_for(spec, registries, run_dir, outcome.data, log, device=outcome.device)
         if needs_selection(spec, registries)
         else None
     )

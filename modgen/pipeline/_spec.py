@@ -27,6 +27,7 @@ __all__ = [
     "validate_spec",
     "spec_id",
     "default_run_folder",
+    "run_folder",
 ]
 
 #: The data sets of the xlsa17 release (Xian et al.'s proposed splits).
@@ -256,3 +257,18 @@ def default_run_folder(spec: RecipeSpec, *, base: str | os.PathLike[str] = "runs
     group = spec_id(evolve(spec, run=evolve(spec.run, seed=0)))
     label = "".join("_" if c in "/\\" or not c.isprintable() else c for c in f"{spec.name}-{spec.data.label}")
     return Path(base) / f"{label}-{group[:8]}"
+
+
+def run_folder(spec: RecipeSpec, out: str | os.PathLike[str] | None = None, *, seeds: int = 1) -> Path:
+    """The folder a run of ``spec`` writes: ``out``, else :func:`default_run_folder` with ``seed<S>``
+    inside (``seeds > 1``: the folder of the seeds, each ``seed<S>`` inside it).
+
+    Example:
+        >>> from modgen.recipes import amaz
+        >>> run_folder(amaz()).name, run_folder(amaz(), seeds=3) == default_run_folder(amaz())
+        ('seed0', True)
+    """
+    if out is not None:
+        return Path(out)
+    group = default_run_folder(spec)
+    return group if seeds > 1 else group / f"seed{spec.run.seed}"

@@ -1,24 +1,29 @@
 """The stages of a run: the public steps :func:`~modgen.pipeline.run`, the sweeps and an embedder
-compose (check the data, build once before writing, train, choose the classifiers' settings on
-the validation classes, evaluate with the closed-form floor, write the evaluation).
+compose (check the data, build once before writing, train or load by the one resume rule,
+choose the classifiers' settings on the validation classes, evaluate with the closed-form floor,
+write the evaluation), and :func:`open_run`, which every use of a finished run starts with.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from attrs import evolve
 
-from modgen.config import spec_to_dict
-from modgen.errors import ConfigError, DataError
+from modgen.config import spec_from_toml, spec_to_dict, spec_to_toml
+from modgen.errors import CheckpointError, ConfigError, DataError
 from modgen.pipeline._folder import now
-from modgen.rundir import RunDir, write_json
+from modgen.rundir import RunDir, atomic_write_text, write_json
 
 if TYPE_CHECKING:
+    import torch
+
     from modgen.config import RecipeSpec
     from modgen.data.zsldata import ZSLData
+    from modgen.distributed import DistContext
     from modgen.evaluate.protocols import EvaluationResult, Selection
     from modgen.registry import Registries
     from modgen.train.loop import TrainOutcome
@@ -29,7 +34,9 @@ __all__ = [
     "check_data",
     "preflight_run",
     "check_classifiers",
-    "train_into",
+    "load_run",
+    "open_run",
+    "train_or_load",
     "choose_settings",
     "selection_for",
     "evaluate_with_floor",
@@ -87,17 +94,22 @@ def preflight_run(
     *,
     selection: bool,
     evaluate: bool,
-) -> None:
+) -> int:
     """Everything a run builds, built once before its folder is made or changed: the networks and
     the trainer on the data (and on its validation view when settings are selected there), and
-    the final classifiers with each of their settings."""
+    the final classifiers with each of their settings.
+
+    Returns:
+        The number of parameters of the run's networks (for the thread policy).
+    """
     from modgen.train.loop import preflight
 
-    preflight(spec, registries, data, device, dist)
+    n_params = preflight(spec, registries, data, device, dist)
     if selection:
         preflight(selection_spec(spec), registries, data.validation_view(), device, dist)
     if evaluate:
         check_classifiers(spec, registries)
+    return n_params
 
 
 def check_classifiers(spec: RecipeSpec, registries: Registries) -> None:
@@ -131,30 +143,130 @@ def check_classifiers(spec: RecipeSpec, registries: Registries) -> None:
             raise ConfigError(f"{key}: {err}") from err
 
 
-def train_into(
+def load_run(
+    path: str | os.PathLike[str],
+    registries: Registries,
+    *,
+    device: str | torch.device = "auto",
+    data: ZSLData | None = None,
+) -> TrainOutcome:
+    """Load a finished (or interrupted) run: its spec, data and the networks at the last checkpoint.
+
+    Args:
+        path: the run folder.
+        registries: component registries.
+        device: where to load the networks (``auto``: CUDA when available).
+        data: the run's data when the caller has it (default: loaded through the run's spec).
+
+    Raises:
+        CheckpointError: the folder has no config.toml or checkpoint, or they do not match.
+    """
+    from modgen.runtime import resolve_device
+    from modgen.train.checkpoint import data_fingerprint, load_checkpoint, load_weights
+    from modgen.train.loop import TrainOutcome, build_for_data
+
+    run = RunDir(path)
+    if not run.config.is_file():
+        raise CheckpointError(f"{str(run.root)!r} is not a modgen run folder: no config.toml")
+    spec = spec_from_toml(run.config.read_text(encoding="utf-8"), source=str(run.config))
+    dev = resolve_device(device, key="--device")
+    ckpt = load_checkpoint(run.checkpoint, map_location=dev)
+    if data is None:
+        from modgen.data import load_dataset
+
+        data = load_dataset(registries, spec.data)
+    if ckpt["data"] != data_fingerprint(data):
+        raise CheckpointError(
+            f"Checkpoint {str(run.checkpoint)!r} was trained on {ckpt['data']}, not on {data_fingerprint(data)}"
+        )
+    assembly = build_for_data(spec, registries, data, dev)
+    load_weights(assembly, ckpt["model"], run.checkpoint)
+    assembly.eval()
+    episode = int(ckpt["episode"])
+    return TrainOutcome(run, spec, assembly, data, episode, 0.0, dev, {}, start=episode)
+
+
+def open_run(
+    path: str | os.PathLike[str],
+    registries: Registries,
+    *,
+    device: str | torch.device = "auto",
+    threads: int | None = None,
+) -> TrainOutcome:
+    """:func:`load_run`, then torch's CPU threads set for its networks (:func:`~modgen.runtime.apply_threads`
+    with their parameter count): what every use of a finished run starts with.
+
+    Args:
+        threads: the thread count (``0``: modgen's policy; default: the run's ``run.threads``).
+    """
+    from modgen.runtime import apply_threads
+
+    outcome = load_run(path, registries, device=device)
+    requested = outcome.spec.run.threads if threads is None else threads
+    apply_threads(requested, outcome.device, sum(p.numel() for p in outcome.assembly.parameters()))
+    return outcome
+
+
+def _finished_training(run: RunDir, spec: RecipeSpec) -> bool:
+    """Whether training finished in ``run`` (summary and checkpoint) with ``spec``'s episodes."""
+    import json
+
+    if not (run.summary.is_file() and run.checkpoint.is_file()):
+        return False
+    try:
+        done = json.loads(run.summary.read_text(encoding="utf-8")).get("episodes")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return done is not None and done == spec.trainer.params.get("episodes")
+
+
+def train_or_load(
     spec: RecipeSpec,
     registries: Registries,
+    folder: str | os.PathLike[str],
     data: ZSLData,
-    folder: RunDir,
     *,
-    resume: bool,
-    progress: Progress | None,
-    dist: Any,
-    on_start: Callable[[int], None] | None,
+    device: torch.device,
+    resume: bool = False,
+    progress: Progress | None = None,
+    dist: DistContext | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> TrainOutcome:
-    """Train ``spec`` into ``folder``; with ``resume``, from its last checkpoint if it has one (a run
-    interrupted before its first checkpoint starts again from episode 0)."""
+    """The model of ``spec`` in ``folder``, by the one resume rule every caller shares
+    (:func:`run`, :func:`run_seeds`, the selection model, the sweeps):
+
+    * with ``resume``, a folder whose training finished with ``spec``'s episodes is loaded as it is;
+    * with ``resume``, a folder with a checkpoint continues from it (after
+      :func:`~modgen.train.checkpoint.restore` has checked that it continues ``spec``);
+    * otherwise training starts at episode 0 (so does a run interrupted before its first checkpoint).
+
+    The folder's ``config.toml`` is written when training starts (for a resumed run: once its
+    checkpoint is restored). The caller has set the device and the threads.
+
+    Raises:
+        CheckpointError, TrainingDivergedError: see :func:`modgen.train.loop.train`.
+    """
     from modgen.train.loop import train
+
+    run = RunDir(folder)
+    if resume and _finished_training(run, spec):
+        return load_run(run.root, registries, device=device, data=data)
+
+    def started(episode: int) -> None:  # called on the main process only
+        if on_start is not None:
+            on_start(episode)
+        atomic_write_text(run.config, spec_to_toml(spec))
 
     return train(
         spec,
         registries,
         data=data,
-        out=folder.root,
-        resume=resume and folder.checkpoint.is_file(),
+        out=run.root,
+        device=device,
+        resume=resume and run.checkpoint.is_file(),
         progress=progress,
         dist=dist,
-        on_start=on_start,
+        on_start=started,
     )
 
 
@@ -164,34 +276,39 @@ def choose_settings(
     run: RunDir,
     data: ZSLData,
     *,
+    device: torch.device,
     resume: bool,
     progress: Progress | None,
     log: Log,
-    dist: Any,
+    dist: DistContext,
     on_start: Callable[[int], None] | None = None,
 ) -> Selection:
-    """Train a generator on the train classes (``RUN/selection``) and choose the classifiers' settings."""
+    """Train a generator on the train classes (``RUN/selection``, by :func:`train_or_load`) and
+    choose the classifiers' settings on the validation classes (``RUN/selection/selection.json``)."""
     import json
 
     from modgen.evaluate.protocols import Selection, select
-    from modgen.train.loop import load_run
 
     folder = RunDir(run.selection)
     chosen = folder.root / "selection.json"
     if chosen.is_file():
         return Selection(json.loads(chosen.read_text(encoding="utf-8"))["record"])
-    sel_spec = selection_spec(spec)
     view = data.validation_view()
     log(
         f"selection: training on the {len(view.seen_classes)} train classes, judging on the "
         f"{len(view.unseen_classes)} val classes -> {folder.root}"
     )
-    if folder.summary.is_file() and folder.checkpoint.is_file():
-        outcome = load_run(folder.root, registries, device=spec.run.device, data=view)
-    else:
-        outcome = train_into(
-            sel_spec, registries, view, folder, resume=resume, progress=progress, dist=dist, on_start=on_start
-        )
+    outcome = train_or_load(
+        selection_spec(spec),
+        registries,
+        folder.root,
+        view,
+        device=device,
+        resume=resume,
+        progress=progress,
+        dist=dist,
+        on_start=on_start,
+    )
     selection = select(outcome.assembly, view, spec.evaluation, registries, seed=spec.run.seed, log=log)
     if dist.is_main:
         write_json(chosen, {"record": selection.record, "evaluation": spec_to_dict(spec.evaluation)})
@@ -199,15 +316,24 @@ def choose_settings(
 
 
 def selection_for(
-    spec: RecipeSpec, registries: Registries, run_dir: RunDir, data: ZSLData, log: Log | None
+    spec: RecipeSpec,
+    registries: Registries,
+    run_dir: RunDir,
+    data: ZSLData,
+    log: Log | None,
+    *,
+    device: str | torch.device = "auto",
 ) -> Selection:
     """The classifiers' settings for re-evaluating a run with ``spec.evaluation``: the recorded
     choice when it was made with these evaluation settings, else chosen again on the run's
-    selection model (the generator trained on the train classes)."""
+    selection model (the generator trained on the train classes).
+
+    Raises:
+        ConfigError: the run has no selection model.
+    """
     import json
 
     from modgen.evaluate.protocols import Selection, select
-    from modgen.train.loop import load_run
 
     chosen = run_dir.selection / "selection.json"
     if chosen.is_file():
@@ -222,7 +348,7 @@ def selection_for(
             "evaluation.selection=val"
         )
     view = data.validation_view()
-    outcome = load_run(model.root, registries, device=spec.run.device, data=view)
+    outcome = load_run(model.root, registries, device=device, data=view)
     return select(outcome.assembly, view, spec.evaluation, registries, seed=spec.run.seed, log=log)
 
 

@@ -53,18 +53,6 @@ def write_plan(out: Path, grid_text: str | None, points: Sequence[SweepPoint], c
         atomic_write_text(out / "grid.toml", grid_text)
 
 
-def _model(spec: Any, registries: Registries, folder: Path, data: Any) -> Any:
-    """The trained model in ``folder``: loaded if finished, resumed if interrupted, else trained."""
-    from modgen.train.loop import load_run, train
-
-    run = RunDir(folder)
-    if run.summary.is_file() and run.checkpoint.is_file():
-        return load_run(folder, registries, device=spec.run.device, data=data)
-    return train(
-        spec, registries, data=data, out=folder, resume=run.checkpoint.is_file() and run.config.is_file()
-    )
-
-
 def _evaluate_group(
     members: list[SweepPoint],
     registries: Registries,
@@ -76,22 +64,40 @@ def _evaluate_group(
 ) -> list[str]:
     """Train the group's model (and its selection model when needed); evaluate every point."""
     from modgen.evaluate.protocols import select
-    from modgen.pipeline import evaluate_with_floor, needs_selection, selection_spec, write_evaluation
+    from modgen.pipeline import (
+        evaluate_with_floor,
+        needs_selection,
+        selection_spec,
+        train_or_load,
+        write_evaluation,
+    )
     from modgen.runtime import apply_threads, resolve_device
     from modgen.sweeps.grid import training_spec
+    from modgen.train.loop import preflight
 
     spec = training_spec(members[0].spec)
     if device is not None:
         spec = evolve(spec, run=evolve(spec.run, device=device))
     if threads is not None:
         spec = evolve(spec, run=evolve(spec.run, threads=threads))
-    apply_threads(spec.run.threads, resolve_device(spec.run.device, key="run.device"))
+    dev = resolve_device(spec.run.device, key="run.device")
+    apply_threads(
+        spec.run.threads, dev, preflight(spec, registries, data, dev)
+    )  # once, for the group's networks
     folder = root / "models" / members[0].train_id
     t0 = time.perf_counter()
-    model = _model(spec, registries, folder, data)
+    # a model finished by an earlier attempt is loaded, one a killed attempt left is resumed
+    model = train_or_load(spec, registries, folder, data, device=dev, resume=True)
     sel_model = None
     if any(needs_selection(p.spec, registries) for p in members):
-        sel_model = _model(selection_spec(spec), registries, folder / "selection", data.validation_view())
+        sel_model = train_or_load(
+            selection_spec(spec),
+            registries,
+            folder / "selection",
+            data.validation_view(),
+            device=dev,
+            resume=True,
+        )
     trained = time.perf_counter() - t0
     done = []
     for p in members:
