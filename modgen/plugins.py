@@ -57,6 +57,8 @@ __all__ = [
     "add_commands",
     "plugin_summary",
     "call_order",
+    "plugin_version",
+    "plugin_versions",
 ]
 
 ENTRY_POINT_GROUP = "modgen"
@@ -297,8 +299,6 @@ def plugin_summary(registries: Registries) -> list[dict[str, Any]]:
         >>> rows[0]["name"], rows[0]["recipes"] > 0
         ('builtin', True)
     """
-    from modgen import __version__
-
     rows = []
     for name in registries.plugins:
         counts = {"components": 0, "recipes": 0, "presets": 0}
@@ -306,13 +306,23 @@ def plugin_summary(registries: Registries) -> list[dict[str, Any]]:
             n = sum(1 for e in registries.kind(kind).entries() if e.origin == name)
             key = "recipes" if kind == "recipe" else "presets" if kind == "preset" else "components"
             counts[key] += n
-        version = __version__ if name == BUILTIN else _distribution_version(name)
-        rows.append({"name": name, "version": version, **counts})
+        rows.append({"name": name, "version": plugin_version(name), **counts})
     return rows
 
 
-def _distribution_version(plugin: str) -> str:
+def plugin_version(name: str) -> str:
+    """The version of plugin ``name``: modgen's for the built-in plugin, else its distribution's
+    (``"?"`` when it came from no installed distribution, e.g. a test's ``extra``)."""
+    if name == BUILTIN:
+        from modgen._version import __version__
+
+        return __version__
     for ep in _entry_points():
-        if ep.name == plugin and ep.dist is not None:
+        if ep.name == name and ep.dist is not None:
             return str(ep.dist.version)
     return "?"
+
+
+def plugin_versions(registries: Registries) -> dict[str, str]:
+    """The loaded plugins with their versions (:func:`plugin_version`), as provenance records them."""
+    return {name: plugin_version(name) for name in registries.plugins}

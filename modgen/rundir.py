@@ -42,7 +42,15 @@ from typing import Any
 
 from modgen.errors import DataError, ModgenError
 
-__all__ = ["RunDir", "RunLockedError", "atomic_write_text", "write_json", "os_error", "check_writable_folder"]
+__all__ = [
+    "RunDir",
+    "RunLockedError",
+    "atomic_write_text",
+    "write_json",
+    "os_error",
+    "check_writable_folder",
+    "now",
+]
 
 #: Files a finished or started run leaves; their presence makes a folder "not empty".
 RUN_FILES = ("config.toml", "metrics.jsonl", "summary.json", "results.json", "checkpoints")
@@ -60,6 +68,18 @@ RUN_ENTRIES = (
     "sweep-*.json",
     ".*.tmp",
 )
+
+
+def now() -> str:
+    """The time stamp run files record (``metrics.jsonl``, ``provenance.json``): UTC, ISO 8601, seconds.
+
+    Example:
+        >>> now().endswith("+00:00")
+        True
+    """
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class RunLockedError(ModgenError):
@@ -257,6 +277,10 @@ class RunDir:
             return False
         trainer = data.get("trainer")
         return isinstance(data.get("name"), str) and isinstance(trainer, dict) and "name" in trainer
+
+    def is_trained(self) -> bool:
+        """Whether training finished here: ``summary.json`` and a checkpoint to load the networks from."""
+        return self.summary.is_file() and self.checkpoint.is_file()
 
     def is_finished(self) -> bool:
         """Whether training finished (``summary.json``) and the evaluation was written."""

@@ -249,3 +249,32 @@ def test_a_wrapper_hook_is_refused(option, monkeypatch):
     monkeypatch.setenv("MODGEN_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match=rf"hook 'modgen_register_components' is marked {option}=True"):
         get_registries([("wrap", wrap)], entry_points=False)
+
+
+def test_a_plugin_data_set_gets_the_preset_registered_under_its_name():
+    """The data set's own preset is the one registered under its label, built-in or not."""
+    from modgen.pipeline import resolve_spec
+    from modgen.recipes import tune
+
+    @hookimpl
+    def modgen_register_components(registries):
+        from modgen.data import load_digits_zsl
+
+        registries.dataset.register("mine.digits", lambda root=None: load_digits_zsl())
+
+    @hookimpl
+    def modgen_register_recipes(registries):
+        registries.preset.register(
+            "mine.digits", lambda spec, regs: tune(spec, regs, trainer={"episodes": 7})
+        )
+
+    mine = make_plugin(
+        "mine",
+        modgen_register_components=modgen_register_components,
+        modgen_register_recipes=modgen_register_recipes,
+    )
+    regs = get_registries([("mine", mine)], entry_points=False)
+    assert resolve_spec(regs, "zsml", dataset="mine.digits").trainer.params["episodes"] == 7
+    assert (
+        resolve_spec(regs, "zsml", dataset="mine.digits", preset="digits").trainer.params["episodes"] == 600
+    )

@@ -32,10 +32,9 @@ Example:
 from __future__ import annotations
 
 from modgen.pipeline._analyses import class_ids, retrieve_run, synthesis_curve, synthesize_run, tsne_run
-from modgen.pipeline._folder import check_folder, plugin_versions, prepare_folder
+from modgen.pipeline._folder import check_folder, prepare_folder
 from modgen.pipeline._run import RunResult, evaluate_run, finished_run, run, run_seeds
 from modgen.pipeline._spec import (
-    XLSA17_NAMES,
     default_run_folder,
     read_spec,
     resolve_spec,
@@ -59,7 +58,6 @@ from modgen.pipeline._stages import (
 
 __all__ = [
     # spec in
-    "XLSA17_NAMES",
     "read_spec",
     "resolve_spec",
     "validate_spec",
@@ -69,7 +67,6 @@ __all__ = [
     # the run folder
     "check_folder",
     "prepare_folder",
-    "plugin_versions",
     # the stages a sweep or an embedder composes
     "needs_selection",
     "selection_spec",

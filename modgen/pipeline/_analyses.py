@@ -15,7 +15,9 @@ from modgen.rundir import RunDir, check_writable_folder, os_error, write_json
 
 if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
+    from modgen.evaluate.synthesis import SyntheticFeatures
     from modgen.registry import Registries
+    from modgen.train.loop import TrainOutcome
 
 __all__ = ["class_ids", "synthesize_run", "retrieve_run", "synthesis_curve", "tsne_run"]
 
@@ -45,6 +47,19 @@ def class_ids(data: ZSLData, classes: str) -> list[int]:
     return [lookup[n] for n in names]
 
 
+def _synthesize(
+    outcome: TrainOutcome, ids: Sequence[int], n: int, sigma: float, seed: int
+) -> SyntheticFeatures:
+    """``n`` features for each class of ``ids`` from the run's generator, the noise seeded by ``seed``."""
+    import torch
+
+    from modgen.evaluate.synthesis import synthesize
+
+    gen = torch.Generator(device=outcome.device).manual_seed(seed)
+    semantics = torch.as_tensor(outcome.data.semantics[list(ids)], device=outcome.device)
+    return synthesize(outcome.assembly, semantics, n, sigma=sigma, generator=gen)
+
+
 def synthesize_run(
     path: str | os.PathLike[str],
     registries: Registries,
@@ -72,9 +87,6 @@ def synthesize_run(
     import math
 
     import numpy as np
-    import torch
-
-    from modgen.evaluate.synthesis import synthesize
 
     if sigma is not None and (isinstance(sigma, bool) or not math.isfinite(sigma) or sigma < 0):
         raise ConfigError(
@@ -89,14 +101,7 @@ def synthesize_run(
     check_writable_folder(target.parent, "write", shown=target)
     d = outcome.data
     ids = class_ids(d, classes)
-    gen = torch.Generator(device=outcome.device).manual_seed(seed)
-    s = synthesize(
-        outcome.assembly,
-        torch.as_tensor(d.semantics[ids], device=outcome.device),
-        n,
-        sigma=outcome.spec.evaluation.sigma_test if sigma is None else sigma,
-        generator=gen,
-    )
+    s = _synthesize(outcome, ids, n, outcome.spec.evaluation.sigma_test if sigma is None else sigma, seed)
     features = s.features.cpu().numpy()
     if not np.isfinite(features).all():
         raise DataError(
@@ -133,10 +138,8 @@ def retrieve_run(
     Raises:
         ConfigError: a ``k`` larger than the number of real unseen test samples.
     """
-    import torch
 
     from modgen.evaluate.metrics import retrieval_average_precision
-    from modgen.evaluate.synthesis import synthesize
 
     outcome = open_run(path, registries, device=device, threads=threads)
     d = outcome.data
@@ -145,14 +148,7 @@ def retrieve_run(
         if not 1 <= kk <= n_test:
             raise ConfigError(f"--k {kk}: expected 1 <= k <= {n_test} (the number of unseen test samples)")
     ids = list(d.unseen_classes)
-    gen = torch.Generator(device=outcome.device).manual_seed(seed)
-    s = synthesize(
-        outcome.assembly,
-        torch.as_tensor(d.semantics[ids], device=outcome.device),
-        n,
-        sigma=outcome.spec.evaluation.sigma_test,
-        generator=gen,
-    )
+    s = _synthesize(outcome, ids, n, outcome.spec.evaluation.sigma_test, seed)
     means = s.features.reshape(len(ids), n, -1).mean(1).cpu().numpy()
     db, labels = d.features[d.test_unseen], d.labels[d.test_unseen]
     return {int(kk): 100.0 * retrieval_average_precision(means, ids, db, labels, int(kk)) for kk in k}
@@ -243,22 +239,13 @@ def tsne_run(
         The PNG written (default ``RUN/plots/tsne-<classes>.png``).
     """
     import numpy as np
-    import torch
 
-    from modgen.evaluate.synthesis import synthesize
     from modgen.report import plot_tsne
 
     outcome = open_run(path, registries, device=device, threads=threads)
     d = outcome.data
     ids = class_ids(d, classes)
-    gen = torch.Generator(device=outcome.device).manual_seed(seed)
-    s = synthesize(
-        outcome.assembly,
-        torch.as_tensor(d.semantics[ids], device=outcome.device),
-        n,
-        sigma=outcome.spec.evaluation.sigma_test,
-        generator=gen,
-    )
+    s = _synthesize(outcome, ids, n, outcome.spec.evaluation.sigma_test, seed)
     feats = [s.features.cpu().numpy()]
     labels = [np.asarray(ids)[s.labels.cpu().numpy()]]
     sources = [np.full(labels[0].shape, "synthetic")]

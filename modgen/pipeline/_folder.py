@@ -8,18 +8,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from modgen.errors import CheckpointError, ConfigError
 from modgen.pipeline._spec import spec_id
-from modgen.rundir import RunDir, check_writable_folder, write_json
+from modgen.rundir import RunDir, check_writable_folder, now, write_json
 
 if TYPE_CHECKING:
     from modgen.config import RecipeSpec
     from modgen.registry import Registries
 
-__all__ = ["check_folder", "prepare_folder", "provenance", "plugin_versions", "mark_state", "now"]
+__all__ = ["check_folder", "prepare_folder", "provenance", "mark_state"]
 
 
 def check_folder(run: RunDir, *, resume: bool, overwrite: bool, locked: bool = False) -> None:
@@ -84,7 +83,8 @@ def provenance(spec: RecipeSpec, registries: Registries, device: Any, threads: i
 
     import torch
 
-    from modgen import __version__
+    from modgen._version import __version__
+    from modgen.plugins import plugin_versions
     from modgen.runtime import git_commit, machine_name
 
     return {
@@ -101,30 +101,6 @@ def provenance(spec: RecipeSpec, registries: Registries, device: Any, threads: i
         "started": now(),
         "spec_id": spec_id(spec),
     }
-
-
-def plugin_versions(registries: Registries) -> dict[str, str]:
-    """The loaded plugins with their distributions' versions (``builtin``: modgen's)."""
-    import importlib.metadata
-
-    from modgen import __version__
-
-    out = {}
-    for name in registries.plugins:
-        if name == "builtin":
-            out[name] = __version__
-            continue
-        version = "?"
-        for ep in importlib.metadata.entry_points(group="modgen"):
-            if ep.name == name and ep.dist is not None:
-                version = ep.dist.version
-        out[name] = version
-    return out
-
-
-def now() -> str:
-    """The time now (UTC, ISO 8601, seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def mark_state(folder: RunDir, state: str, err: BaseException | None) -> None:

@@ -86,7 +86,7 @@ def finished_run(
     from modgen.report import read_results
 
     run_dir = RunDir(folder)
-    if not run_dir.is_finished() or not run_dir.checkpoint.is_file():
+    if not (run_dir.is_finished() and run_dir.is_trained()):
         return None
     try:
         same = spec_id(read_spec(run_dir.config)) == spec_id(spec)

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from modgen.registry import Registries
 
 __all__ = [
-    "XLSA17_NAMES",
     "read_spec",
     "resolve_spec",
     "validate_spec",
@@ -29,9 +28,6 @@ __all__ = [
     "default_run_folder",
     "run_folder",
 ]
-
-#: The data sets of the xlsa17 release (Xian et al.'s proposed splits).
-XLSA17_NAMES: tuple[str, ...] = ("AWA1", "AWA2", "CUB", "SUN", "APY")
 
 
 def read_spec(path: str | os.PathLike[str]) -> RecipeSpec:
@@ -59,10 +55,12 @@ def _with_data(
     name: str | None,
 ) -> RecipeSpec:
     """``spec`` with its data section set from ``--dataset``, ``--data`` and ``--name``."""
+    from modgen.data.xlsa17 import XLSA17_DATASETS
+
     section = spec.data
     root = str(Path(data).expanduser()) if data is not None else None
     if dataset is not None:
-        if dataset.upper() in XLSA17_NAMES:
+        if dataset.upper() in XLSA17_DATASETS:
             if root is None:
                 raise ConfigError(
                     f"--dataset {dataset}: an xlsa17 data set needs its folder; add --data /path/to/{dataset.upper()} "
@@ -72,7 +70,7 @@ def _with_data(
         elif dataset in registries.dataset:
             section = evolve(section, dataset=dataset, name="", root=root or "", options={})
         else:
-            names = [*registries.dataset.names(), *XLSA17_NAMES]
+            names = [*registries.dataset.names(), *XLSA17_DATASETS]
             raise UnknownComponentError(
                 f"--dataset {dataset!r}: unknown data set. Available: {', '.join(names)} "
                 "(or give an xlsa17-layout folder with --data DIR alone)"
@@ -93,13 +91,10 @@ def _with_data(
 
 
 def _preset_for(spec: RecipeSpec, registries: Registries) -> str | None:
-    from modgen.recipes import DATASET_PRESET
-
+    """The data set's own preset: the one registered under its label (``AWA2``, ``digits``, a
+    plugin's ``myplugin.data``), or under the label in capitals (a folder named ``awa2``)."""
     label = spec.data.label
-    for key in (label, label.upper()):
-        if key in DATASET_PRESET and DATASET_PRESET[key] in registries.preset:
-            return DATASET_PRESET[key]
-    return None
+    return next((key for key in dict.fromkeys((label, label.upper())) if key in registries.preset), None)
 
 
 def resolve_spec(
@@ -124,8 +119,9 @@ def resolve_spec(
             (``AWA2``: needs ``data``). Without ``config``, ``dataset`` and ``data``: digits.
         data: a data folder; alone, an xlsa17-layout folder whose name names the data set.
         name: the data set's name in reports (default: the folder's or the loader's).
-        preset: a registered preset (``modgen list preset``); default: the data set's own, if
-            it has one (AWA1/AWA2/CUB/SUN/APY, digits, fashion-mnist).
+        preset: a registered preset (``modgen list preset``); default: the data set's own, the
+            preset registered under its label if there is one (AWA1/AWA2/CUB/SUN/APY, digits,
+            fashion-mnist, or a plugin's data set whose plugin registers a preset of its name).
         overrides: ``key=value`` strings (``--set``).
 
     Returns:

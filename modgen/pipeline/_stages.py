@@ -67,17 +67,15 @@ def selection_spec(spec: RecipeSpec) -> RecipeSpec:
 
 
 def check_data(spec: RecipeSpec, data: ZSLData, *, selection: bool) -> None:
-    """Checks that need the data, made before any training starts."""
-    if len(data.unseen_classes) < 2:
-        raise DataError(f"{data.name}: ZSL needs at least 2 unseen classes, got {len(data.unseen_classes)}")
-    n_test = int(data.test_unseen.size)
-    if n_test == 0:
-        raise DataError(f"{data.name}: test_unseen is empty (no unseen test samples); check the split file")
-    for k in spec.evaluation.retrieval_k:
-        if k > n_test:
-            raise ConfigError(
-                f"evaluation.retrieval_k: {k} is more than the {n_test} test_unseen samples of {data.name!r}"
-            )
+    """The evaluation's checks of the data (:func:`modgen.evaluate.protocols.check_data`) and, with
+    ``selection``, enough validation classes: made before any training starts.
+
+    Raises:
+        DataError, ConfigError: naming the data set and what it lacks.
+    """
+    from modgen.evaluate.protocols import check_data as check_evaluation_data
+
+    check_evaluation_data(spec.evaluation, data)
     if selection and len(data.val_classes) < 2:
         raise DataError(
             f"{data.name}: evaluation.selection='val' needs at least 2 validation classes, the data has "
@@ -211,7 +209,7 @@ def _finished_training(run: RunDir, spec: RecipeSpec) -> bool:
     """Whether training finished in ``run`` (summary and checkpoint) with ``spec``'s episodes."""
     import json
 
-    if not (run.summary.is_file() and run.checkpoint.is_file()):
+    if not run.is_trained():
         return False
     try:
         done = json.loads(run.summary.read_text(encoding="utf-8")).get("episodes")
@@ -341,7 +339,7 @@ def selection_for(
         if stored.get("evaluation") == spec_to_dict(spec.evaluation):
             return Selection(stored["record"])
     model = RunDir(run_dir.selection)
-    if not (model.summary.is_file() and model.checkpoint.is_file()):
+    if not model.is_trained():
         raise ConfigError(
             f"{str(run_dir.root)!r} has no selection model (selection/) to choose the classifiers' settings with "
             "these evaluation settings; evaluate with --set evaluation.selection=none, or train the run with "

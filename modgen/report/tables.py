@@ -331,7 +331,7 @@ def assembly_table(assembly: Assembly) -> Table:
     """
     from rich.table import Table
 
-    from modgen.assembly import NETWORK_KINDS, group_of
+    from modgen.assembly import ASSEMBLY_KINDS, group_of
 
     a, d, z, c = assembly.attr_dim, assembly.feature_dim, assembly.noise_dim, assembly.num_classes
     counts = assembly.parameter_counts()
@@ -349,7 +349,7 @@ def assembly_table(assembly: Assembly) -> Table:
         "quality_weighter": f"a, a' ({a}) -> weight",
     }
     notes = []
-    for kind in (*NETWORK_KINDS, "quality_weighter"):
+    for kind in ASSEMBLY_KINDS:
         obj = getattr(assembly, kind)
         extra = obj.extra_repr() if hasattr(obj, "extra_repr") else ""
         table.add_row(

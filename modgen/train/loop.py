@@ -17,7 +17,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -27,7 +26,7 @@ from torch import Tensor
 from modgen.config import RecipeSpec
 from modgen.distributed import DistContext
 from modgen.errors import TrainingDivergedError
-from modgen.rundir import RunDir
+from modgen.rundir import RunDir, now
 from modgen.train.base import RandomStreams, stream_seeds
 from modgen.train.checkpoint import Checkpointer, restore
 
@@ -68,7 +67,7 @@ def build_for_data(
     ``seed`` seeds each network's initialisation on its own stream (see
     :func:`~modgen.assembly.build_assembly`); ``None`` draws from the global RNG.
     """
-    from modgen.assembly import build_assembly
+    from modgen.assembly import ASSEMBLY_KINDS, build_assembly
 
     asm = build_assembly(
         spec,
@@ -85,8 +84,7 @@ def build_for_data(
     origins = {
         kind: registries.kind(kind).entry(comp.name).origin
         for kind, comp in spec.components().items()
-        if kind
-        in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder", "quality_weighter")
+        if kind in ASSEMBLY_KINDS
     }
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         asm.smoke_check(origins)  # dropout in the check must not shift the run's random stream
@@ -117,10 +115,6 @@ def preflight(
         trainer_cls = registries.trainer.get(spec.trainer.name)
         trainer_cls(assembly=assembly, data=data, spec=spec, registries=registries, device=device, dist=dist)
     return sum(p.numel() for p in assembly.parameters())
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -154,19 +148,19 @@ class MetricsLogger:
 
     def flush(self, episode: int) -> dict[str, Any]:
         """Write the record of the episodes since the last one and start a new sum."""
-        now = time.perf_counter()
+        t = time.perf_counter()
         self.last = {k: float(v) / self.count for k, v in self.sums.items()}
         record = {
             "episode": episode,
             **self.last,
-            "seconds_per_episode": (now - self._t) / max(self.count, 1),
-            "time": _now(),
+            "seconds_per_episode": (t - self._t) / max(self.count, 1),
+            "time": now(),
         }
         if self.run is not None:
             self.run.append_metrics([record])
             if self.progress is not None:
                 self.progress(episode, self.total, record)
-        self.sums, self.count, self._t = {}, 0, now
+        self.sums, self.count, self._t = {}, 0, t
         return record
 
 
