@@ -56,3 +56,20 @@ def test_provenance_records_the_threads_training_used(registries, tmp_path, monk
     torch.set_num_threads(1)
     evaluate_run(tmp_path / "run", registries, device="cpu")
     assert torch.get_num_threads() == 2
+
+
+def test_an_evaluation_record_has_what_the_runs_own_record_has(registries, tmp_path):
+    """evaluate_run appends the same kind of metrics record as run: ZSL, GZSL H and the quality measures."""
+    from modgen.pipeline import evaluate_run
+    from modgen.rundir import RunDir
+
+    done = run(tiny_spec(registries), registries, tmp_path / "run")
+    _, folder = evaluate_run(
+        tmp_path / "run", registries, overrides=["evaluation.gzsl_seen=real"], device="cpu"
+    )
+    first, again = [r for r in RunDir(done.run.root).read_metrics() if r.get("kind") == "eval"]
+    assert first["evaluation"] == "final" and again["evaluation"] == folder.name
+    assert (
+        {k.split("/")[0] for k in again} == {k.split("/")[0] for k in first} >= {"zsl", "gzsl_h", "quality"}
+    )
+    assert set(first) == set(again)

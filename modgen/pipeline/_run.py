@@ -14,7 +14,7 @@ from attrs import evolve, frozen
 
 from modgen.config import RecipeSpec, apply_overrides, spec_to_toml
 from modgen.errors import ConfigError
-from modgen.pipeline._folder import check_folder, mark_state, now, prepare_folder, provenance
+from modgen.pipeline._folder import check_folder, mark_state, prepare_folder, provenance
 from modgen.pipeline._spec import default_run_folder, read_spec, run_folder, spec_id, validate_spec
 from modgen.pipeline._stages import (
     check_classifiers,
@@ -29,7 +29,7 @@ from modgen.pipeline._stages import (
     train_or_load,
     write_evaluation,
 )
-from modgen.rundir import RunDir, atomic_write_text, check_writable_folder, write_json
+from modgen.rundir import RunDir, atomic_write_text, check_writable_folder, write_json, write_results
 
 if TYPE_CHECKING:
     import torch
@@ -83,7 +83,7 @@ def finished_run(
     import json
 
     from modgen.evaluate.protocols import Selection
-    from modgen.report import read_results
+    from modgen.rundir import read_results
 
     run_dir = RunDir(folder)
     if not (run_dir.is_finished() and run_dir.is_trained()):
@@ -263,7 +263,6 @@ def run_seeds(
         ConfigError: no seeds, or ``out`` already holds results (and not ``resume``/``overwrite``).
     """
     from modgen.data import load_dataset
-    from modgen.report import write_results
 
     if not seeds:
         raise ConfigError("--seeds: expected at least 1 seed")
@@ -352,18 +351,6 @@ def evaluate_run(
     )
     with run_dir.lock():
         atomic_write_text(target.root / "eval.toml", spec_to_toml(spec.evaluation))
-        from modgen.report import write_results
-
         write_results(target.root, result)
-        run_dir.append_metrics(
-            [
-                {
-                    "kind": "eval",
-                    "evaluation": eval_id,
-                    "episode": outcome.episodes,
-                    "time": now(),
-                    **{f"zsl/{c}": v for c, v in result.zsl.items()},
-                }
-            ]
-        )
+        run_dir.append_evaluation(result, eval_id, outcome.episodes)
     return result, target.root

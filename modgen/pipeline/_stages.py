@@ -15,7 +15,6 @@ from attrs import evolve
 
 from modgen.config import spec_from_toml, spec_to_dict, spec_to_toml
 from modgen.errors import CheckpointError, ConfigError, DataError
-from modgen.pipeline._folder import now
 from modgen.rundir import RunDir, atomic_write_text, write_json
 
 if TYPE_CHECKING:
@@ -388,16 +387,13 @@ def evaluate_with_floor(
 
 
 def write_evaluation(folder: RunDir, result: EvaluationResult, name: str, episode: int) -> None:
-    """Write ``result`` into ``folder`` (results.json/.md), its record into the metrics and the
-    loss plot."""
-    from modgen.report import plot_losses, write_results
+    """Write ``result`` into ``folder`` (results.json/.md), its record into the metrics
+    (:meth:`RunDir.append_evaluation`) and the loss plot."""
+    from modgen.report import plot_losses
+    from modgen.rundir import write_results
 
     write_results(folder.root, result)
-    record: dict[str, Any] = {"kind": "eval", "evaluation": name, "episode": episode, "time": now()}
-    record.update({f"zsl/{c}": v for c, v in result.zsl.items()})
-    record.update({f"gzsl_h/{c}": g["h"] for c, g in result.gzsl.items()})
-    record.update({f"quality/{m}": v for m, v in result.quality.items()})
-    folder.append_metrics([record])
+    folder.append_evaluation(result, name, episode)
     if folder.metrics.exists():
         try:
             plot_losses(folder.metrics, folder.plots / "losses.png")
