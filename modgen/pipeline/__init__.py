@@ -12,9 +12,10 @@ A package of private modules whose public names are re-exported here (scikit-lea
   :func:`train_or_load`, :func:`choose_settings`, :func:`evaluate_with_floor`, :func:`load_run`,
   :func:`open_run`, ...) — the steps a run is made of, public so that the sweeps and an embedder
   compose the same ones; :func:`train_or_load` holds the one resume rule.
-* run (:func:`run`, :func:`run_seeds`, :func:`evaluate_run`) — load the data, train, choose the
-  classifiers' settings on the validation classes, evaluate, and write the run folder
-  (:mod:`modgen.rundir`); several seeds and their mean ± std; a finished run evaluated again.
+* run (:func:`run`, :func:`run_seeds`, :func:`run_spec`, :func:`evaluate_run`) — load the data,
+  train, choose the classifiers' settings on the validation classes, evaluate, and write the run
+  folder (:mod:`modgen.rundir`); several seeds and their mean ± std; what ``modgen train`` does
+  with a spec; a finished run evaluated again.
 * analyses (:func:`synthesize_run`, :func:`retrieve_run`, :func:`synthesis_curve`,
   :func:`tsne_run`) — what a finished run is used for afterwards.
 
@@ -32,8 +33,8 @@ Example:
 from __future__ import annotations
 
 from modgen.pipeline._analyses import class_ids, retrieve_run, synthesis_curve, synthesize_run, tsne_run
-from modgen.pipeline._folder import check_folder, prepare_folder
-from modgen.pipeline._run import RunResult, evaluate_run, finished_run, run, run_seeds
+from modgen.pipeline._folder import check_folder, prepare_folder, resume_spec
+from modgen.pipeline._run import RunResult, evaluate_run, finished_run, run, run_seeds, run_spec
 from modgen.pipeline._spec import (
     default_run_folder,
     read_spec,
@@ -67,6 +68,7 @@ __all__ = [
     # the run folder
     "check_folder",
     "prepare_folder",
+    "resume_spec",
     # the stages a sweep or an embedder composes
     "needs_selection",
     "selection_spec",
@@ -84,6 +86,7 @@ __all__ = [
     "finished_run",
     "run",
     "run_seeds",
+    "run_spec",
     "evaluate_run",
     # a finished run, afterwards
     "class_ids",

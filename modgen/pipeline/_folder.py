@@ -2,6 +2,7 @@
 
 * :func:`check_folder` refuses a folder where writing would lose something (and changes nothing);
   :func:`prepare_folder` clears it for ``overwrite`` under its lock.
+* :func:`resume_spec`: the spec a run in a folder continues with.
 * :func:`provenance` and :func:`mark_state`: ``provenance.json`` (versions, machine, threads,
   the run's state).
 """
@@ -11,14 +12,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modgen.errors import CheckpointError, ConfigError
-from modgen.pipeline._spec import spec_id
+from modgen.pipeline._spec import read_spec, spec_id, validate_spec, with_run_settings
 from modgen.rundir import RunDir, check_writable_folder, now, write_json
 
 if TYPE_CHECKING:
+    import os
+
     from modgen.config import RecipeSpec
     from modgen.registry import Registries
 
-__all__ = ["check_folder", "prepare_folder", "provenance", "mark_state"]
+__all__ = ["check_folder", "prepare_folder", "resume_spec", "provenance", "mark_state"]
 
 
 def check_folder(run: RunDir, *, resume: bool, overwrite: bool, locked: bool = False) -> None:
@@ -39,10 +42,7 @@ def check_folder(run: RunDir, *, resume: bool, overwrite: bool, locked: bool = F
     if not locked:
         run.check_unlocked()
     if resume:
-        if not run.config.is_file():
-            raise ConfigError(
-                f"--resume {str(root)!r}: not a run folder (no config.toml); start it without --resume"
-            )
+        _require_config(run)
         if run.summary.is_file() and not run.checkpoint.is_file():
             raise CheckpointError(
                 f"--resume {str(root)!r}: the run finished training but its checkpoint {str(run.checkpoint)!r} is "
@@ -60,6 +60,36 @@ def check_folder(run: RunDir, *, resume: bool, overwrite: bool, locked: bool = F
         raise ConfigError(
             f"--out {str(root)!r} is a folder with other files in it (not a modgen run); choose an empty or "
             "new folder"
+        )
+
+
+def resume_spec(
+    registries: Registries,
+    folder: str | os.PathLike[str],
+    *,
+    episodes: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+) -> RecipeSpec:
+    """The spec a resumed run continues: the run's own ``config.toml``, with only what a resume may
+    change (the episodes, the device, the threads; see :func:`~modgen.train.checkpoint.recipe_difference`).
+
+    Raises:
+        ConfigError: ``folder`` holds no run (no config.toml), or a value is invalid.
+    """
+    run = RunDir(folder)
+    _require_config(run)
+    spec = with_run_settings(
+        read_spec(run.config), episodes=episodes, seed=None, device=device, threads=threads
+    )
+    return validate_spec(spec, registries)
+
+
+def _require_config(run: RunDir) -> None:
+    if not run.config.is_file():
+        raise ConfigError(
+            f"--resume {str(run.root)!r}: not a run folder (no config.toml); give the folder of a run "
+            "(modgen train --out), or start a new run without --resume"
         )
 
 

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from modgen.registry import Registries
     from modgen.train.loop import TrainOutcome
 
-__all__ = ["RunResult", "finished_run", "run", "run_seeds", "evaluate_run"]
+__all__ = ["RunResult", "finished_run", "run", "run_seeds", "run_spec", "evaluate_run"]
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int, dict[str, Any]], None]
@@ -298,6 +298,56 @@ def run_seeds(
     if len(evaluated) > 1:
         write_results(base, evaluated)
     return results
+
+
+def run_spec(
+    spec: RecipeSpec,
+    registries: Registries,
+    *,
+    seeds: int = 1,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    evaluate: bool = True,
+    progress: Progress | None = None,
+    log: Log | None = None,
+) -> list[RunResult]:
+    """What ``modgen train`` does with a spec: :func:`run` for one seed, :func:`run_seeds` for
+    ``seeds`` of them (``run.seed``, ``run.seed + 1``, ...), into :func:`run_folder` ``(spec, out, seeds=seeds)``.
+
+    Returns:
+        One :class:`RunResult` per seed.
+
+    Raises:
+        ConfigError: ``seeds < 1``; and as :func:`run` and :func:`run_seeds`.
+    """
+    if seeds < 1:
+        raise ConfigError(f"--seeds: expected at least 1 seed, got {seeds}")
+    if seeds == 1:
+        return [
+            run(
+                spec,
+                registries,
+                out,
+                resume=resume,
+                overwrite=overwrite,
+                evaluate=evaluate,
+                progress=progress,
+                log=log,
+            )
+        ]
+    seed_list = [spec.run.seed + i for i in range(seeds)]
+    return run_seeds(
+        spec,
+        registries,
+        seed_list,
+        out,
+        resume=resume,
+        overwrite=overwrite,
+        evaluate=evaluate,
+        progress=progress,
+        log=log,
+    )
 
 
 def evaluate_run(

@@ -27,6 +27,7 @@ __all__ = [
     "spec_id",
     "default_run_folder",
     "run_folder",
+    "with_run_settings",
 ]
 
 
@@ -107,8 +108,13 @@ def resolve_spec(
     name: str | None = None,
     preset: str | None = None,
     overrides: Sequence[str] = (),
+    episodes: int | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
 ) -> RecipeSpec:
-    """The spec a run executes: recipe (or config file), data, preset, overrides — in that order.
+    """The spec a run executes: recipe (or config file), data, preset, overrides, run settings —
+    in that order.
 
     Args:
         registries: where recipes, presets and components are looked up.
@@ -123,6 +129,9 @@ def resolve_spec(
             preset registered under its label if there is one (AWA1/AWA2/CUB/SUN/APY, digits,
             fashion-mnist, or a plugin's data set whose plugin registers a preset of its name).
         overrides: ``key=value`` strings (``--set``).
+        episodes, seed, device, threads: ``trainer.episodes``, ``run.seed``, ``run.device`` and
+            ``run.threads`` as typed values (``--episodes``, ``--seed``, ``--device``,
+            ``--threads``), applied last.
 
     Returns:
         A validated :class:`RecipeSpec` (see :func:`validate_spec`).
@@ -146,8 +155,32 @@ def resolve_spec(
         spec = registries.preset.get(chosen)(spec, registries)
         if not isinstance(spec, RecipeSpec):
             raise PluginError(f"preset {chosen!r} returned {type(spec).__name__}, expected a RecipeSpec")
-    spec = apply_overrides(spec, overrides)
-    return validate_spec(spec, registries)
+    spec = validate_spec(apply_overrides(spec, overrides), registries)
+    if any(v is not None for v in (episodes, seed, device, threads)):  # they win over valid overrides
+        spec = with_run_settings(spec, episodes=episodes, seed=seed, device=device, threads=threads)
+        spec = validate_spec(spec, registries)
+    return spec
+
+
+def with_run_settings(
+    spec: RecipeSpec, *, episodes: int | None, seed: int | None, device: str | None, threads: int | None
+) -> RecipeSpec:
+    """``spec`` with the typed run settings that are given (``--episodes``, ``--seed``, ``--device``,
+    ``--threads``; a device name is checked here), not yet validated (see :func:`validate_spec`)."""
+    from modgen.config import check_device_name
+
+    if episodes is not None:
+        spec = evolve(
+            spec, trainer=evolve(spec.trainer, params={**spec.trainer.params, "episodes": episodes})
+        )
+    run = spec.run
+    if seed is not None:
+        run = evolve(run, seed=seed)
+    if device is not None:
+        run = evolve(run, device=check_device_name(device, key="--device"))
+    if threads is not None:
+        run = evolve(run, threads=threads)
+    return evolve(spec, run=run)
 
 
 def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
