@@ -265,10 +265,16 @@ def _train(
         )
     set_resume_hint(None)
     for r in results:
+        if r.reused:
+            err_console().print(
+                f"{r.run.root}: already done (trained and evaluated with these settings); its results are "
+                "below. To train it again add --overwrite; to add a seed, --seed N (one more) or --seeds N."
+            )
         if r.result is not None:
             _print_result(r.result)
     if seeds > 1 and any(r.result is not None for r in results):
-        err_console().print(f"mean ± std over {seeds} seeds written to {target / 'results.md'}")
+        done = "in" if all(r.reused for r in results) else "written to"
+        err_console().print(f"mean ± std over {seeds} seeds {done} {target / 'results.md'}")
     err_console().print(f"done in {time.perf_counter() - t0:.1f} s; run folder: {target}")
 
 

@@ -119,7 +119,10 @@ def run(
     Args:
         spec: a spec from :func:`resolve_spec` (or any validated :class:`RecipeSpec`).
         registries: component registries.
-        out: the run folder (default: :func:`run_folder`, ``runs/<recipe>-<data>-<id>/seed<S>``).
+        out: the run folder. Default: :func:`run_folder` (``runs/<recipe>-<data>-<id>/seed<S>``,
+            named after what the spec computes), where a finished run of this very spec is
+            returned as it is (``RunResult.reused``; nothing is trained or written) instead of
+            being refused, so the same command can be repeated.
         resume: continue the run in ``out`` (see :func:`train_or_load`).
         overwrite: replace the run in ``out`` (what modgen wrote there is deleted first, under the
             folder's lock; other files stay).
@@ -143,6 +146,10 @@ def run(
     say = log or (lambda _line: None)
     spec = validate_spec(spec, registries)
     folder = RunDir(run_folder(spec, out))
+    if out is None and not (resume or overwrite):
+        done = finished_run(spec, registries, folder.root, data=data)
+        if done is not None:
+            return done
     dist, device = setup_distributed(resolve_device(spec.run.device, key="run.device"))
     if dist.is_main:  # before any work: a folder that cannot be used (or is in use) fails at once
         check_folder(folder, resume=resume, overwrite=overwrite)
@@ -259,6 +266,9 @@ def run_seeds(
 ) -> list[RunResult]:
     """:func:`run` for each training seed into ``out/seed<S>``; their mean ± std into ``out``.
 
+    Without ``out`` (the default folder, :func:`default_run_folder`), a seed whose finished run of
+    this spec is already there is reused as :func:`run` reuses it; the others are trained.
+
     Raises:
         ConfigError: no seeds, or ``out`` already holds results (and not ``resume``/``overwrite``).
     """
@@ -268,7 +278,8 @@ def run_seeds(
         raise ConfigError("--seeds: expected at least 1 seed")
     spec = validate_spec(spec, registries)
     base = Path(out) if out is not None else default_run_folder(spec)
-    if not (resume or overwrite) and (base / "results.json").is_file():
+    reuse = out is None and not overwrite
+    if not (resume or overwrite or reuse) and (base / "results.json").is_file():
         raise ConfigError(
             f"run folder {str(base)!r} already holds results; add --resume, --overwrite or choose another --out"
         )
@@ -277,7 +288,7 @@ def run_seeds(
     for seed in seeds:
         s = evolve(spec, run=evolve(spec.run, seed=int(seed)))
         folder = base / f"seed{seed}"
-        done = finished_run(s, registries, folder, data=data) if resume else None
+        done = finished_run(s, registries, folder, data=data) if resume or reuse else None
         if done is not None:
             results.append(done)
             continue
@@ -295,7 +306,7 @@ def run_seeds(
             )
         )
     evaluated = [r.result for r in results if r.result is not None]
-    if len(evaluated) > 1:
+    if len(evaluated) > 1 and not all(r.reused for r in results):
         write_results(base, evaluated)
     return results
 
