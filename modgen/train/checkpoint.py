@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -199,11 +198,6 @@ def _tensors(value: Any, prefix: str) -> list[tuple[str, torch.Tensor]]:
     if isinstance(value, (list, tuple)):
         return [t for i, v in enumerate(value) for t in _tensors(v, f"{prefix}.{i}")]
     return []
-
-
-def is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is a finite int or float (not a bool)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # ----------------------------------------------------------------------------------------------
