@@ -104,9 +104,9 @@ if new:
     import attrs, tempfile
     spec = resolve_spec(regs, "zsml", data=folder, overrides=[*small, f"trainer.episodes={episodes}", "run.device=cpu", *extra])
     with tempfile.TemporaryDirectory() as d:
-        model = train(spec, regs, data=data, out=d + "/m")
+        model = train(spec, regs, data=data, out=d + "/m", device="cpu")
         view = data.validation_view()
-        sel_model = train(attrs.evolve(spec, data=attrs.evolve(spec.data, validation=True)), regs, data=view, out=d + "/s")
+        sel_model = train(attrs.evolve(spec, data=attrs.evolve(spec.data, validation=True)), regs, data=view, out=d + "/s", device="cpu")
     same = attrs.evolve(spec.evaluation, selection="test", seeds=1)
     t = time.perf_counter(); evaluate(model.assembly, data, same, regs, seed=0); out["same settings"] = time.perf_counter() - t
     former = {"hidden": 512, "epochs": 20, "lr": 1e-3, "weight_decay": 0.0, "schedule": "constant",

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from modgen.errors import ModgenError
     from modgen.hookspecs import hookimpl
     from modgen.pipeline import RunResult, resolve_spec, run
-    from modgen.plugins import Registries, get_registries
-    from modgen.registry import Registry
+    from modgen.plugins import get_registries
+    from modgen.registry import Registries, Registry
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "RunResult": "modgen.pipeline",
     "resolve_spec": "modgen.pipeline",
     "run": "modgen.pipeline",
-    "Registries": "modgen.plugins",
+    "Registries": "modgen.registry",
     "get_registries": "modgen.plugins",
     "Registry": "modgen.registry",
 }

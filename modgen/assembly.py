@@ -37,15 +37,26 @@ from modgen.errors import ConfigError, DataError, ShapeError
 if TYPE_CHECKING:
     from modgen.config import RecipeSpec
     from modgen.interfaces import Modulation
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
-__all__ = ["Assembly", "build_assembly", "group_of", "AWA2_SHAPES", "NETWORK_KINDS", "PARAMETER_GROUPS"]
+__all__ = [
+    "Assembly",
+    "build_assembly",
+    "group_of",
+    "AWA2_SHAPES",
+    "NETWORK_KINDS",
+    "ASSEMBLY_KINDS",
+    "PARAMETER_GROUPS",
+]
 
 #: The data shapes of AWA2 (85-d attributes, 2048-d ResNet-101 features, 40 seen classes).
 AWA2_SHAPES: dict[str, int] = {"attr_dim": 85, "feature_dim": 2048, "num_classes": 40}
 
 #: The network kinds of an assembly, in build order (also its submodule names).
 NETWORK_KINDS: tuple[str, ...] = ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder")
+
+#: Every component kind an assembly holds: its networks and the quality weighter.
+ASSEMBLY_KINDS: tuple[str, ...] = (*NETWORK_KINDS, "quality_weighter")
 
 #: The paper's parameter groups: ``d`` = theta_d, ``am`` = theta_am, ``gc`` = theta_gc.
 PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
@@ -389,13 +400,13 @@ def build_assembly(
                 f"{kind} {comps[kind].name!r}: built a {type(built[kind]).__name__}, expected a torch.nn.Module"
             )
     assembly = Assembly(
-        **{k: built[k] for k in (*NETWORK_KINDS, "quality_weighter")},
+        **{k: built[k] for k in ASSEMBLY_KINDS},
         attr_dim=a,
         feature_dim=d,
         noise_dim=z,
         num_classes=c,
-        names={k: comps[k].name for k in (*NETWORK_KINDS, "quality_weighter")},
-        params={k: comps[k].params for k in (*NETWORK_KINDS, "quality_weighter")},
+        names={k: comps[k].name for k in ASSEMBLY_KINDS},
+        params={k: comps[k].params for k in ASSEMBLY_KINDS},
         recipe=spec.name,
     )
     if target is not None and not meta:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from modgen.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from modgen.plugins import PluginRegistries as Registries
+    from modgen.registry import PluginRegistries
 
 
-@hookimpl
-def modgen_register_components(registries: Registries) -> None:
+@hookimpl(tryfirst=True)  # built-ins first: every plugin can build on them
+def modgen_register_components(registries: PluginRegistries) -> None:
     """Register every built-in component, one subpackage at a time."""
     from modgen import classify, data, nn, train
 
@@ -21,8 +21,8 @@ def modgen_register_components(registries: Registries) -> None:
         package.register_components(registries)
 
 
-@hookimpl
-def modgen_register_recipes(registries: Registries) -> None:
+@hookimpl(tryfirst=True)
+def modgen_register_recipes(registries: PluginRegistries) -> None:
     """Register ``amaz``, ``zsml``, ``clswgan``, the Table IV variants and the presets."""
     from modgen.recipes import builtin_presets, builtin_recipes
     from modgen.testing.presets import tiny

@@ -424,25 +424,25 @@ def _make_converter() -> cattrs.Converter:
 _CONVERTER = _make_converter()
 
 
+def _note_key(err: BaseException, path: str) -> str:
+    """The part of the key path cattrs' validation note on ``err`` names: ``.field`` (or ``field`` at
+    the top) for an attribute, ``[i]`` for a list item, ``""`` without a note."""
+    from cattrs.errors import AttributeValidationNote, IterableValidationNote
+
+    for note in getattr(err, "__notes__", []) or []:
+        if isinstance(note, AttributeValidationNote):
+            return f".{note.name}" if path else note.name
+        if isinstance(note, IterableValidationNote):
+            return f"[{note.index}]"
+    return ""
+
+
 def _error_lines(err: BaseException, path: str) -> list[tuple[str, str]]:
     """(key path, message) of every leaf error of a cattrs error tree."""
     if isinstance(err, cattrs.ClassValidationError | cattrs.IterableValidationError):
         out: list[tuple[str, str]] = []
         for sub in err.exceptions:
-            notes = getattr(sub, "__notes__", []) or []
-            note = notes[0] if notes else ""
-            key = ""
-            for marker in ("Structuring class ", "Structuring "):
-                if note.startswith(marker):
-                    break
-            if "@ attribute " in note:
-                key = note.rsplit("@ attribute ", 1)[1].strip()
-            elif "@ index " in note:
-                key = f"[{note.rsplit('@ index ', 1)[1].strip()}]"
-            sub_path = path + (
-                "" if not key else (key if key.startswith("[") else f".{key}" if path else key)
-            )
-            out += _error_lines(sub, sub_path)
+            out += _error_lines(sub, path + _note_key(sub, path))
         return out
     if isinstance(err, cattrs.ForbiddenExtraKeysError):
         return [(path, f"unknown key(s) {', '.join(sorted(err.extra_fields))}")]

@@ -20,7 +20,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from modgen.plugins import Registries
+    from modgen.registry import PluginRegistries
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME"]
 
@@ -33,17 +33,23 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def modgen_register_components(registries: Registries) -> None:
+def modgen_register_components(registries: PluginRegistries) -> None:
     """Register components (generators, modulators, samplers, classifiers, ...).
 
-    Called once per plugin when the registries are built. ``registries`` holds one
-    :class:`~modgen.registry.Registry` per component kind as attributes (``generator``,
-    ``modulator``, ``critic``, ``aux_classifier``, ``attribute_decoder``, ``quality_weighter``,
-    ``task_sampler``, ``final_classifier``, ``trainer``, ``dataset``). Registrations made here
-    are recorded with the plugin's name as their origin. Third-party names must start with
-    ``"<plugin>."``.
+    Called once per plugin when the registries are built, in pluggy's order: modgen's built-ins
+    first (their hooks are ``tryfirst``), then the plugins (``tryfirst`` ones, then plain ones,
+    each group in the reverse of the order they were loaded), then ``trylast`` ones, which
+    therefore see every other plugin's components. Wrappers (``wrapper=True``,
+    ``hookwrapper=True``) are refused when the plugin loads.
 
-    :param registries: the registries to add to, scoped to the calling plugin.
+    ``registries`` is a :class:`~modgen.registry.PluginRegistries`: one
+    :class:`~modgen.registry.ScopedRegistry` per kind of :data:`~modgen.registry.KINDS` as
+    attributes (``generator``, ``modulator``, ``critic``, ``aux_classifier``,
+    ``attribute_decoder``, ``quality_weighter``, ``task_sampler``, ``final_classifier``,
+    ``trainer``, ``dataset``, ``recipe``, ``preset``). Registrations made here are recorded with
+    the plugin's name as their origin. Third-party names must start with ``"<plugin>."``.
+
+    :param registries: the registries to add to and look up in, scoped to the calling plugin.
 
     Example::
 
@@ -54,11 +60,12 @@ def modgen_register_components(registries: Registries) -> None:
 
 
 @hookspec
-def modgen_register_recipes(registries: Registries) -> None:
+def modgen_register_recipes(registries: PluginRegistries) -> None:
     """Register recipes: named functions returning a :class:`~modgen.config.RecipeSpec`.
 
-    Called after every plugin's :func:`modgen_register_components`, so a recipe may name
-    components of any plugin. Recipe names of third-party plugins start with ``"<plugin>."``.
+    Called after every plugin's :func:`modgen_register_components` (so a recipe may name
+    components of any plugin), in the same order. Recipe names of third-party plugins start
+    with ``"<plugin>."``.
 
     :param registries: the registries, scoped to the calling plugin; add to
         ``registries.recipe``.

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from modgen.registry import COMPONENT_KINDS  # the one list of kinds, re-exported here
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -173,20 +175,3 @@ class DatasetLoader(Protocol):
     """Loads a data set: ``loader(root=None, **options) -> ZSLData``."""
 
     def __call__(self, root: str | None = None, **options: Any) -> ZSLData: ...
-
-
-#: Every component kind, in the order they are listed by ``modgen list``, with a one-line
-#: description. Each kind has one :class:`~modgen.registry.Registry` in
-#: :class:`~modgen.plugins.Registries`.
-COMPONENT_KINDS: dict[str, str] = {
-    "generator": "conditional feature generator G(z, a)",
-    "modulator": "task encoder AP + per-layer modulators AM",
-    "critic": "conditional WGAN critic D(x, a)",
-    "aux_classifier": "auxiliary classifier C over training classes",
-    "attribute_decoder": "attribute decoder AD(x) -> a'",
-    "quality_weighter": "synthetic-feature quality weights (Eqs. 12, 14)",
-    "task_sampler": "episodes of N-way K-shot tasks",
-    "final_classifier": "classifier trained on synthetic features",
-    "trainer": "training procedure (meta / plain)",
-    "dataset": "data-set loader returning ZSLData",
-}

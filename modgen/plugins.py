@@ -30,8 +30,15 @@ from attrs import define, field
 
 from modgen import hookspecs
 from modgen.errors import PluginError
-from modgen.interfaces import COMPONENT_KINDS
-from modgen.registry import BUILTIN, Registry
+from modgen.registry import (
+    BUILTIN,
+    COMPONENT_KINDS,
+    KINDS,
+    PluginFailure,
+    PluginRegistries,
+    Registries,
+    ScopedRegistry,
+)
 
 __all__ = [
     "Registries",
@@ -49,158 +56,16 @@ __all__ = [
     "COMPONENT_KINDS",
     "add_commands",
     "plugin_summary",
+    "call_order",
+    "plugin_version",
+    "plugin_versions",
 ]
 
 ENTRY_POINT_GROUP = "modgen"
-#: Registry kinds: every component kind plus ``recipe`` and ``preset``.
-KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset")
 
 
 class PluginWarning(UserWarning):
     """A plugin could not be loaded or failed inside a hook; it was skipped."""
-
-
-@define(frozen=True)
-class PluginFailure:
-    """Why a plugin was skipped: ``stage`` is ``"import"``, ``"validate"`` or a hook name."""
-
-    name: str
-    stage: str
-    error: str
-
-
-class ScopedRegistry:
-    """What a plugin's hook sees of a :class:`Registry`: registration and lookup, no removal.
-
-    Every registration is recorded with the plugin's name as its origin, and a third-party
-    name must start with ``"<plugin>."``.
-    """
-
-    def __init__(self, registry: Registry[Any], origin: str) -> None:
-        self._registry = registry
-        self._origin = origin
-
-    @property
-    def kind(self) -> str:
-        """The component kind of the registry."""
-        return self._registry.kind
-
-    def register(self, name: str, obj: Any = None) -> Any:
-        """Register ``obj`` under ``name`` (or return a decorator); see :meth:`Registry.register`.
-
-        Raises:
-            PluginError: a third-party name without the ``"<plugin>."`` prefix.
-            DuplicateComponentError: the name is taken.
-        """
-        if self._origin != BUILTIN and not name.startswith(self._origin + "."):
-            raise PluginError(
-                f"plugin {self._origin!r} tried to register {self._registry.kind} {name!r}: "
-                f"third-party names must start with '{self._origin}.' (e.g. "
-                f"'{self._origin}.{name.split('.')[-1]}')"
-            )
-        if obj is None:
-            add = self._registry.register(name, origin=self._origin)
-
-            def checked(o: Any) -> Any:
-                self._check_callable(name, o)
-                return add(o)
-
-            return checked
-        self._check_callable(name, obj)
-        return self._registry.register(name, obj, origin=self._origin)
-
-    def _check_callable(self, name: str, obj: Any) -> None:
-        if not callable(obj):
-            raise PluginError(
-                f"plugin {self._origin!r} registered {self._registry.kind} {name!r} as {obj!r:.60} (of type "
-                f"{type(obj).__name__}), which cannot be called; register the component's class or a function "
-                "that builds it"
-            )
-
-    def get(self, name: str) -> Any:
-        """The object registered under ``name`` (a recipe may build on a built-in one)."""
-        return self._registry.get(name)
-
-    def names(self) -> list[str]:
-        """Every registered name, sorted."""
-        return self._registry.names()
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._registry
-
-
-@define
-class Registries:
-    """One :class:`~modgen.registry.Registry` per component kind, plus ``recipe``.
-
-    Build an empty set with ``Registries()`` (tests do) or a filled one with
-    :func:`get_registries`.
-    """
-
-    generator: Registry[Any] = field(factory=lambda: Registry("generator"))
-    modulator: Registry[Any] = field(factory=lambda: Registry("modulator"))
-    critic: Registry[Any] = field(factory=lambda: Registry("critic"))
-    aux_classifier: Registry[Any] = field(factory=lambda: Registry("aux_classifier"))
-    attribute_decoder: Registry[Any] = field(factory=lambda: Registry("attribute_decoder"))
-    quality_weighter: Registry[Any] = field(factory=lambda: Registry("quality_weighter"))
-    task_sampler: Registry[Any] = field(factory=lambda: Registry("task_sampler"))
-    final_classifier: Registry[Any] = field(factory=lambda: Registry("final_classifier"))
-    trainer: Registry[Any] = field(factory=lambda: Registry("trainer"))
-    dataset: Registry[Any] = field(factory=lambda: Registry("dataset"))
-    recipe: Registry[Any] = field(factory=lambda: Registry("recipe"))
-    preset: Registry[Any] = field(factory=lambda: Registry("preset"))
-    #: Plugins that were skipped, with the reason (filled by :func:`get_registries`).
-    failures: list[PluginFailure] = field(factory=list)
-    #: Names of the plugins whose hooks ran, built-in first.
-    plugins: list[str] = field(factory=list)
-
-    def kind(self, kind: str) -> Registry[Any]:
-        """The registry of ``kind``; an unknown kind raises ``UnknownComponentError``."""
-        if kind not in KINDS:
-            from modgen.errors import UnknownComponentError
-
-            raise UnknownComponentError(
-                f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}."
-            )
-        return getattr(self, kind)
-
-    def scoped(self, origin: str) -> PluginRegistries:
-        """What the registration hooks of plugin ``origin`` receive (see :class:`PluginRegistries`)."""
-        return PluginRegistries(self, origin)
-
-
-class PluginRegistries:
-    """The registries as a plugin's hook sees them: one :class:`ScopedRegistry` per kind.
-
-    Attributes are the kinds (``registries.modulator.register(...)``); nothing can be removed.
-    """
-
-    generator: ScopedRegistry
-    modulator: ScopedRegistry
-    critic: ScopedRegistry
-    aux_classifier: ScopedRegistry
-    attribute_decoder: ScopedRegistry
-    quality_weighter: ScopedRegistry
-    task_sampler: ScopedRegistry
-    final_classifier: ScopedRegistry
-    trainer: ScopedRegistry
-    dataset: ScopedRegistry
-    recipe: ScopedRegistry
-    preset: ScopedRegistry
-
-    def __init__(self, registries: Registries, origin: str) -> None:
-        for k in KINDS:
-            setattr(self, k, ScopedRegistry(getattr(registries, k), origin))
-
-    def kind(self, kind: str) -> ScopedRegistry:
-        """The scoped registry of ``kind``."""
-        if kind not in KINDS:
-            from modgen.errors import UnknownComponentError
-
-            raise UnknownComponentError(
-                f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}."
-            )
-        return getattr(self, kind)  # type: ignore[no-any-return]
 
 
 def strict_plugins() -> bool:
@@ -302,15 +167,19 @@ def get_plugin_manager(
             _fail(failures, name, "validate", err)
             continue
         try:
-            _check_unknown_hooks(pm, name, plugin)
+            _check_hooks(pm, name, plugin)
         except PluginError as err:
             pm.unregister(name=name)
             _fail(failures, name, "validate", err)
     return LoadedPlugins(pm, failures)
 
 
-def _check_unknown_hooks(pm: pluggy.PluginManager, name: str, plugin: object) -> None:
-    """Reject hook implementations whose names are not hookspecs (misspelled hooks)."""
+def _check_hooks(pm: pluggy.PluginManager, name: str, plugin: object) -> None:
+    """Reject hook implementations whose names are not hookspecs (misspelled hooks), and wrappers.
+
+    modgen calls each plugin's hook on its own (scoped registries, a failure skips only that
+    plugin), so a wrapper (``wrapper=True`` or ``hookwrapper=True``) would never wrap anything.
+    """
     known = {n for n in dir(hookspecs) if n.startswith("modgen_")}
     for caller in pm.get_hookcallers(plugin) or []:
         if caller.name not in known:
@@ -319,13 +188,30 @@ def _check_unknown_hooks(pm: pluggy.PluginManager, name: str, plugin: object) ->
                 f"unknown hook {caller.name!r}; known hooks: {', '.join(sorted(known))}"
                 + (f" (did you mean {close[0]!r}?)" if close else "")
             )
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == name and (impl.wrapper or impl.hookwrapper):
+                option = "wrapper=True" if impl.wrapper else "hookwrapper=True"
+                raise PluginError(
+                    f"hook {caller.name!r} is marked {option}; modgen calls each plugin's hooks on their own, "
+                    "so wrappers are not supported: drop the option (tryfirst=True / trylast=True set the order)"
+                )
+
+
+def call_order(caller: Any) -> list[Any]:
+    """The hook implementations of ``caller`` in the order pluggy calls them.
+
+    pluggy keeps them in reverse call order: ``tryfirst`` ones first, then the others, each group
+    the last registered first, then ``trylast`` ones. modgen's built-in hooks are ``tryfirst``.
+    """
+    return list(reversed(caller.get_hookimpls()))
 
 
 def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
     """Call every plugin's registration hooks and return the filled :class:`Registries`.
 
-    Each plugin's hook implementation is called on its own, with the registries scoped to
-    the plugin's name; a plugin that raises is skipped with a :class:`PluginWarning` and what
+    Each plugin's hook implementation is called on its own, in pluggy's order (:func:`call_order`:
+    modgen's built-ins first, ``trylast`` plugins after all others), with the registries scoped
+    to the plugin's name; a plugin that raises is skipped with a :class:`PluginWarning` and what
     it registered before raising is removed again.
     """
     loaded = loaded if loaded is not None else get_plugin_manager()
@@ -334,8 +220,7 @@ def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
     failed: set[str] = {f.name for f in loaded.failures}
     for hook_name in ("modgen_register_components", "modgen_register_recipes"):
         caller = getattr(loaded.manager.hook, hook_name)
-        # get_hookimpls() is in registration order: built-ins first, then entry points.
-        for impl in caller.get_hookimpls():
+        for impl in call_order(caller):
             name = impl.plugin_name
             if name in failed:
                 continue
@@ -378,14 +263,14 @@ def add_commands(app: Any, loaded: LoadedPlugins, *, first: str = BUILTIN) -> No
     """Let every plugin add commands to the typer ``app`` (``modgen_register_commands``).
 
     The plugin ``first`` (modgen's own commands) registers before every other, through the same
-    hook. A third-party plugin that raises or reuses a taken command name is skipped and
+    hook; the others follow in pluggy's order (:func:`call_order`). A third-party plugin that raises or reuses a taken command name is skipped and
     reported; modgen's own failing is an error.
 
     Raises:
         PluginError: modgen's built-in commands failed to register.
     """
     caller = loaded.manager.hook.modgen_register_commands
-    impls = sorted(caller.get_hookimpls(), key=lambda i: i.plugin_name != first)
+    impls = sorted(call_order(caller), key=lambda i: i.plugin_name != first)  # a stable sort
     for impl in impls:
         n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
         taken = set(_command_names(app))
@@ -414,8 +299,6 @@ def plugin_summary(registries: Registries) -> list[dict[str, Any]]:
         >>> rows[0]["name"], rows[0]["recipes"] > 0
         ('builtin', True)
     """
-    from modgen import __version__
-
     rows = []
     for name in registries.plugins:
         counts = {"components": 0, "recipes": 0, "presets": 0}
@@ -423,13 +306,23 @@ def plugin_summary(registries: Registries) -> list[dict[str, Any]]:
             n = sum(1 for e in registries.kind(kind).entries() if e.origin == name)
             key = "recipes" if kind == "recipe" else "presets" if kind == "preset" else "components"
             counts[key] += n
-        version = __version__ if name == BUILTIN else _distribution_version(name)
-        rows.append({"name": name, "version": version, **counts})
+        rows.append({"name": name, "version": plugin_version(name), **counts})
     return rows
 
 
-def _distribution_version(plugin: str) -> str:
+def plugin_version(name: str) -> str:
+    """The version of plugin ``name``: modgen's for the built-in plugin, else its distribution's
+    (``"?"`` when it came from no installed distribution, e.g. a test's ``extra``)."""
+    if name == BUILTIN:
+        from modgen._version import __version__
+
+        return __version__
     for ep in _entry_points():
-        if ep.name == plugin and ep.dist is not None:
+        if ep.name == name and ep.dist is not None:
             return str(ep.dist.version)
     return "?"
+
+
+def plugin_versions(registries: Registries) -> dict[str, str]:
+    """The loaded plugins with their versions (:func:`plugin_version`), as provenance records them."""
+    return {name: plugin_version(name) for name in registries.plugins}

@@ -26,7 +26,7 @@ from attrs import evolve, fields
 from modgen.config import COMPONENT_SLOTS, ComponentSpec, RecipeSpec, spec_from_dict, spec_to_dict
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = [
     "amaz",
@@ -37,7 +37,6 @@ __all__ = [
     "builtin_presets",
     "tune",
     "accepted_params",
-    "DATASET_PRESET",
 ]
 
 _AMAZ_MODULATION = {"base": True, "operator": "add", "gate": "sigmoid", "bias": True}
@@ -266,20 +265,9 @@ def small_cpu_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     )
 
 
-#: The preset each data set gets when none is named (by ``DataConfig.label``).
-DATASET_PRESET: dict[str, str] = {
-    "AWA1": "AWA1",
-    "AWA2": "AWA2",
-    "CUB": "CUB",
-    "SUN": "SUN",
-    "APY": "APY",
-    "digits": "digits",
-    "fashion-mnist": "fashion-mnist",
-}
-
-
 def builtin_presets() -> dict[str, Callable[[RecipeSpec, Registries], RecipeSpec]]:
-    """Every built-in preset by name."""
+    """Every built-in preset by name. A preset named after a data set's label is that data set's
+    own: :func:`modgen.pipeline.resolve_spec` applies it when no other is named."""
     return {
         "AWA1": _paper_episodes(15000),
         "AWA2": _paper_episodes(15000),

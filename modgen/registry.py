@@ -1,8 +1,14 @@
-"""``Registry[T]``: a named collection of components of one kind.
+"""``Registry[T]``: a named collection of components of one kind, and the types built on it.
 
-Registries are instances, never module globals: :func:`modgen.plugins.get_registries`
-builds a fresh set (one per component kind) and fills it through the plugin hooks, and tests
-build their own.
+* :class:`Registry` — the objects of one kind; :data:`KINDS` — every kind there is.
+* :class:`Registries` — one :class:`Registry` per kind, what the library passes around.
+* :class:`PluginRegistries` and :class:`ScopedRegistry` — the view a plugin's hook receives:
+  registration and lookup under the plugin's name, no removal.
+
+This is a leaf module (it imports only :mod:`modgen.errors`), so every component package can
+name these types without importing the plugin loader. Registries are instances, never module
+globals: :func:`modgen.plugins.get_registries` builds a fresh set and fills it through the
+plugin hooks, and tests build their own.
 
 Example:
     >>> reg: Registry[type] = Registry("modulator")
@@ -24,14 +30,50 @@ from typing import Any, Generic, TypeVar, overload
 
 from attrs import frozen
 
-from modgen.errors import ConfigError, DuplicateComponentError, ModgenError, UnknownComponentError
+from modgen.errors import (
+    ConfigError,
+    DuplicateComponentError,
+    ModgenError,
+    PluginError,
+    UnknownComponentError,
+)
 
-__all__ = ["Registry", "RegistryEntry", "NAME_PATTERN", "BUILTIN"]
+__all__ = [
+    "Registry",
+    "RegistryEntry",
+    "Registries",
+    "PluginRegistries",
+    "ScopedRegistry",
+    "PluginFailure",
+    "COMPONENT_KINDS",
+    "KINDS",
+    "NAME_PATTERN",
+    "BUILTIN",
+]
 
 T = TypeVar("T")
 
 #: Origin recorded for components that ship with modgen.
 BUILTIN = "builtin"
+
+#: Every component kind, in the order ``modgen list`` shows them, with a one-line description.
+#: The contract of each is a Protocol in :mod:`modgen.interfaces`.
+COMPONENT_KINDS: dict[str, str] = {
+    "generator": "conditional feature generator G(z, a)",
+    "modulator": "task encoder AP + per-layer modulators AM",
+    "critic": "conditional WGAN critic D(x, a)",
+    "aux_classifier": "auxiliary classifier C over training classes",
+    "attribute_decoder": "attribute decoder AD(x) -> a'",
+    "quality_weighter": "synthetic-feature quality weights (Eqs. 12, 14)",
+    "task_sampler": "episodes of N-way K-shot tasks",
+    "final_classifier": "classifier trained on synthetic features",
+    "trainer": "training procedure (meta / plain)",
+    "dataset": "data-set loader returning ZSLData",
+}
+
+#: Registry kinds: every component kind, then ``recipe`` and ``preset``. The one list of kinds:
+#: :class:`Registries` and :class:`PluginRegistries` have one attribute per entry.
+KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset")
 
 #: What a registered name may look like: letters, digits, ``_``, ``-`` and ``.`` separators.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(\.[A-Za-z0-9][A-Za-z0-9_\-]*)*$")
@@ -235,3 +277,138 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, names={self.names()!r})"
+
+
+def _unknown_kind(kind: str) -> UnknownComponentError:
+    return UnknownComponentError(f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}.")
+
+
+@frozen
+class PluginFailure:
+    """Why a plugin was skipped: ``stage`` is ``"import"``, ``"validate"`` or a hook name."""
+
+    name: str
+    stage: str
+    error: str
+
+
+class Registries:
+    """One :class:`Registry` per kind of :data:`KINDS`, as attributes (``registries.generator``).
+
+    Build an empty set with ``Registries()`` (tests do) or a filled one with
+    :func:`modgen.plugins.get_registries`.
+
+    Attributes:
+        failures: plugins that were skipped, with the reason (filled by the plugin loader).
+        plugins: names of the plugins whose hooks ran, built-in first.
+
+    Example:
+        >>> regs = Registries()
+        >>> regs.modulator.kind, len(regs.kind("recipe"))
+        ('modulator', 0)
+    """
+
+    def __init__(self) -> None:
+        self._by_kind: dict[str, Registry[Any]] = {k: Registry(k) for k in KINDS}
+        self.failures: list[PluginFailure] = []
+        self.plugins: list[str] = []
+
+    def __getattr__(self, name: str) -> Registry[Any]:
+        by_kind = self.__dict__.get("_by_kind")
+        if by_kind is None or name not in by_kind:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return by_kind[name]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"Registries({', '.join(f'{k}={len(r)}' for k, r in self._by_kind.items())})"
+
+    def kind(self, kind: str) -> Registry[Any]:
+        """The registry of ``kind``; an unknown kind raises ``UnknownComponentError``."""
+        if kind not in KINDS:
+            raise _unknown_kind(kind)
+        return self._by_kind[kind]
+
+    def scoped(self, origin: str) -> PluginRegistries:
+        """What the registration hooks of plugin ``origin`` receive (see :class:`PluginRegistries`)."""
+        return PluginRegistries(self, origin)
+
+
+class ScopedRegistry:
+    """What a plugin's hook sees of a :class:`Registry`: registration and lookup, no removal.
+
+    Every registration is recorded with the plugin's name as its origin, and a third-party
+    name must start with ``"<plugin>."``.
+    """
+
+    def __init__(self, registry: Registry[Any], origin: str) -> None:
+        self._registry = registry
+        self._origin = origin
+
+    @property
+    def kind(self) -> str:
+        """The component kind of the registry."""
+        return self._registry.kind
+
+    def register(self, name: str, obj: Any = None) -> Any:
+        """Register ``obj`` under ``name`` (or return a decorator); see :meth:`Registry.register`.
+
+        Raises:
+            PluginError: a third-party name without the ``"<plugin>."`` prefix.
+            DuplicateComponentError: the name is taken.
+        """
+        if self._origin != BUILTIN and not name.startswith(self._origin + "."):
+            raise PluginError(
+                f"plugin {self._origin!r} tried to register {self._registry.kind} {name!r}: "
+                f"third-party names must start with '{self._origin}.' (e.g. "
+                f"'{self._origin}.{name.split('.')[-1]}')"
+            )
+        if obj is None:
+            add = self._registry.register(name, origin=self._origin)
+
+            def checked(o: Any) -> Any:
+                self._check_callable(name, o)
+                return add(o)
+
+            return checked
+        self._check_callable(name, obj)
+        return self._registry.register(name, obj, origin=self._origin)
+
+    def _check_callable(self, name: str, obj: Any) -> None:
+        if not callable(obj):
+            raise PluginError(
+                f"plugin {self._origin!r} registered {self._registry.kind} {name!r} as {obj!r:.60} (of type "
+                f"{type(obj).__name__}), which cannot be called; register the component's class or a function "
+                "that builds it"
+            )
+
+    def get(self, name: str) -> Any:
+        """The object registered under ``name`` (a recipe may build on a built-in one)."""
+        return self._registry.get(name)
+
+    def names(self) -> list[str]:
+        """Every registered name, sorted."""
+        return self._registry.names()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._registry
+
+
+class PluginRegistries:
+    """The registries as a plugin's hook receives them: one :class:`ScopedRegistry` per kind of
+    :data:`KINDS`, as attributes (``registries.modulator.register(...)``); nothing can be removed.
+    """
+
+    def __init__(self, registries: Registries, origin: str) -> None:
+        self._by_kind = {k: ScopedRegistry(registries.kind(k), origin) for k in KINDS}
+
+    def __getattr__(self, name: str) -> ScopedRegistry:
+        by_kind = self.__dict__.get("_by_kind")
+        if by_kind is None or name not in by_kind:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return by_kind[name]  # type: ignore[no-any-return]
+
+    def kind(self, kind: str) -> ScopedRegistry:
+        """The scoped registry of ``kind``; an unknown kind raises ``UnknownComponentError``."""
+        if kind not in KINDS:
+            raise _unknown_kind(kind)
+        return self._by_kind[kind]

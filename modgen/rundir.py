@@ -35,14 +35,27 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modgen.errors import DataError, ModgenError
 
-__all__ = ["RunDir", "RunLockedError", "atomic_write_text", "write_json", "os_error", "check_writable_folder"]
+if TYPE_CHECKING:
+    from modgen.evaluate.protocols import EvaluationResult
+
+__all__ = [
+    "RunDir",
+    "RunLockedError",
+    "atomic_write_text",
+    "write_json",
+    "os_error",
+    "check_writable_folder",
+    "now",
+    "write_results",
+    "read_results",
+]
 
 #: Files a finished or started run leaves; their presence makes a folder "not empty".
 RUN_FILES = ("config.toml", "metrics.jsonl", "summary.json", "results.json", "checkpoints")
@@ -60,6 +73,18 @@ RUN_ENTRIES = (
     "sweep-*.json",
     ".*.tmp",
 )
+
+
+def now() -> str:
+    """The time stamp run files record (``metrics.jsonl``, ``provenance.json``): UTC, ISO 8601, seconds.
+
+    Example:
+        >>> now().endswith("+00:00")
+        True
+    """
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class RunLockedError(ModgenError):
@@ -196,6 +221,93 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+# ----------------------------------------------------------------------------------------------
+# results.json: the evaluation of a run (or of several seeds)
+
+
+def _results_payload(runs: Sequence[EvaluationResult]) -> dict[str, Any]:
+    from modgen.evaluate.protocols import aggregate
+
+    return {
+        "format": "modgen-results",
+        "unit": "percent",
+        "aggregate": aggregate(runs),
+        "runs": [r.to_dict() for r in runs],
+    }
+
+
+def write_results(
+    folder: str | os.PathLike[str],
+    results: EvaluationResult | Sequence[EvaluationResult],
+    *,
+    stem: str = "results",
+) -> dict[str, Path]:
+    """Write ``<stem>.json`` and ``<stem>.md`` into ``folder``, atomically (Markdown first).
+
+    The JSON holds ``{"format", "unit": "percent", "aggregate": ..., "runs": [...]}``; the
+    Markdown the tables of the single result, or of the aggregate when there are several
+    (rendered by :func:`modgen.report.results_markdown`).
+
+    Raises:
+        DataError: ``results`` is empty or not aggregatable.
+        ModgenError: the folder cannot be written.
+
+    Example:
+        >>> import tempfile
+        >>> from modgen.evaluate import EvaluationResult
+        >>> paths = write_results(tempfile.mkdtemp(), EvaluationResult("digits", zsl={"svm": 50.0}))
+        >>> sorted(p.name for p in paths.values())
+        ['results.json', 'results.md']
+    """
+    from modgen.evaluate.protocols import EvaluationResult
+    from modgen.report.tables import results_markdown
+
+    runs = [results] if isinstance(results, EvaluationResult) else list(results)
+    payload = _results_payload(runs)
+    out = Path(folder)
+    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    atomic_write_text(md_path, results_markdown(runs[0] if len(runs) == 1 else payload["aggregate"]))
+    atomic_write_text(json_path, json.dumps(payload, indent=2) + "\n")
+    return {"json": json_path, "markdown": md_path}
+
+
+def read_results(path: str | os.PathLike[str]) -> list[EvaluationResult]:
+    """The results stored by :func:`write_results` (a ``results.json`` file or its folder).
+
+    Raises:
+        DataError: the file is missing, not JSON, or not in :func:`write_results`' format.
+
+    Example:
+        >>> import tempfile
+        >>> from modgen.evaluate import EvaluationResult
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = write_results(folder, EvaluationResult("digits", zsl={"svm": 50.0}))
+        >>> read_results(folder)[0].zsl
+        {'svm': 50.0}
+    """
+    from modgen.evaluate.protocols import EvaluationResult
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    try:
+        payload = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise DataError(f"{p}: no results file; run the evaluation first (it writes results.json)") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{p}: cannot read it as JSON ({err})") from err
+    if (
+        not isinstance(payload, Mapping)
+        or payload.get("format") != "modgen-results"
+        or not isinstance(payload.get("runs"), list)
+    ):
+        raise DataError(f"{p}: not a modgen results file (no format 'modgen-results' with a 'runs' list)")
+    try:
+        return [EvaluationResult.from_dict(r) for r in payload["runs"]]
+    except (DataError, TypeError) as err:
+        raise DataError(f"{p}: a run is malformed: {err}") from err
+
+
 class RunDir:
     """Paths and writers of one run folder (see the module docstring)."""
 
@@ -257,6 +369,10 @@ class RunDir:
             return False
         trainer = data.get("trainer")
         return isinstance(data.get("name"), str) and isinstance(trainer, dict) and "name" in trainer
+
+    def is_trained(self) -> bool:
+        """Whether training finished here: ``summary.json`` and a checkpoint to load the networks from."""
+        return self.summary.is_file() and self.checkpoint.is_file()
 
     def is_finished(self) -> bool:
         """Whether training finished (``summary.json``) and the evaluation was written."""
@@ -401,3 +517,14 @@ class RunDir:
 
     def write_json(self, path: Path, data: Any) -> None:
         write_json(path, data)
+
+    def append_evaluation(self, result: EvaluationResult, name: str, episode: int) -> None:
+        """Append the record of an evaluation to the metrics: ``kind: eval``, its ``name`` (``final``,
+        or the id of a later evaluation), the ``episode`` of the networks, the time, and per
+        classifier ``zsl/<c>`` and ``gzsl_h/<c>``, and the classifier-free ``quality/<m>``.
+        """
+        record: dict[str, Any] = {"kind": "eval", "evaluation": name, "episode": episode, "time": now()}
+        record.update({f"zsl/{c}": v for c, v in result.zsl.items()})
+        record.update({f"gzsl_h/{c}": g["h"] for c, g in result.gzsl.items()})
+        record.update({f"quality/{m}": v for m, v in result.quality.items()})
+        self.append_metrics([record])

@@ -124,7 +124,7 @@ from typing import TYPE_CHECKING
 from modgen import hookimpl
 
 if TYPE_CHECKING:
-    from modgen.plugins import PluginRegistries
+    from modgen.registry import PluginRegistries
 
 # The components (and torch) are imported inside the hooks: modgen imports every plugin module to
 # build its command line, and `modgen --help` should not pay for importing torch.

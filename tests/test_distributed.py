@@ -16,6 +16,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from modgen.data.digits import load_digits_zsl
 from modgen.distributed import DistContext, current_context, read_env, setup_distributed
 from modgen.errors import ConfigError
 from modgen.pipeline import resolve_spec
@@ -379,7 +380,7 @@ def test_two_process_run_matches_one_process_run_and_only_rank0_writes(two_rank_
     assert '"world_size": 2' in job["summary"]
     assert json.loads((job["rank0"] / "provenance.json").read_text())["state"] == "finished"
 
-    ref = train(_tiny(episodes=3), registries, out=tmp_path / "single")
+    ref = train(_tiny(episodes=3), registries, data=load_digits_zsl(), out=tmp_path / "single", device="cpu")
     ref_model = {
         k: v.detach().clone() for k, v in ref.assembly.state_dict().items() if not k.endswith(_BN_BUFFERS)
     }
@@ -408,8 +409,8 @@ def test_resume_of_a_two_process_run_matches_the_one_process_run(two_rank_job, r
     assert [m["episode"] for m in RunDir(run).read_metrics()] == [1, 2, 3, 4, 5]
 
     single = tmp_path / "single"
-    train(_tiny(episodes=3), registries, out=single)
-    train(_tiny(episodes=5), registries, out=single, resume=True)
+    train(_tiny(episodes=3), registries, data=load_digits_zsl(), out=single, device="cpu")
+    train(_tiny(episodes=5), registries, data=load_digits_zsl(), out=single, device="cpu", resume=True)
     resumed, ref = _model(run), _model(single)
     largest, mean = _diffs(resumed, ref)
     moved_largest, moved_mean = _diffs(resumed, two_rank_job["model"])

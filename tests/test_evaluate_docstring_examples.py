@@ -32,6 +32,7 @@ MODULES = [
     "modgen.config",
     "modgen.recipes",
     "modgen.pipeline",
+    "modgen.pipeline._spec",
     "modgen.rundir",
     "modgen.runtime",
     "modgen.train.settings",

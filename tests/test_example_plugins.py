@@ -84,8 +84,7 @@ def test_plugin_module_loads_from_source_through_extra(
 def test_plugin_components_train_inside_modgen(plugin_modules: dict[str, ModuleType], tmp_path: Path) -> None:
     """film.amaz-film with the diverse sampler: two meta-training episodes on digits, finite losses."""
     from modgen.data.digits import load_digits_zsl
-    from modgen.pipeline import resolve_spec
-    from modgen.train.loop import train
+    from modgen.pipeline import resolve_spec, train_or_load
 
     regs = get_registries(extra=list(plugin_modules.items()), entry_points=False)
     spec = resolve_spec(
@@ -104,7 +103,7 @@ def test_plugin_components_train_inside_modgen(plugin_modules: dict[str, ModuleT
             "attribute_decoder.hidden=[32, 16]",
         ],
     )
-    outcome = train(spec, regs, data=load_digits_zsl(), out=tmp_path / "run")
+    outcome = train_or_load(spec, regs, tmp_path / "run", load_digits_zsl(), device=torch.device("cpu"))
     assert type(outcome.assembly.modulator).__name__ == "FiLMModulator"
     assert outcome.spec.task_sampler.name == "diverse.attribute-diverse"
     assert "diverse.attribute-diverse" in (tmp_path / "run" / "config.toml").read_text()

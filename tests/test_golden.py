@@ -51,7 +51,7 @@ def _run(recipe, registries, out, episodes=3):
         overrides=[f"trainer.episodes={episodes}", "run.device=cpu", "run.log_every=1", *extra],
     )
     spec = tiny(spec, registries)
-    result = train(spec, registries, data=load_digits_zsl(), out=out)
+    result = train(spec, registries, data=load_digits_zsl(), out=out, device="cpu")
     total = sum(
         float(p.double().abs().sum()) for p in result.assembly.state_dict().values() if p.is_floating_point()
     )

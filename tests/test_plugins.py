@@ -194,3 +194,87 @@ def test_a_plugin_preset_is_applied_by_resolve_spec():
     rows = {r["name"]: r for r in plugin_summary(regs)}
     assert rows["fast"]["presets"] == 1 and rows["fast"]["components"] == 0
     assert rows["builtin"]["presets"] == len([e for e in regs.preset.entries() if e.origin == "builtin"])
+
+
+def test_a_trylast_plugin_sees_the_builtins_and_extends_one():
+    """pluggy calls trylast implementations after all others: a plugin that builds on a built-in
+    component says so with trylast=True and finds it registered."""
+
+    @hookimpl(trylast=True)
+    def modgen_register_components(registries):
+        base = registries.generator.get("mlp")
+        registries.generator.register("wide.mlp", type("WideMLP", (base,), {"__doc__": "A wider MLP."}))
+
+    regs = get_registries(
+        [("wide", make_plugin("wide", modgen_register_components=modgen_register_components))],
+        entry_points=False,
+    )
+    assert regs.failures == []
+    assert regs.generator.get("wide.mlp").__mro__[1] is regs.generator.get("mlp")
+    assert regs.generator.entry("wide.mlp").origin == "wide"
+
+
+def test_hooks_run_in_pluggys_order():
+    """tryfirst, then the built-ins (tryfirst, loaded first), then plain plugins last loaded first,
+    then trylast: what pm.hook.<name>() would do."""
+    calls: list[tuple[str, bool]] = []
+
+    def plugin(name, **order):
+        @hookimpl(**order)
+        def modgen_register_components(registries):
+            calls.append((name, "mlp" in registries.generator.names()))
+
+        return name, make_plugin(name, modgen_register_components=modgen_register_components)
+
+    regs = get_registries(
+        [plugin("a"), plugin("late", trylast=True), plugin("b"), plugin("early", tryfirst=True)],
+        entry_points=False,
+    )
+    assert regs.failures == []
+    assert calls == [("early", False), ("b", True), ("a", True), ("late", True)]
+
+
+@pytest.mark.parametrize("option", ["wrapper", "hookwrapper"])
+def test_a_wrapper_hook_is_refused(option, monkeypatch):
+    @hookimpl(**{option: True})
+    def modgen_register_components(registries):
+        registries.modulator.register("wrap.thing", Thing)
+        yield
+
+    wrap = make_plugin("wrap", modgen_register_components=modgen_register_components)
+    with pytest.warns(PluginWarning, match=rf"plugin 'wrap' failed validating.*{option}=True.*not supported"):
+        regs = get_registries([("wrap", wrap)], entry_points=False)
+    assert "wrap.thing" not in regs.modulator and "wrap" not in regs.plugins
+    assert [(f.name, f.stage) for f in regs.failures] == [("wrap", "validate")]
+    monkeypatch.setenv("MODGEN_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=rf"hook 'modgen_register_components' is marked {option}=True"):
+        get_registries([("wrap", wrap)], entry_points=False)
+
+
+def test_a_plugin_data_set_gets_the_preset_registered_under_its_name():
+    """The data set's own preset is the one registered under its label, built-in or not."""
+    from modgen.pipeline import resolve_spec
+    from modgen.recipes import tune
+
+    @hookimpl
+    def modgen_register_components(registries):
+        from modgen.data import load_digits_zsl
+
+        registries.dataset.register("mine.digits", lambda root=None: load_digits_zsl())
+
+    @hookimpl
+    def modgen_register_recipes(registries):
+        registries.preset.register(
+            "mine.digits", lambda spec, regs: tune(spec, regs, trainer={"episodes": 7})
+        )
+
+    mine = make_plugin(
+        "mine",
+        modgen_register_components=modgen_register_components,
+        modgen_register_recipes=modgen_register_recipes,
+    )
+    regs = get_registries([("mine", mine)], entry_points=False)
+    assert resolve_spec(regs, "zsml", dataset="mine.digits").trainer.params["episodes"] == 7
+    assert (
+        resolve_spec(regs, "zsml", dataset="mine.digits", preset="digits").trainer.params["episodes"] == 600
+    )

@@ -267,6 +267,7 @@ def test_a_killed_sweep_resumes_without_repeating_finished_points(regs, tmp_path
 def test_a_model_killed_mid_training_resumes_from_its_checkpoint(regs, tmp_path):
     from attrs import evolve
 
+    from modgen.data import load_dataset
     from modgen.rundir import RunDir
     from modgen.train.loop import train
 
@@ -279,7 +280,9 @@ def test_a_model_killed_mid_training_resumes_from_its_checkpoint(regs, tmp_path)
     train(
         evolve(spec, trainer=evolve(spec.trainer, params={**spec.trainer.params, "episodes": 1})),
         regs,
+        data=load_dataset(regs, spec.data),
         out=model,
+        device="cpu",
     )
     (model / "summary.json").unlink()
 

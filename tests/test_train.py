@@ -11,13 +11,13 @@ import torch
 from modgen.config import apply_overrides
 from modgen.errors import CheckpointError, TrainingDivergedError
 from modgen.functional.maml import inner_grads, sgd_update
-from modgen.pipeline import resolve_spec
+from modgen.pipeline import load_run, resolve_spec, train_or_load
 from modgen.plugins import get_registries
 from modgen.rundir import RunDir
 from modgen.testing.presets import tiny as tiny_sizes
 from modgen.train.base import RandomStreams
 from modgen.train.checkpoint import load_checkpoint
-from modgen.train.loop import load_run, train
+from modgen.train.loop import train
 
 TINY = ["run.log_every=1", "run.checkpoint_every=2", 'run.device="cpu"']
 PLAIN = ["trainer.batch_size=8", "trainer.critic_iters=2"]
@@ -46,7 +46,7 @@ def params_of(asm) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("recipe", ["amaz", "zsml", "clswgan", "amaz-t4-softmax"])
 def test_each_recipe_trains_with_finite_logged_losses(recipe, digits, registries, tmp_path):
-    out = train(tiny(recipe), registries, data=digits, out=tmp_path / recipe)
+    out = train_or_load(tiny(recipe), registries, tmp_path / recipe, digits, device=torch.device("cpu"))
     run = RunDir(out.run.root)
     records = run.read_metrics()
     assert [r["episode"] for r in records] == [1, 2, 3]
@@ -64,19 +64,25 @@ def test_each_recipe_trains_with_finite_logged_losses(recipe, digits, registries
 
 
 def test_training_changes_parameters_and_is_deterministic(digits, registries, tmp_path):
-    a = train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "a")
-    b = train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "b")
+    a = train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "a", device="cpu")
+    b = train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "b", device="cpu")
     pa, pb = params_of(a.assembly), params_of(b.assembly)
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
-    c = train(tiny("amaz", "run.seed=1", episodes=2), registries, data=digits, out=tmp_path / "c")
+    c = train(
+        tiny("amaz", "run.seed=1", episodes=2), registries, data=digits, out=tmp_path / "c", device="cpu"
+    )
     assert any(not torch.equal(pa[k], params_of(c.assembly)[k]) for k in pa)
 
 
 @pytest.mark.parametrize("recipe", ["amaz", "clswgan"])
 def test_resume_equals_uninterrupted(recipe, digits, registries, tmp_path):
-    straight = train(tiny(recipe, episodes=4), registries, data=digits, out=tmp_path / "straight")
-    train(tiny(recipe, episodes=2), registries, data=digits, out=tmp_path / "split")
-    resumed = train(tiny(recipe, episodes=4), registries, data=digits, out=tmp_path / "split", resume=True)
+    straight = train(
+        tiny(recipe, episodes=4), registries, data=digits, out=tmp_path / "straight", device="cpu"
+    )
+    train(tiny(recipe, episodes=2), registries, data=digits, out=tmp_path / "split", device="cpu")
+    resumed = train(
+        tiny(recipe, episodes=4), registries, data=digits, out=tmp_path / "split", device="cpu", resume=True
+    )
     ps, pr = params_of(straight.assembly), params_of(resumed.assembly)
     assert ps.keys() == pr.keys()
     for k in ps:
@@ -103,36 +109,39 @@ def test_divergence_guard_names_the_loss_and_keeps_checkpoint(digits, registries
         TrainingDivergedError,
         match=r"loss 'loss/ad' \(= nan\) became non-finite by episode 3 .*episode 2\) is kept",
     ):
-        train(tiny("amaz", episodes=6), registries, data=digits, out=tmp_path / "nan")
+        train(tiny("amaz", episodes=6), registries, data=digits, out=tmp_path / "nan", device="cpu")
     ckpt = load_checkpoint(tmp_path / "nan" / "checkpoints" / "last.pt")
     assert ckpt["episode"] == 2
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
 
 
 def test_corrupt_checkpoint_gives_clear_error(digits, registries, tmp_path):
-    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r")
+    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r", device="cpu")
     path = tmp_path / "r" / "checkpoints" / "last.pt"
     path.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match=r"last.pt' is corrupt or not a PyTorch file"):
-        train(tiny("amaz", episodes=4), registries, data=digits, out=tmp_path / "r", resume=True)
+        train(
+            tiny("amaz", episodes=4), registries, data=digits, out=tmp_path / "r", device="cpu", resume=True
+        )
     with pytest.raises(CheckpointError, match=r"does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
 
 
 def test_mismatched_checkpoint_gives_clear_error(digits, registries, tmp_path):
-    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r")
+    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r", device="cpu")
     with pytest.raises(CheckpointError, match=r"different recipe configuration"):
         train(
             tiny("amaz", "generator.hidden=32", episodes=4),
             registries,
             data=digits,
             out=tmp_path / "r",
+            device="cpu",
             resume=True,
         )
 
 
 def test_checkpoint_is_written_atomically(digits, registries, tmp_path, monkeypatch):
-    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r")
+    train(tiny("amaz", episodes=2), registries, data=digits, out=tmp_path / "r", device="cpu")
     path = tmp_path / "r" / "checkpoints" / "last.pt"
     good = path.read_bytes()
 
@@ -141,7 +150,9 @@ def test_checkpoint_is_written_atomically(digits, registries, tmp_path, monkeypa
 
     monkeypatch.setattr(torch, "save", crash)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny("amaz", episodes=4), registries, data=digits, out=tmp_path / "r", resume=True)
+        train(
+            tiny("amaz", episodes=4), registries, data=digits, out=tmp_path / "r", device="cpu", resume=True
+        )
     assert path.read_bytes() == good
     assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
 
@@ -179,12 +190,13 @@ def test_second_order_trains_and_differs_from_first_order(adaptation, digits, re
         "trainer.alpha2=0.1",
         "trainer.alpha3=0.1",
     ]
-    fo = train(tiny("amaz", *extra, episodes=1), registries, data=digits, out=tmp_path / "fo")
+    fo = train(tiny("amaz", *extra, episodes=1), registries, data=digits, out=tmp_path / "fo", device="cpu")
     so = train(
         tiny("amaz", *extra, "trainer.first_order=false", episodes=1),
         registries,
         data=digits,
         out=tmp_path / "so",
+        device="cpu",
     )
     pf, ps = params_of(fo.assembly), params_of(so.assembly)
     assert all(torch.isfinite(v).all() for v in ps.values())

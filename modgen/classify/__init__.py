@@ -16,9 +16,9 @@ classifier is its unweighted class plus another ``weighting`` default, made by
 together (stacked softmax networks, a warm-started ``C`` path for the SVM).
 
 Example:
-    >>> from modgen.plugins import Registries
+    >>> from modgen.registry import Registries
     >>> regs = Registries()
-    >>> register_components(regs)
+    >>> register_components(regs.scoped("builtin"))
     >>> regs.final_classifier.names()
     ['sklearn-svm', 'softmax', 'svm', 'weighted-sklearn-svm', 'weighted-softmax', 'weighted-svm']
 """
@@ -46,7 +46,7 @@ from modgen.classify.svm import (
 )
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.registry import PluginRegistries
 
 __all__ = [
     "FINAL_CLASSIFIERS",
@@ -78,13 +78,13 @@ FINAL_CLASSIFIERS: dict[str, type] = {
 }
 
 
-def register_components(registries: Registries) -> None:
+def register_components(registries: PluginRegistries) -> None:
     """Register the final classifiers of :data:`FINAL_CLASSIFIERS` (called by :mod:`modgen.builtin`).
 
     Example:
-        >>> from modgen.plugins import Registries
+        >>> from modgen.registry import Registries
         >>> regs = Registries()
-        >>> register_components(regs)
+        >>> register_components(regs.scoped("builtin"))
         >>> regs.final_classifier.get("weighted-svm").__name__
         'WeightedLinearSVMClassifier'
     """

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import typer
 
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = ["build_app", "main"]
 
@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"modgen {__version__}")
         return
+    from modgen.cli.app import build_app
     from modgen.cli.errors import run_cli
 
-    run_cli(args)
+    run_cli(args, build_app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,8 @@
 """The root of the ``modgen`` app: global options, ``list``, ``plugins``, ``recipe show``.
 
+What every command shares (the error-handling group, the state, the consoles) is in
+:mod:`modgen.cli.toolkit`, so command modules never import this one.
+
 Every other command comes from a plugin through ``modgen_register_commands`` — modgen's own
 (:mod:`modgen.cli.commands`: ``train``, ``evaluate``, ``data``, ``sweep``, ...) exactly as a third
 party's. A plugin whose commands fail to register, or reuse a taken name, is reported and
@@ -12,70 +15,10 @@ import logging
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
-from modgen.cli.errors import handle
+from modgen.cli.toolkit import ModgenGroup, State, console, err_console, get_state
 
-__all__ = ["build_app", "State", "console", "err_console", "get_state"]
-
-log = logging.getLogger("modgen")
-
-
-class ModgenGroup(TyperGroup):
-    """A click group whose failures become one plain line and an exit code."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort):
-            raise
-        except Exception as err:  # noqa: BLE001 - the CLI's error boundary (see modgen.cli.errors)
-            if _is_click(err):
-                raise
-            raise typer.Exit(handle(err)) from None
-        except KeyboardInterrupt as err:
-            raise typer.Exit(handle(err)) from None
-
-
-def _is_click(err: BaseException) -> bool:
-    """Whether ``err`` is click's own (usage errors, exits): typer handles those itself."""
-    return type(err).__module__.split(".")[0] in ("click", "typer")
-
-
-class State:
-    """What the commands of one app share: the registries, built when first needed."""
-
-    def __init__(self, registries: Any = None) -> None:
-        self._registries = registries
-        self.loaded: Any = None
-
-    @property
-    def registries(self) -> Any:
-        if self._registries is None:
-            from modgen.plugins import load_plugins
-
-            self._registries = load_plugins(self.loaded)
-        return self._registries
-
-
-def get_state(ctx: typer.Context) -> State:
-    """The :class:`State` of the running app."""
-    root = ctx.find_root()
-    return root.obj  # type: ignore[no-any-return]
-
-
-def console() -> Any:
-    """The console for results (stdout), without markup or highlighting of user text."""
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True, markup=False)
-
-
-def err_console() -> Any:
-    """The console for progress and notes (stderr)."""
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+__all__ = ["build_app"]
 
 
 def _version(value: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from modgen.cli.app import ModgenGroup, console, err_console, get_state
+from modgen.cli.toolkit import ModgenGroup, console, err_console, get_state
 from modgen.errors import ConfigError
 
 __all__ = ["register", "info_tables"]

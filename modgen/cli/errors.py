@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from modgen.errors import ModgenError
 
-__all__ = ["print_error", "run_cli", "INTERRUPTED_EXIT", "set_resume_hint"]
+__all__ = ["print_error", "handle", "run_cli", "INTERRUPTED_EXIT", "set_resume_hint"]
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells use.
 INTERRUPTED_EXIT = 130
@@ -76,12 +77,11 @@ def handle(err: BaseException) -> int:
     raise err
 
 
-def run_cli(args: list[str]) -> None:
-    """Build the app and run it with ``args`` (the app's group turns failures into one line)."""
+def run_cli(args: list[str], build_app: Callable[[], Any]) -> None:
+    """Build the app with ``build_app`` and run it with ``args`` (the app's group turns failures
+    into one line; a failure to build it, too)."""
     warnings.showwarning = _warning_line
     try:
-        from modgen.cli.app import build_app
-
         app = build_app()
     except (ModgenError, OSError) as err:  # strict plugin mode, a broken built-in
         sys.exit(handle(err))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from modgen.cli.app import ModgenGroup, err_console
+from modgen.cli.toolkit import ModgenGroup, err_console
 
 __all__ = ["register"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from modgen.cli import options as opt
-from modgen.cli.app import ModgenGroup, console, err_console, get_state
+from modgen.cli.toolkit import ModgenGroup, console, err_console, get_state
 
 __all__ = ["register"]
 

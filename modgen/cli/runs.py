@@ -1,4 +1,9 @@
-"""``modgen train``, ``evaluate``, ``synthesize``, ``retrieve``: thin commands over the pipeline."""
+"""``modgen train``, ``evaluate``, ``synthesize``, ``retrieve``: thin commands over the pipeline.
+
+Each command turns its flags into one pipeline call (``train``: :func:`~modgen.pipeline.resolve_spec`
+or :func:`~modgen.pipeline.resume_spec`, then :func:`~modgen.pipeline.run_spec`) and prints what
+it returns.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,8 @@ from typing import Annotated, Any
 import typer
 
 from modgen.cli import options as opt
-from modgen.cli.app import console, err_console, get_state
 from modgen.cli.errors import set_resume_hint
+from modgen.cli.toolkit import console, err_console, get_state
 
 __all__ = ["register"]
 
@@ -155,38 +160,45 @@ def train_cmd(
     no_eval: opt.NoEval = False,
 ) -> None:
     """Train a recipe (default: amaz on the embedded digits data), then evaluate it."""
-    from modgen.config import spec_from_dict, spec_to_dict
-    from modgen.pipeline import default_run_folder, resolve_spec, validate_spec
+    from modgen.pipeline import resolve_spec, resume_spec
 
     regs = get_state(ctx).registries
     if resume is not None:
-        given = {
-            "--recipe": _given(ctx, "recipe"),
-            "--config": config,
-            "--dataset": dataset,
-            "--data": data,
-            "--name": name,
-            "--preset": preset,
-            "--seed": seed,
-            "--set": set_,
-            "--out": out,
-            "--overwrite": overwrite,
-            "--seeds": seeds != 1,
-        }
-        spec = _resume_spec(resume, [flag for flag, value in given.items() if value])
+        _refuse_changes(
+            {
+                "--recipe": _given(ctx, "recipe"),
+                "--config": config,
+                "--dataset": dataset,
+                "--data": data,
+                "--name": name,
+                "--preset": preset,
+                "--seed": seed,
+                "--set": set_,
+                "--out": out,
+                "--overwrite": overwrite,
+                "--seeds": seeds != 1,
+            }
+        )
+        spec = resume_spec(regs, resume, episodes=episodes, device=device, threads=threads)
     else:
         spec = resolve_spec(
-            regs, recipe, config=config, dataset=dataset, data=data, name=name, preset=preset, overrides=set_
+            regs,
+            recipe,
+            config=config,
+            dataset=dataset,
+            data=data,
+            name=name,
+            preset=preset,
+            overrides=set_,
+            episodes=episodes,
+            seed=seed,
+            device=device,
+            threads=threads,
         )
-    spec = _with_flags(spec, episodes=episodes, seed=seed, device=device, threads=threads)
-    spec = validate_spec(spec_from_dict(type(spec), spec_to_dict(spec)), regs)
-    target = resume if resume is not None else out
-    if target is None:
-        target = default_run_folder(spec) if seeds > 1 else default_run_folder(spec) / f"seed{spec.run.seed}"
     _train(
         ctx,
         spec,
-        Path(target),
+        resume if resume is not None else out,
         seeds=seeds,
         resume=resume is not None,
         overwrite=overwrite,
@@ -200,35 +212,38 @@ def _given(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name != "DEFAULT"
 
 
-def _resume_spec(resume: Path, conflicting: list[str]) -> Any:
-    """The spec of the run in ``resume``; a flag that would change it is an error."""
+def _refuse_changes(flags: dict[str, Any]) -> None:
+    """With ``--resume``, a flag that chooses a spec or a folder is an error (the run has its own)."""
     from modgen.errors import ConfigError
-    from modgen.pipeline import read_spec
 
-    if conflicting:
+    given = [flag for flag, value in flags.items() if value]
+    if given:
         raise ConfigError(
-            f"--resume continues a run with its own settings; {conflicting[0]} cannot change them (only "
+            f"--resume continues a run with its own settings; {given[0]} cannot change them (only "
             "--episodes, --device and --threads can); start a new run instead"
         )
-    if not (Path(resume) / "config.toml").is_file():
-        raise ConfigError(
-            f"--resume {str(resume)!r}: not a run folder (no config.toml); give the folder of a run "
-            "(modgen train --out), or start a new run without --resume"
-        )
-    return read_spec(Path(resume) / "config.toml")
 
 
 def _train(
-    ctx: typer.Context, spec: Any, target: Path, *, seeds: int, resume: bool, overwrite: bool, evaluate: bool
+    ctx: typer.Context,
+    spec: Any,
+    out: Path | None,
+    *,
+    seeds: int,
+    resume: bool,
+    overwrite: bool,
+    evaluate: bool,
 ) -> None:
-    """Run one seed or several through the pipeline, with progress, and print the results."""
-    from modgen.pipeline import run, run_seeds
+    """Run the spec through the pipeline (:func:`modgen.pipeline.run_spec`), with progress, and print
+    the results."""
+    from modgen.pipeline import run_folder, run_spec
+    from modgen.rundir import RunDir
 
-    regs = get_state(ctx).registries
+    target = run_folder(spec, out, seeds=seeds)
     shown = target if seeds == 1 else target / "seed<S>"
     set_resume_hint(
         f"modgen train --resume {shlex.quote(str(shown))}",
-        None if seeds > 1 else target / "checkpoints" / "last.pt",
+        None if seeds > 1 else RunDir(target).checkpoint,
     )
     err_console().print(
         f"modgen train: recipe={spec.name} data={spec.data.label} episodes={spec.trainer.params.get('episodes')} "
@@ -237,37 +252,29 @@ def _train(
     t0 = time.perf_counter()
     progress, update = _progress(ctx)
     with progress:
-        if seeds > 1:
-            seed_list = [spec.run.seed + i for i in range(seeds)]
-            results = run_seeds(
-                spec,
-                regs,
-                seed_list,
-                target,
-                overwrite=overwrite,
-                evaluate=evaluate,
-                progress=update,
-                log=_say,
-            )
-        else:
-            results = [
-                run(
-                    spec,
-                    regs,
-                    target,
-                    resume=resume,
-                    overwrite=overwrite,
-                    evaluate=evaluate,
-                    progress=update,
-                    log=_say,
-                )
-            ]
+        results = run_spec(
+            spec,
+            get_state(ctx).registries,
+            seeds=seeds,
+            out=out,
+            resume=resume,
+            overwrite=overwrite,
+            evaluate=evaluate,
+            progress=update,
+            log=_say,
+        )
     set_resume_hint(None)
     for r in results:
+        if r.reused:
+            err_console().print(
+                f"{r.run.root}: already done (trained and evaluated with these settings); its results are "
+                "below. To train it again add --overwrite; to add a seed, --seed N (one more) or --seeds N."
+            )
         if r.result is not None:
             _print_result(r.result)
     if seeds > 1 and any(r.result is not None for r in results):
-        err_console().print(f"mean ± std over {seeds} seeds written to {target / 'results.md'}")
+        done = "in" if all(r.reused for r in results) else "written to"
+        err_console().print(f"mean ± std over {seeds} seeds {done} {target / 'results.md'}")
     err_console().print(f"done in {time.perf_counter() - t0:.1f} s; run folder: {target}")
 
 
@@ -351,25 +358,3 @@ def retrieve_cmd(
         run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device
     ).items():
         console().print(f"AP@{kk}: {ap:.1f}")
-
-
-def _with_flags(
-    spec: Any, *, episodes: int | None, seed: int | None, device: str | None, threads: int | None
-) -> Any:
-    """``spec`` with the typed flags of ``modgen train`` applied."""
-    from attrs import evolve
-
-    from modgen.config import check_device_name
-
-    if episodes is not None:
-        spec = evolve(
-            spec, trainer=evolve(spec.trainer, params={**spec.trainer.params, "episodes": episodes})
-        )
-    run = spec.run
-    if seed is not None:
-        run = evolve(run, seed=seed)
-    if device is not None:
-        run = evolve(run, device=check_device_name(device, key="--device"))
-    if threads is not None:
-        run = evolve(run, threads=threads)
-    return evolve(spec, run=run)

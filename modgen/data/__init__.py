@@ -11,9 +11,9 @@ Registered loaders are called as ``loader(root=None, **options) -> ZSLData``;
 
 Example:
     >>> from modgen.config import DataConfig
-    >>> from modgen.plugins import Registries
+    >>> from modgen.registry import Registries
     >>> regs = Registries()
-    >>> register_components(regs)
+    >>> register_components(regs.scoped("builtin"))
     >>> load_dataset(regs, DataConfig(dataset="digits")).name
     'digits'
 """
@@ -34,7 +34,7 @@ from modgen.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from modgen.config import DataConfig
-    from modgen.plugins import Registries
+    from modgen.registry import PluginRegistries, Registries
 
 __all__ = [
     "ZSLData",
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-def register_components(registries: Registries) -> None:
+def register_components(registries: PluginRegistries) -> None:
     """Register the built-in data sets and the ``episodic`` task sampler.
 
     Data sets: ``digits``, ``fashion-mnist``, ``xlsa17`` (options ``name`` and ``root``
@@ -84,9 +84,9 @@ def load_dataset(registries: Registries, config: DataConfig) -> ZSLData:
 
     Example:
         >>> from modgen.config import DataConfig
-        >>> from modgen.plugins import Registries
+        >>> from modgen.registry import Registries
         >>> regs = Registries()
-        >>> register_components(regs)
+        >>> register_components(regs.scoped("builtin"))
         >>> load_dataset(regs, DataConfig(dataset="digits", options={"pca": 8})).feature_dim
         8
     """

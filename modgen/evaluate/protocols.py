@@ -63,9 +63,17 @@ from modgen.runtime import resolve_device
 if TYPE_CHECKING:
     from modgen.config import EvalConfig
     from modgen.data.zsldata import ZSLData
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
-__all__ = ["EvaluationResult", "Selection", "evaluate", "select", "aggregate", "evaluation_seeds"]
+__all__ = [
+    "EvaluationResult",
+    "Selection",
+    "evaluate",
+    "select",
+    "aggregate",
+    "evaluation_seeds",
+    "check_data",
+]
 
 Log = Callable[[str], None]
 
@@ -268,20 +276,31 @@ def evaluation_seeds(seed: int, count: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
 
 
-def _check(config: EvalConfig, data: ZSLData, seed: Any) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError(f"evaluate: seed must be an integer >= 0, got {seed!r}")
+def check_data(config: EvalConfig, data: ZSLData) -> None:
+    """What the protocol needs of the data: at least 2 unseen classes, unseen test samples, and
+    no more retrieved samples (``evaluation.retrieval_k``) than there are.
+
+    Raises:
+        DataError: too few unseen classes, or no unseen test samples.
+        ConfigError: a ``retrieval_k`` larger than the number of unseen test samples.
+    """
+    if len(data.unseen_classes) < 2:
+        raise DataError(f"{data.name}: ZSL needs at least 2 unseen classes, got {len(data.unseen_classes)}")
     n_test = int(np.asarray(data.test_unseen).size)
     if n_test == 0:
-        raise DataError(f"{data.name}: test_unseen is empty; there is nothing to evaluate on")
+        raise DataError(f"{data.name}: test_unseen is empty (no unseen test samples); check the split file")
     for k in config.retrieval_k:
         if k > n_test:
             raise ConfigError(
                 f"evaluation.retrieval_k: {k} is more than the {n_test} test_unseen samples of "
                 f"{data.name!r}; choose k <= {n_test}"
             )
-    if len(data.unseen_classes) < 2:
-        raise DataError(f"{data.name}: ZSL needs at least 2 unseen classes, got {len(data.unseen_classes)}")
+
+
+def _check(config: EvalConfig, data: ZSLData, seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"evaluate: seed must be an integer >= 0, got {seed!r}")
+    check_data(config, data)
 
 
 class _Scores:

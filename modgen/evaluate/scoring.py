@@ -28,7 +28,7 @@ from modgen.evaluate.metrics import harmonic_mean, per_class_accuracies
 if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
     from modgen.evaluate.sets import TrainingSet
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = ["TestSplit", "zsl_score", "gzsl_score", "classifier_grid", "make_classifier", "fit_points"]
 

@@ -32,7 +32,7 @@ from modgen.nn.modulator import AttributeModulation, AttributeModulator, NoModul
 from modgen.nn.quality import CosineQualityWeighter, UniformQualityWeighter
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.registry import PluginRegistries
 
 __all__ = [
     "FBD",
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-def register_components(registries: Registries) -> None:
+def register_components(registries: PluginRegistries) -> None:
     """Register this subpackage's built-in components (called by :mod:`modgen.builtin`)."""
     registries.generator.register("mlp", MLPGenerator)
     registries.modulator.register("attribute", AttributeModulator)

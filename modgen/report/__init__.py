@@ -17,10 +17,9 @@ from modgen.report.tables import (
     csv_table,
     format_stat,
     markdown_table,
-    read_results,
     results_markdown,
-    write_results,
 )
+from modgen.rundir import read_results, write_results  # the files are the run folder's; kept importable here
 
 __all__ = [
     "LOSS_LABELS",

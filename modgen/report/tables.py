@@ -1,5 +1,7 @@
 """Tables of results: one Markdown/CSV renderer for a run, a comparison of runs and a sweep.
 
+Rendering only: the files they go into (``results.json``/``.md``) belong to :mod:`modgen.rundir`.
+
 Every number is a percentage with one decimal (the mean-gap measures: a ratio with two),
 ``mean ± std``; results chosen on the test split (the literature-comparison mode) carry a ``†``
 on every number they produced and a note under the table.
@@ -18,12 +20,10 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modgen.errors import DataError
 from modgen.evaluate.protocols import EvaluationResult, aggregate
-from modgen.rundir import atomic_write_text
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -38,8 +38,6 @@ __all__ = [
     "format_stat",
     "results_markdown",
     "comparison_rows",
-    "write_results",
-    "read_results",
     "assembly_table",
 ]
 
@@ -248,76 +246,6 @@ def comparison_rows(
     return header, text, raw
 
 
-def _results_payload(runs: Sequence[EvaluationResult]) -> dict[str, Any]:
-    return {
-        "format": "modgen-results",
-        "unit": "percent",
-        "aggregate": aggregate(runs),
-        "runs": [r.to_dict() for r in runs],
-    }
-
-
-def write_results(
-    folder: str | Path, results: EvaluationResult | Sequence[EvaluationResult], *, stem: str = "results"
-) -> dict[str, Path]:
-    """Write ``<stem>.json`` and ``<stem>.md`` into ``folder``, atomically (Markdown first).
-
-    The JSON holds ``{"format", "unit": "percent", "aggregate": ..., "runs": [...]}``; the
-    Markdown the tables of the single result, or of the aggregate when there are several.
-
-    Raises:
-        DataError: ``results`` is empty or not aggregatable.
-        ModgenError: the folder cannot be written.
-
-    Example:
-        >>> import tempfile
-        >>> paths = write_results(tempfile.mkdtemp(), EvaluationResult("digits", zsl={"svm": 50.0}))
-        >>> sorted(p.name for p in paths.values())
-        ['results.json', 'results.md']
-    """
-    runs = [results] if isinstance(results, EvaluationResult) else list(results)
-    payload = _results_payload(runs)
-    out = Path(folder)
-    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    atomic_write_text(md_path, results_markdown(runs[0] if len(runs) == 1 else payload["aggregate"]))
-    atomic_write_text(json_path, json.dumps(payload, indent=2) + "\n")
-    return {"json": json_path, "markdown": md_path}
-
-
-def read_results(path: str | Path) -> list[EvaluationResult]:
-    """The results stored by :func:`write_results` (a ``results.json`` file or its folder).
-
-    Raises:
-        DataError: the file is missing, not JSON, or not in :func:`write_results`' format.
-
-    Example:
-        >>> import tempfile
-        >>> folder = tempfile.mkdtemp()
-        >>> _ = write_results(folder, EvaluationResult("digits", zsl={"svm": 50.0}))
-        >>> read_results(folder)[0].zsl
-        {'svm': 50.0}
-    """
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.json"
-    try:
-        payload = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise DataError(f"{p}: no results file; run the evaluation first (it writes results.json)") from err
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"{p}: cannot read it as JSON ({err})") from err
-    if (
-        not isinstance(payload, Mapping)
-        or payload.get("format") != "modgen-results"
-        or not isinstance(payload.get("runs"), list)
-    ):
-        raise DataError(f"{p}: not a modgen results file (no format 'modgen-results' with a 'runs' list)")
-    try:
-        return [EvaluationResult.from_dict(r) for r in payload["runs"]]
-    except (DataError, TypeError) as err:
-        raise DataError(f"{p}: a run is malformed: {err}") from err
-
-
 def assembly_table(assembly: Assembly) -> Table:
     """A rich table of an assembly's components, shapes, parameter groups and counts.
 
@@ -331,7 +259,7 @@ def assembly_table(assembly: Assembly) -> Table:
     """
     from rich.table import Table
 
-    from modgen.assembly import NETWORK_KINDS, group_of
+    from modgen.assembly import ASSEMBLY_KINDS, group_of
 
     a, d, z, c = assembly.attr_dim, assembly.feature_dim, assembly.noise_dim, assembly.num_classes
     counts = assembly.parameter_counts()
@@ -349,7 +277,7 @@ def assembly_table(assembly: Assembly) -> Table:
         "quality_weighter": f"a, a' ({a}) -> weight",
     }
     notes = []
-    for kind in (*NETWORK_KINDS, "quality_weighter"):
+    for kind in ASSEMBLY_KINDS:
         obj = getattr(assembly, kind)
         extra = obj.extra_repr() if hasattr(obj, "extra_repr") else ""
         table.add_row(

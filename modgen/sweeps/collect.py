@@ -92,7 +92,7 @@ def collect_runs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, RunGroup]
         DataError: a path does not exist, or nothing finished lies under it.
     """
     from modgen.pipeline import read_spec, spec_id
-    from modgen.report import read_results
+    from modgen.rundir import read_results
 
     groups: dict[str, RunGroup] = {}
     for folder in _run_folders(paths):

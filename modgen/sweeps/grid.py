@@ -74,7 +74,7 @@ else:  # pragma: no cover
 
 if TYPE_CHECKING:
     from modgen.config import RecipeSpec
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = [
     "GRID_KEYS",
@@ -284,7 +284,8 @@ def expand_grid(grid: SweepGrid, registries: Registries) -> list[SweepPoint]:
         ConfigError: an invalid override, an xlsa17 data set without ``data_root``, or two
             points with the same spec.
     """
-    from modgen.pipeline import XLSA17_NAMES, resolve_spec, spec_id
+    from modgen.data.xlsa17 import XLSA17_DATASETS
+    from modgen.pipeline import resolve_spec, spec_id
 
     for name in grid.classifiers:
         registries.final_classifier.get(name)
@@ -295,7 +296,7 @@ def expand_grid(grid: SweepGrid, registries: Registries) -> list[SweepPoint]:
         grid.recipes, grid.datasets, grid.seeds, sigmas, samples
     ):
         root: Path | None = None
-        if dataset.upper() in XLSA17_NAMES:
+        if dataset.upper() in XLSA17_DATASETS:
             if not grid.data_root:
                 raise ConfigError(
                     f"{grid.source}: datasets lists {dataset!r}, an xlsa17 data set, but the grid has no "

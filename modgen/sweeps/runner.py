@@ -21,7 +21,7 @@ from modgen.errors import ConfigError, ModgenError
 from modgen.rundir import RunDir, atomic_write_text, write_json
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
     from modgen.sweeps.grid import SweepPoint
 
 __all__ = ["SweepReport", "run_sweep", "is_finished", "write_plan"]
@@ -53,18 +53,6 @@ def write_plan(out: Path, grid_text: str | None, points: Sequence[SweepPoint], c
         atomic_write_text(out / "grid.toml", grid_text)
 
 
-def _model(spec: Any, registries: Registries, folder: Path, data: Any) -> Any:
-    """The trained model in ``folder``: loaded if finished, resumed if interrupted, else trained."""
-    from modgen.train.loop import load_run, train
-
-    run = RunDir(folder)
-    if run.summary.is_file() and run.checkpoint.is_file():
-        return load_run(folder, registries, device=spec.run.device, data=data)
-    return train(
-        spec, registries, data=data, out=folder, resume=run.checkpoint.is_file() and run.config.is_file()
-    )
-
-
 def _evaluate_group(
     members: list[SweepPoint],
     registries: Registries,
@@ -76,32 +64,48 @@ def _evaluate_group(
 ) -> list[str]:
     """Train the group's model (and its selection model when needed); evaluate every point."""
     from modgen.evaluate.protocols import select
-    from modgen.pipeline import _evaluate_with_floor, _needs_selection, _selection_spec, _write_evaluation
+    from modgen.pipeline import (
+        evaluate_with_floor,
+        needs_selection,
+        selection_spec,
+        train_or_load,
+        write_evaluation,
+    )
     from modgen.runtime import apply_threads, resolve_device
     from modgen.sweeps.grid import training_spec
+    from modgen.train.loop import preflight
 
     spec = training_spec(members[0].spec)
     if device is not None:
         spec = evolve(spec, run=evolve(spec.run, device=device))
     if threads is not None:
         spec = evolve(spec, run=evolve(spec.run, threads=threads))
-    apply_threads(spec.run.threads, resolve_device(spec.run.device, key="run.device"))
+    dev = resolve_device(spec.run.device, key="run.device")
+    apply_threads(
+        spec.run.threads, dev, preflight(spec, registries, data, dev)
+    )  # once, for the group's networks
     folder = root / "models" / members[0].train_id
     t0 = time.perf_counter()
-    model = _model(spec, registries, folder, data)
+    # a model finished by an earlier attempt is loaded, one a killed attempt left is resumed
+    model = train_or_load(spec, registries, folder, data, device=dev, resume=True)
     sel_model = None
-    if any(_needs_selection(p.spec, registries) for p in members):
-        sel_model = _model(_selection_spec(spec), registries, folder / "selection", data.validation_view())
+    if any(needs_selection(p.spec, registries) for p in members):
+        sel_model = train_or_load(
+            selection_spec(spec),
+            registries,
+            folder / "selection",
+            data.validation_view(),
+            device=dev,
+            resume=True,
+        )
     trained = time.perf_counter() - t0
     done = []
     for p in members:
         selection = None
-        if sel_model is not None and _needs_selection(p.spec, registries):
+        if sel_model is not None and needs_selection(p.spec, registries):
             selection = select(sel_model.assembly, sel_model.data, p.spec.evaluation, registries, seed=p.seed)
-        result = _evaluate_with_floor(
-            p.spec, registries, model.assembly, data, selection, say, progress=False
-        )
-        _write_evaluation(RunDir(root / "runs" / p.id), result, "final", model.episodes)
+        result = evaluate_with_floor(p.spec, registries, model.assembly, data, selection, say, progress=False)
+        write_evaluation(RunDir(root / "runs" / p.id), result, "final", model.episodes)
         done.append(p.id)
         best = max(result.zsl.values()) if result.zsl else float("nan")
         say(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modgen.config import RecipeSpec
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = ["tiny", "TINY_SIZES"]
 

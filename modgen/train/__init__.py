@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from modgen.plugins import Registries
+    from modgen.registry import PluginRegistries
 
 __all__ = ["register_components"]
 
 
-def register_components(registries: Registries) -> None:
+def register_components(registries: PluginRegistries) -> None:
     """Register the ``meta`` and ``plain`` trainers (called by :mod:`modgen.builtin`)."""
     from modgen.train.meta import MetaTrainer
     from modgen.train.plain import PlainTrainer

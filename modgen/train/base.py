@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from modgen.assembly import Assembly
     from modgen.config import RecipeSpec
     from modgen.data.zsldata import ZSLData
-    from modgen.plugins import Registries
+    from modgen.registry import Registries
 
 __all__ = [
     "BaseTrainer",

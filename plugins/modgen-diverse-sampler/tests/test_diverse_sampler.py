@@ -160,6 +160,7 @@ def test_episode_on_cuda(data: ZSLData) -> None:
 
 def test_a_recipe_with_the_sampler_resolves_and_trains_one_episode(tmp_path) -> None:
     """``--set task_sampler.name=diverse.attribute-diverse`` keeps the preset's task sizes."""
+    from modgen.data import load_dataset
     from modgen.pipeline import resolve_spec
     from modgen.testing.presets import tiny
     from modgen.train.loop import train
@@ -173,5 +174,5 @@ def test_a_recipe_with_the_sampler_resolves_and_trains_one_episode(tmp_path) -> 
     )
     spec = tiny(spec, regs)
     assert spec.task_sampler.name == "diverse.attribute-diverse" and spec.task_sampler.params["n_way"] == 2
-    outcome = train(spec, regs, out=tmp_path / "run")
+    outcome = train(spec, regs, data=load_dataset(regs, spec.data), out=tmp_path / "run", device="cpu")
     assert outcome.episodes == 1 and all(np.isfinite(v) for v in outcome.last_metrics.values())
