@@ -39,7 +39,7 @@ def modgen_register_components(registries: Registries) -> None:
     Called once per plugin when the registries are built. ``registries`` holds one
     :class:`~modgen.registry.Registry` per component kind as attributes (``generator``,
     ``modulator``, ``critic``, ``aux_classifier``, ``attribute_decoder``, ``quality_weighter``,
-    ``task_sampler``, ``final_classifier``, ``trainer``, ``dataset``). Registrations made here
+    ``task_sampler``, ``final_classifier``, ``trainer``, ``dataset``, ``backbone``). Registrations made here
     are recorded with the plugin's name as their origin. Third-party names must start with
     ``"<plugin>."``.
 

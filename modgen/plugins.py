@@ -147,6 +147,7 @@ class Registries:
     final_classifier: Registry[Any] = field(factory=lambda: Registry("final_classifier"))
     trainer: Registry[Any] = field(factory=lambda: Registry("trainer"))
     dataset: Registry[Any] = field(factory=lambda: Registry("dataset"))
+    backbone: Registry[Any] = field(factory=lambda: Registry("backbone"))
     recipe: Registry[Any] = field(factory=lambda: Registry("recipe"))
     preset: Registry[Any] = field(factory=lambda: Registry("preset"))
     #: Plugins that were skipped, with the reason (filled by :func:`get_registries`).
@@ -185,6 +186,7 @@ class PluginRegistries:
     final_classifier: ScopedRegistry
     trainer: ScopedRegistry
     dataset: ScopedRegistry
+    backbone: ScopedRegistry
     recipe: ScopedRegistry
     preset: ScopedRegistry
 
