@@ -89,7 +89,8 @@ class EfficientNetLite0(ImageBackbone):
     def __init__(self, weights: str | Path | None = None, sha256: str | None = None) -> None:
         super().__init__()
         source = resolve_weights("efficientnet-lite0", weights, sha256, LITE0_WEIGHTS)
-        assert source is not None  # packaged weights exist, so a source always comes back
+        if source is None:  # pragma: no cover - with packaged weights a source always comes back
+            raise ConfigError("backbone 'efficientnet-lite0': no weights to load")
         net, arch_version = _architecture()
         load_weights(net, source, "efficientnet-lite0")
         self.net = net
