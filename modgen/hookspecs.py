@@ -46,7 +46,7 @@ def modgen_register_components(registries: PluginRegistries) -> None:
     :class:`~modgen.registry.ScopedRegistry` per kind of :data:`~modgen.registry.KINDS` as
     attributes (``generator``, ``modulator``, ``critic``, ``aux_classifier``,
     ``attribute_decoder``, ``quality_weighter``, ``task_sampler``, ``final_classifier``,
-    ``trainer``, ``dataset``, ``recipe``, ``preset``). Registrations made here are recorded with
+    ``trainer``, ``dataset``, ``backbone``, ``recipe``, ``preset``). Registrations made here are recorded with
     the plugin's name as their origin. Third-party names must start with ``"<plugin>."``.
 
     :param registries: the registries to add to and look up in, scoped to the calling plugin.

@@ -40,6 +40,7 @@ __all__ = [
     "TaskSampler",
     "FinalClassifier",
     "DatasetLoader",
+    "Backbone",
     "COMPONENT_KINDS",
 ]
 
@@ -175,3 +176,29 @@ class DatasetLoader(Protocol):
     """Loads a data set: ``loader(root=None, **options) -> ZSLData``."""
 
     def __call__(self, root: str | None = None, **options: Any) -> ZSLData: ...
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """An image feature extractor (``torch.nn.Module``, frozen): images -> pooled features.
+
+    Constructed as ``factory(**params)``; by convention ``weights=`` (a local weights file) and
+    ``sha256=`` (its checksum). See :class:`modgen.backbones.ImageBackbone`.
+
+    Attributes:
+        feature_dim: ``D``.
+        input_size: the square resolution it was trained at (the default image size).
+        mean: per-channel (RGB) mean of the input normalisation, for pixels in ``[0, 1]``.
+        std: per-channel (RGB) standard deviation of that normalisation.
+        info: provenance (``name``, ``weights`` with their ``sha256``) for build records.
+
+    ``forward(images)``: ``(B, 3, H, W)`` normalised with ``mean``/``std`` -> ``(B, D)``.
+    """
+
+    feature_dim: int
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    info: dict[str, Any]
+
+    def __call__(self, images: Tensor) -> Tensor: ...

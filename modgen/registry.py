@@ -69,6 +69,7 @@ COMPONENT_KINDS: dict[str, str] = {
     "final_classifier": "classifier trained on synthetic features",
     "trainer": "training procedure (meta / plain)",
     "dataset": "data-set loader returning ZSLData",
+    "backbone": "image feature extractor: images (B, 3, H, W) -> pooled features (B, D)",
 }
 
 #: Registry kinds: every component kind, then ``recipe`` and ``preset``. The one list of kinds:

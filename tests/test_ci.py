@@ -90,7 +90,7 @@ def test_the_constraints_pin_every_dependency_but_torch() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
-    wanted += project["optional-dependencies"]["docs"]
+    wanted += project["optional-dependencies"]["docs"] + project["optional-dependencies"]["features"]
     pinned = {
         _requirement_name(ln): ln.split("==", 1)[1].strip()
         for ln in (ROOT / ".ci" / "constraints.txt").read_text().splitlines()

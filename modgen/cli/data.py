@@ -1,4 +1,4 @@
-"""``modgen data``: inspect data sets and make semi-synthetic ones."""
+"""``modgen data``: inspect data sets, make semi-synthetic ones, turn images into features."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from modgen.cli.data_features import features_command
 from modgen.cli.toolkit import ModgenGroup, console, err_console, get_state
 from modgen.errors import ConfigError
 
 __all__ = ["register", "info_tables"]
 
 data_app = typer.Typer(
-    cls=ModgenGroup, no_args_is_help=True, help="Inspect data sets and make semi-synthetic ones."
+    cls=ModgenGroup,
+    no_args_is_help=True,
+    help="Inspect data sets, make semi-synthetic ones, and turn images into features.",
 )
+data_app.command("features")(features_command)
 
 
 def register(app: typer.Typer) -> None:

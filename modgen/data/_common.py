@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import tempfile
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,6 +27,9 @@ __all__ = [
     "finish",
     "check_semantics_option",
     "check_scaling_option",
+    "default_cache_dir",
+    "save_atomic",
+    "read_cached",
 ]
 
 
@@ -188,3 +194,34 @@ def finish(
     if pca is not None:
         data = apply_pca(data, pca, seed)
     return data.scaled(scaling)
+
+
+def default_cache_dir() -> Path:
+    """Where derived features are cached when no ``cache_dir`` is given.
+
+    ``$MODGEN_CACHE``, else ``$XDG_CACHE_HOME/modgen``, else ``~/.cache/modgen``.
+    """
+    if os.environ.get("MODGEN_CACHE"):
+        return Path(os.environ["MODGEN_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "modgen"
+
+
+def save_atomic(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` through a temporary file, so a reader never sees half a file
+    (two runs may fill the same cache at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as f:
+        np.save(f, array)
+    os.replace(f.name, path)
+
+
+def read_cached(cache: Path | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """The cached features, or ``None`` when absent or unreadable (then they are made again)."""
+    if cache is None or not cache.is_file():
+        return None
+    try:
+        feats = np.load(cache)
+    except (OSError, ValueError, EOFError):
+        return None
+    return feats if feats.shape == shape and feats.dtype == np.float32 else None

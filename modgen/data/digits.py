@@ -19,7 +19,9 @@ whose validation task the closed-form floor (ESZSL, ridge) finds neither trivial
 (about 72% on the 2-way task, chance 50%; the rule and its scores are in docs/benchmarks.md, "What was tried").
 
 Features are the 64 pixels divided by 16 (so in ``[0, 1]``), optionally projected by PCA
-fitted on ``trainval``; class attributes are L2-normalised per class like xlsa17's ``att``.
+fitted on ``trainval``, or with ``features="imagenet"`` an ImageNet-pretrained backbone's
+features of the images (:mod:`modgen.data.imagenet`, cached); class attributes are
+L2-normalised per class like xlsa17's ``att``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from modgen.data._common import (
     read_attribute_table,
     stratified_split,
 )
+from modgen.data.imagenet import IMAGENET_IMAGE_SIZE, check_imagenet_options, with_imagenet_features
 from modgen.data.zsldata import ZSLData
 from modgen.errors import ConfigError
 
@@ -54,6 +57,8 @@ DIGITS_UNSEEN: tuple[int, ...] = (4, 5, 6)
 DIGITS_VAL_CLASSES: tuple[int, ...] = (0, 3)
 #: The hand-made attribute table, package data of :mod:`modgen.data`.
 DIGITS_ATTRIBUTES_FILE = "digits_attributes.csv"
+#: The ``features`` option's values.
+DIGITS_FEATURES: tuple[str, ...] = ("pixels", "imagenet")
 
 
 def load_digits_zsl(
@@ -65,6 +70,10 @@ def load_digits_zsl(
     unseen: Sequence[int] = DIGITS_UNSEEN,
     val_classes: Sequence[int] = DIGITS_VAL_CLASSES,
     semantics: str = "att",
+    features: str = "pixels",
+    backbone: str = "efficientnet-lite0",
+    image_size: int = IMAGENET_IMAGE_SIZE,
+    cache_dir: str | None = None,
 ) -> ZSLData:
     """Load the embedded ``digits`` zero-shot data set.
 
@@ -76,9 +85,15 @@ def load_digits_zsl(
         unseen: the unseen digits.
         val_classes: the validation digits (seen digits).
         semantics: only ``"att"`` (the hand-made table).
+        features: ``"pixels"`` (64-d) or ``"imagenet"``: ``backbone``'s features of the images
+            upscaled to ``image_size`` (:func:`~modgen.data.imagenet.with_imagenet_features`).
+        backbone: the registered backbone of ``features="imagenet"``.
+        image_size: the square side the 8x8 images are upscaled to for the backbone.
+        cache_dir: where ImageNet features are cached (``None``: the default cache; ``""``: none).
 
     Returns:
-        ``ZSLData`` with features ``(1797, 64)`` (or ``(1797, pca)``) and semantics ``(10, 18)``.
+        ``ZSLData`` with features ``(1797, 64)`` (or ``(1797, pca)``; ``imagenet``: the backbone's
+        width, 1280 for ``efficientnet-lite0``) and semantics ``(10, 18)``.
 
     Raises:
         ConfigError: a bad option.
@@ -90,12 +105,18 @@ def load_digits_zsl(
     """
     check_semantics_option("digits", semantics)
     check_scaling_option("digits", scaling)
+    if features not in DIGITS_FEATURES:
+        raise ConfigError(
+            f"digits: option features={features!r} is unknown; expected one of {', '.join(DIGITS_FEATURES)}"
+        )
+    if features == "imagenet":
+        check_imagenet_options("digits", backbone, image_size)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"digits: option seed={seed!r} must be a non-negative integer")
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    features = (bunch.data / 16.0).astype(np.float32)
+    pixels = (bunch.data / 16.0).astype(np.float32)
     labels = bunch.target.astype(np.int64)
     digit_names, attribute_names, table = read_attribute_table(DIGITS_ATTRIBUTES_FILE)
     semantics_arr = table / np.linalg.norm(table, axis=1, keepdims=True)
@@ -103,7 +124,7 @@ def load_digits_zsl(
     trainval, test_seen = stratified_split(labels, seen, 0.8, seed)
     data = build_embedded(
         name="digits",
-        features=features,
+        features=pixels,
         labels=labels,
         semantics=semantics_arr,
         class_names=digit_names,
@@ -123,6 +144,11 @@ def load_digits_zsl(
         },
         source="sklearn.datasets.load_digits + modgen/data/" + DIGITS_ATTRIBUTES_FILE,
     )
+    if features == "imagenet":
+        images = pixels.reshape(-1, 8, 8)
+        data = with_imagenet_features(
+            data, images, backbone=backbone, image_size=image_size, cache_dir=cache_dir
+        )
     return finish(data, validation=validation, scaling=scaling, pca=pca, seed=seed)
 
 
@@ -136,6 +162,10 @@ def digits_loader(
     unseen: Sequence[int] = DIGITS_UNSEEN,
     val_classes: Sequence[int] = DIGITS_VAL_CLASSES,
     semantics: str = "att",
+    features: str = "pixels",
+    backbone: str = "efficientnet-lite0",
+    image_size: int = IMAGENET_IMAGE_SIZE,
+    cache_dir: str | None = None,
 ) -> ZSLData:
     """The embedded digits (scikit-learn, no download) with a hand-made attribute table.
 
@@ -156,4 +186,8 @@ def digits_loader(
         unseen=unseen,
         val_classes=val_classes,
         semantics=semantics,
+        features=features,
+        backbone=backbone,
+        image_size=image_size,
+        cache_dir=cache_dir,
     )

@@ -26,7 +26,10 @@ Features: ``"pixels"`` (the 784 pixels / 255, optional PCA fitted on ``trainval`
 so unseen images never touch feature learning. It is deterministic for a seed on the CPU and
 is cached under ``cache_dir`` (default: ``$MODGEN_CACHE``, else ``$XDG_CACHE_HOME/modgen``,
 else ``~/.cache/modgen``; ``cache_dir=""`` turns the cache off), keyed by a digest of the images,
-the split and the CNN settings, so a changed input never reads a stale file.
+the split and the CNN settings, so a changed input never reads a stale file. Or
+``"imagenet"``: an ImageNet-pretrained backbone's features of the same images
+(:mod:`modgen.data.imagenet`, cached likewise); nothing is trained, so the split does not
+enter them.
 """
 
 from __future__ import annotations
@@ -34,8 +37,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,9 +50,13 @@ from modgen.data._common import (
     check_class_choice,
     check_scaling_option,
     check_semantics_option,
+    default_cache_dir,
     finish,
     read_attribute_table,
+    read_cached,
+    save_atomic,
 )
+from modgen.data.imagenet import IMAGENET_IMAGE_SIZE, check_imagenet_options, with_imagenet_features
 from modgen.data.zsldata import ZSLData
 from modgen.errors import ConfigError, DataError
 
@@ -80,7 +85,7 @@ FASHION_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-FEATURES: tuple[str, ...] = ("pixels", "cnn")
+FEATURES: tuple[str, ...] = ("pixels", "cnn", "imagenet")
 _INSTALL_HINT = (
     "Install the images with `apt-get install dataset-fashion-mnist` (they go to "
     f"{FASHION_MNIST_DIR}) or point the path option (data.root) at a folder holding the idx .gz files."
@@ -153,12 +158,15 @@ def load_fashion_mnist(
     unseen: Sequence[int] = FASHION_UNSEEN,
     val_classes: Sequence[int] = FASHION_VAL_CLASSES,
     semantics: str = "att",
+    backbone: str = "efficientnet-lite0",
+    image_size: int = IMAGENET_IMAGE_SIZE,
 ) -> ZSLData:
     """Load Fashion-MNIST as a zero-shot data set.
 
     Args:
         root: the folder of the idx ``.gz`` files (default :data:`FASHION_MNIST_DIR`).
-        features: ``"pixels"`` (784-d) or ``"cnn"`` (``cnn_dim``-d, learned on ``trainval``).
+        features: ``"pixels"`` (784-d), ``"cnn"`` (``cnn_dim``-d, learned on ``trainval``) or
+            ``"imagenet"`` (``backbone``'s features of the images upscaled to ``image_size``).
         pca: project pixel features onto this many principal axes fitted on ``trainval``.
         subsample: keep at most this many images per class in each file (a seeded draw), for
             quick runs.
@@ -168,11 +176,13 @@ def load_fashion_mnist(
         cnn_epochs: training epochs of the CNN.
         cnn_dim: width of the CNN features.
         device: where the CNN trains (``"cpu"``, ``"cuda"``).
-        cache_dir: where CNN features are cached (``None``: :func:`default_cache_dir`; ``""``:
-            not cached).
+        cache_dir: where CNN and ImageNet features are cached (``None``:
+            :func:`default_cache_dir`; ``""``: not cached).
         unseen: the unseen class ids (label order of the idx files).
         val_classes: the validation class ids (seen classes).
         semantics: only ``"att"`` (the hand-made table).
+        backbone: the registered backbone of ``features="imagenet"``.
+        image_size: the square side the 28x28 images are upscaled to for the backbone.
 
     Returns:
         ``ZSLData`` with 10 classes and semantics ``(10, 21)``.
@@ -187,6 +197,8 @@ def load_fashion_mnist(
         ((1700, 32), [0, 2, 9])
     """
     _check_options(semantics, scaling, features, pca, seed, cnn_epochs, cnn_dim, subsample)
+    if features == "imagenet":
+        check_imagenet_options("fashion-mnist", backbone, image_size)
     folder = Path(root or FASHION_MNIST_DIR).expanduser()
     if not folder.is_dir():
         raise DataError(f"fashion-mnist: folder {str(folder)!r} does not exist. {_INSTALL_HINT}")
@@ -197,6 +209,11 @@ def load_fashion_mnist(
     if features == "cnn":
         data = _with_cnn_features(
             data, seed=seed, epochs=cnn_epochs, dim=cnn_dim, device=device, cache_dir=cache_dir
+        )
+    elif features == "imagenet":
+        images = data.features.reshape(-1, 28, 28)
+        data = with_imagenet_features(
+            data, images, backbone=backbone, image_size=image_size, cache_dir=cache_dir
         )
     return finish(data, validation=validation, scaling=scaling, pca=pca, seed=seed)
 
@@ -351,37 +368,6 @@ def cnn_features(
     return torch.cat(out).numpy().astype(np.float32)
 
 
-def default_cache_dir() -> Path:
-    """Where derived features are cached when no ``cache_dir`` is given.
-
-    ``$MODGEN_CACHE``, else ``$XDG_CACHE_HOME/modgen``, else ``~/.cache/modgen``.
-    """
-    if os.environ.get("MODGEN_CACHE"):
-        return Path(os.environ["MODGEN_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    return Path(base).expanduser() / "modgen"
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` to ``path`` through a temporary file, so a reader never sees half a file
-    (two runs may fill the same cache at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as f:
-        np.save(f, array)
-    os.replace(f.name, path)
-
-
-def _read_cache(cache: Path | None, shape: tuple[int, int]) -> np.ndarray | None:
-    """The cached features, or ``None`` when absent or unreadable (then they are made again)."""
-    if cache is None or not cache.is_file():
-        return None
-    try:
-        feats = np.load(cache)
-    except (OSError, ValueError, EOFError):
-        return None
-    return feats if feats.shape == shape and feats.dtype == np.float32 else None
-
-
 def _with_cnn_features(
     data: ZSLData, *, seed: int, epochs: int, dim: int, device: str, cache_dir: str | Path | None
 ) -> ZSLData:
@@ -403,13 +389,13 @@ def _with_cnn_features(
             + hashlib.sha256(data.features.tobytes()).digest()
         ).hexdigest()[:20]
         cache = Path(cache_dir).expanduser() / f"fashion-mnist-cnn-{digest}.npy"
-    feats = _read_cache(cache, (data.labels.size, dim))
+    feats = read_cached(cache, (data.labels.size, dim))
     if feats is None:
         feats = cnn_features(
             data.features, data.labels, data.trainval, seed=seed, epochs=epochs, dim=dim, device=device
         )
         if cache is not None:
-            _save_atomic(cache, feats)
+            save_atomic(cache, feats)
     prep = dict(data.preprocessing, features=f"small CNN penultimate layer ({dim}-d)", cnn=settings)
     if cache is not None:
         prep["cnn_cache"] = str(cache)
@@ -432,6 +418,8 @@ def fashion_mnist_loader(
     unseen: Sequence[int] = FASHION_UNSEEN,
     val_classes: Sequence[int] = FASHION_VAL_CLASSES,
     semantics: str = "att",
+    backbone: str = "efficientnet-lite0",
+    image_size: int = IMAGENET_IMAGE_SIZE,
 ) -> ZSLData:
     """Fashion-MNIST from the Debian package's idx files, with hand-made attributes.
 
@@ -456,4 +444,6 @@ def fashion_mnist_loader(
         unseen=unseen,
         val_classes=val_classes,
         semantics=semantics,
+        backbone=backbone,
+        image_size=image_size,
     )

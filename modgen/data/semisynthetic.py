@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from modgen.data.xlsa17 import FEATURES_FILE, read_mat
+from modgen.data.xlsa17 import FEATURES_FILE, read_mat, write_res101
 from modgen.errors import ConfigError, DataError
 
 __all__ = ["make_semisynthetic", "NOTE"]
@@ -134,22 +134,16 @@ def make_semisynthetic(
 
     if keep is not None:
         labels = labels[keep]
-    contents: dict[str, Any] = {
-        "features": _features(att, labels, feature_dim, noise, rng),
-        "labels": (labels + 1).astype(np.float64).reshape(-1, 1),
-        "modgen_note": NOTE,
-        "modgen_seed": float(seed),
-    }
-    if image_files:
-        files = np.empty((labels.size, 1), dtype=object)
-        for i, c in enumerate(labels):
-            files[i, 0] = f"semisynthetic/{names[c]}/{i + 1:06d}.jpg"
-        contents["image_files"] = files
-    import scipy.io
-
-    path = out / FEATURES_FILE
-    scipy.io.savemat(str(path), contents, do_compression=False)
-    return path
+    files = (
+        [f"semisynthetic/{names[c]}/{i + 1:06d}.jpg" for i, c in enumerate(labels)] if image_files else None
+    )
+    return write_res101(
+        out / FEATURES_FILE,
+        _features(att, labels, feature_dim, noise, rng).T,  # (N, D) view of the (D, N) array
+        labels,
+        image_files=files,
+        extra={"modgen_note": NOTE, "modgen_seed": float(seed)},
+    )
 
 
 def _check_options(

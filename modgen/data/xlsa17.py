@@ -24,7 +24,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ __all__ = [
     "xlsa17_loader",
     "find_xlsa17_folder",
     "read_mat",
+    "write_res101",
+    "write_att_splits",
     "XLSA17_DATASETS",
     "SEMANTICS",
     "FEATURES_FILE",
@@ -102,6 +104,111 @@ def read_mat(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
         ) from err
     except Exception as err:  # noqa: BLE001 - scipy raises many kinds on a corrupt file
         raise DataError(f"{str(path)!r}: not a readable MATLAB file ({type(err).__name__}: {err})") from err
+
+
+def write_res101(
+    path: str | Path,
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    image_files: Sequence[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a ``res101.mat`` in the release's format (the one writer of that file in modgen).
+
+    Args:
+        path: the file to write.
+        features: ``(N, D)`` float features (stored ``D x N``, one column per sample, as float32).
+        labels: ``(N,)`` 0-based class ids (stored ``N x 1``, 1-based).
+        image_files: ``N`` image names for the ``image_files`` cell array (optional).
+        extra: further variables to store (``modgen_note``, ...).
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> out = write_res101(Path(tempfile.mkdtemp()) / FEATURES_FILE, np.ones((3, 2)), np.array([0, 1, 1]))
+        >>> read_mat(out)["features"].shape
+        (2, 3)
+    """
+    import scipy.io
+
+    feats = np.asarray(features, dtype=np.float32)
+    labels = np.asarray(labels).reshape(-1)
+    if feats.ndim != 2 or feats.shape[0] != labels.size:
+        raise DataError(
+            f"{str(path)!r}: features {feats.shape} and labels {labels.shape} do not give N x D and N"
+        )
+    contents: dict[str, Any] = {
+        "features": feats.T,  # D x N
+        "labels": (labels.astype(np.int64) + 1).astype(np.float64).reshape(-1, 1),
+        **dict(extra or {}),
+    }
+    if image_files is not None:
+        cells = np.empty((labels.size, 1), dtype=object)
+        for i, name in enumerate(image_files):
+            cells[i, 0] = str(name)
+        contents["image_files"] = cells
+    scipy.io.savemat(str(path), contents, do_compression=False)
+    return Path(path)
+
+
+def write_att_splits(
+    path: str | Path,
+    attributes: np.ndarray,
+    class_names: Sequence[str],
+    locations: Mapping[str, np.ndarray],
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write an ``att_splits.mat`` in the release's format.
+
+    ``att`` is the class attributes L2-normalised per class and ``original_att`` the raw values
+    (both ``A x C``, one column per class), ``allclasses_names`` a ``C x 1`` cell array, and each
+    location an ``n x 1`` vector of 1-based sample indices.
+
+    Args:
+        path: the file to write.
+        attributes: ``(C, A)`` raw class attributes; no class may be all zeros.
+        class_names: ``C`` names.
+        locations: 0-based sample indices by key (``trainval_loc``, ``test_seen_loc``,
+            ``test_unseen_loc`` and, for a validation split, ``train_loc`` and ``val_loc``).
+        extra: further variables to store.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        DataError: a class whose attributes are all zero (``att`` would divide by zero).
+    """
+    import scipy.io
+
+    raw = np.asarray(attributes, dtype=np.float64)
+    norms = np.linalg.norm(raw, axis=1, keepdims=True)
+    if raw.ndim != 2 or raw.shape[0] != len(class_names):
+        raise DataError(f"{str(path)!r}: {raw.shape} attributes for {len(class_names)} class names")
+    if (norms == 0).any():
+        c = int(np.flatnonzero(norms[:, 0] == 0)[0])
+        raise DataError(
+            f"{str(path)!r}: class {class_names[c]!r} has all-zero attributes, which cannot be L2-normalised "
+            "for 'att'; give it at least one non-zero attribute"
+        )
+    names = np.empty((len(class_names), 1), dtype=object)
+    for i, name in enumerate(class_names):
+        names[i, 0] = str(name)
+    contents: dict[str, Any] = {
+        "att": (raw / norms).T,
+        "original_att": raw.T,
+        "allclasses_names": names,
+        **{
+            key: (np.sort(np.asarray(loc, dtype=np.int64)) + 1).astype(np.float64).reshape(-1, 1)
+            for key, loc in locations.items()
+        },
+        **dict(extra or {}),
+    }
+    scipy.io.savemat(str(path), contents, do_compression=False)
+    return Path(path)
 
 
 def _require(mat: dict[str, Any], key: str, path: Path, hint: str = "") -> np.ndarray:

@@ -10,7 +10,8 @@ Protocols of :mod:`modgen.interfaces` and what the pipeline relies on beyond the
 * ``task_sampler``: :func:`~modgen.testing.contracts.data.check_task_sampler`;
 * ``dataset``: :func:`~modgen.testing.contracts.data.check_dataset`;
 * ``final_classifier``: :func:`~modgen.testing.contracts.classifiers.check_final_classifier`;
-* ``trainer``: :func:`~modgen.testing.contracts.trainers.check_trainer`.
+* ``trainer``: :func:`~modgen.testing.contracts.trainers.check_trainer`;
+* ``backbone``: :func:`~modgen.testing.contracts.backbones.check_backbone`.
 
 A breach raises :class:`ContractError` (an ``AssertionError``, so pytest shows it as a test
 failure) whose message names the component and says what was expected. Checks return the built
@@ -37,6 +38,7 @@ from typing import Any
 
 from modgen.errors import ConfigError
 from modgen.testing.contracts._common import ContractError
+from modgen.testing.contracts.backbones import check_backbone
 from modgen.testing.contracts.classifiers import check_final_classifier
 from modgen.testing.contracts.data import check_dataset, check_task_sampler, toy_data
 from modgen.testing.contracts.networks import (
@@ -62,6 +64,7 @@ __all__ = [
     "check_final_classifier",
     "check_trainer",
     "check_dataset",
+    "check_backbone",
     "toy_data",
     "CHECKS",
 ]
@@ -78,6 +81,7 @@ CHECKS: dict[str, Callable[..., Any]] = {
     "final_classifier": check_final_classifier,
     "trainer": check_trainer,
     "dataset": check_dataset,
+    "backbone": check_backbone,
 }
 
 
@@ -87,7 +91,7 @@ def check_component(kind: str, cls: Any, **kwargs: Any) -> Any:
     Args:
         kind: a component kind (:data:`CHECKS`: ``generator``, ``modulator``, ``critic``,
             ``aux_classifier``, ``attribute_decoder``, ``quality_weighter``, ``task_sampler``,
-            ``final_classifier``, ``trainer``, ``dataset``).
+            ``final_classifier``, ``trainer``, ``dataset``, ``backbone``).
         cls: the component as registered (a class, a factory, or a dataset's loader).
         **kwargs: the check's own settings (``attr_dim=``, ``n=``, ``leading=``, ``device=``,
             ``data=``, a loader's ``root=``, ...) and the component's parameters (``hidden=16``;
