@@ -18,10 +18,11 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from attrs import evolve, fields
+from attrs import evolve, fields, frozen
 
 from modgen.config import COMPONENT_SLOTS, ComponentSpec, RecipeSpec, spec_from_dict, spec_to_dict
 
@@ -37,6 +38,10 @@ __all__ = [
     "builtin_presets",
     "tune",
     "accepted_params",
+    "DataShapes",
+    "AutoSizes",
+    "auto_sizes",
+    "auto_preset",
 ]
 
 _AMAZ_MODULATION = {"base": True, "operator": "add", "gate": "sigmoid", "bias": True}
@@ -265,7 +270,7 @@ def small_cpu_preset(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     )
 
 
-def builtin_presets() -> dict[str, Callable[[RecipeSpec, Registries], RecipeSpec]]:
+def builtin_presets() -> dict[str, Callable[..., RecipeSpec]]:
     """Every built-in preset by name. A preset named after a data set's label is that data set's
     own: :func:`modgen.pipeline.resolve_spec` applies it when no other is named."""
     return {
@@ -277,4 +282,133 @@ def builtin_presets() -> dict[str, Callable[[RecipeSpec, Registries], RecipeSpec
         "digits": digits_preset,
         "fashion-mnist": fashion_preset,
         "small-cpu": small_cpu_preset,
+        "auto": auto_preset,
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# sizes from the data: the ``auto`` preset
+
+
+@frozen
+class DataShapes:
+    """What the ``auto`` preset reads of a data set (see :func:`modgen.pipeline.data_shapes`).
+
+    Attributes:
+        feature_dim: ``D``.
+        attr_dim: ``A``.
+        samples: training samples of the final run (``trainval``).
+        seen: seen classes (the final run's training classes).
+        train: training classes of the validation view (0 when the data has none).
+        min_per_class: the fewest training samples of any class, over both views.
+        nonnegative: every training feature is >= 0 (ReLU-pooled CNN features are).
+        unit_range: every training feature lies in ``[0, 1]`` (min-max scaled).
+        scalable: the data set's loader takes a ``scaling`` option.
+    """
+
+    feature_dim: int
+    attr_dim: int
+    samples: int
+    seen: int
+    train: int
+    min_per_class: int
+    nonnegative: bool
+    unit_range: bool
+    scalable: bool
+
+
+@frozen
+class AutoSizes:
+    """The sizes :func:`auto_sizes` chose, with the one-line reason printed at resolution."""
+
+    width: int
+    episodes: int
+    n_way: int
+    k_support: int
+    k_query: int
+    tasks: int
+    scaling: str | None  # set data.options.scaling to this (None: leave the data as it is)
+    output_activation: str
+    reason: str
+
+
+def auto_sizes(shapes: DataShapes) -> AutoSizes:
+    """Sizes for a data set from its shapes (the ``auto`` preset's rule).
+
+    * **Tasks**: support and query classes are disjoint, so ``n_way`` is half the classes of
+      the smaller training view (the validation view's ``train`` classes, else the seen ones),
+      at most the paper's 10; ``k_support``/``k_query`` the paper's 5/3, at most the fewest
+      samples of a class; 10 tasks an episode from 20 classes on, else 4.
+    * **Widths** (G, AM, D, AD; C half): CPU sizes by the number of training samples — 128
+      below 5,000, 256 below 20,000, else 512 (the paper's 2048/4096 are GPU sizes: name
+      no preset on a GPU to keep the recipe's own).
+    * **Episodes**: 600 below 5,000 samples, 1,200 below 20,000, else 2,000; a checkpoint every
+      tenth of them.
+    * **Features and G's output**: non-negative features (a pretrained CNN's ReLU-pooled
+      features) are min-max scaled to ``[0, 1]`` on ``trainval`` where the loader can, and G ends
+      in a sigmoid, as f-CLSWGAN/tf-VAEGAN preprocess; on features already in ``[0, 1]`` the
+      sigmoid alone. Measured on the ImageNet-feature digits' validation view: with G's linear
+      output, 2 of 3 amaz seeds collapsed to chance on the unseen classes (docs/benchmarks.md,
+      "Real pretrained-CNN features").
+
+    Example:
+        >>> s = auto_sizes(DataShapes(feature_dim=1280, attr_dim=18, samples=1150, seen=7, train=5,
+        ...                           min_per_class=100, nonnegative=True, unit_range=False,
+        ...                           scalable=True))
+        >>> s.n_way, s.width, s.episodes, s.scaling, s.output_activation
+        (2, 128, 600, 'minmax', 'sigmoid')
+    """
+    classes = min(shapes.seen, shapes.train) if shapes.train else shapes.seen
+    n_way = max(1, min(10, classes // 2))
+    k_support = max(1, min(5, shapes.min_per_class))
+    k_query = max(1, min(3, shapes.min_per_class))
+    tasks = 10 if classes >= 20 else 4
+    if shapes.samples < 5000:
+        width, episodes = 128, 600
+    elif shapes.samples < 20000:
+        width, episodes = 256, 1200
+    else:
+        width, episodes = 512, 2000
+    if shapes.unit_range:
+        scaling, activation, why = None, "sigmoid", "features in [0, 1]: G ends in a sigmoid"
+    elif shapes.nonnegative and shapes.scalable:
+        scaling, activation = "minmax", "sigmoid"
+        why = "non-negative features: min-max scaled to [0, 1] on trainval, G ends in a sigmoid"
+    elif shapes.nonnegative:
+        scaling, activation, why = None, "relu", "non-negative features: G ends in a ReLU"
+    else:
+        scaling, activation, why = None, "none", "signed features: G's output stays linear"
+    reason = (
+        f"auto preset: {n_way}-way tasks ({classes} classes in the smaller training view), "
+        f"{k_support}/{k_query} shots, {tasks} tasks an episode; widths {width}/{width // 2} and "
+        f"{episodes} episodes for {shapes.samples:,} training samples of {shapes.feature_dim}-d "
+        f"features; {why}"
+    )
+    return AutoSizes(width, episodes, n_way, k_support, k_query, tasks, scaling, activation, reason)
+
+
+def auto_preset(spec: RecipeSpec, registries: Registries, *, shapes: DataShapes) -> RecipeSpec:
+    """Sizes from the data (:func:`auto_sizes`): what a data set without a preset of its own gets.
+
+    Logs one line saying what it chose and why (``modgen train`` prints it).
+    """
+    sizes = auto_sizes(shapes)
+    logging.getLogger("modgen").info(sizes.reason)
+    tuned = _cpu_sized(
+        spec,
+        registries,
+        width=sizes.width,
+        episodes=sizes.episodes,
+        meta_lr=1e-3,
+        task_sampler={
+            "n_way": sizes.n_way,
+            "k_support": sizes.k_support,
+            "k_query": sizes.k_query,
+            "tasks": sizes.tasks,
+        },
+        run={"log_every": max(1, sizes.episodes // 24), "checkpoint_every": sizes.episodes // 10},
+    )
+    tuned = tune(tuned, registries, generator={"output_activation": sizes.output_activation})
+    if sizes.scaling is not None:
+        tuned = tune(tuned, registries, data={"options": {**spec.data.options, "scaling": sizes.scaling}})
+    return tuned

@@ -36,6 +36,7 @@ from modgen.pipeline._analyses import class_ids, retrieve_run, synthesis_curve, 
 from modgen.pipeline._folder import check_folder, prepare_folder, resume_spec
 from modgen.pipeline._run import RunResult, evaluate_run, finished_run, run, run_seeds, run_spec
 from modgen.pipeline._spec import (
+    data_shapes,
     default_run_folder,
     read_spec,
     resolve_spec,
@@ -61,6 +62,7 @@ __all__ = [
     # spec in
     "read_spec",
     "resolve_spec",
+    "data_shapes",
     "validate_spec",
     "spec_id",
     "default_run_folder",

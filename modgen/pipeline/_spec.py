@@ -7,15 +7,17 @@ Also what a spec is called: its id (:func:`spec_id`) and its default run folder
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from attrs import evolve
 
 from modgen.config import RecipeSpec, apply_overrides, spec_from_toml, spec_to_toml
 from modgen.errors import ConfigError, DataError, PluginError, UnknownComponentError
+from modgen.recipes import DataShapes
 
 if TYPE_CHECKING:
     from modgen.registry import Registries
@@ -91,11 +93,64 @@ def _with_data(
     return evolve(spec, data=section)
 
 
-def _preset_for(spec: RecipeSpec, registries: Registries) -> str | None:
+def _preset_for(spec: RecipeSpec, registries: Registries) -> str:
     """The data set's own preset: the one registered under its label (``AWA2``, ``digits``, a
-    plugin's ``myplugin.data``), or under the label in capitals (a folder named ``awa2``)."""
+    plugin's ``myplugin.data``), or under the label in capitals (a folder named ``awa2``); else
+    ``auto`` (sizes from the data). A data set's own preset sizes its default features, so the
+    embedded sets with ImageNet-CNN features (``features=imagenet``, like a user's xlsa17 folder)
+    get ``auto`` too."""
+    if spec.data.options.get("features") == "imagenet":
+        return "auto"
     label = spec.data.label
-    return next((key for key in dict.fromkeys((label, label.upper())) if key in registries.preset), None)
+    own = (key for key in dict.fromkeys((label, label.upper())) if key in registries.preset)
+    return next(own, "auto")
+
+
+def data_shapes(spec: RecipeSpec, registries: Registries) -> DataShapes:
+    """What the ``auto`` preset reads of ``spec``'s data: dimensions, class and sample counts of
+    the final and of the validation view, and the range of the training features.
+
+    Raises:
+        DataError, ConfigError: the data cannot be loaded (see :func:`modgen.data.load_dataset`).
+    """
+    import numpy as np
+
+    from modgen.data import load_dataset
+
+    data = load_dataset(registries, evolve(spec.data, validation=False))
+    views = [data.trainval]
+    train = 0
+    if data.has_validation:
+        view = data.validation_view()
+        views.append(view.trainval)
+        train = int(view.seen_classes.size)
+    fit = data.features[data.trainval]
+    counts = [np.unique(data.labels[idx], return_counts=True)[1].min() for idx in views if idx.size]
+    accepted = registries.dataset.accepts(spec.data.dataset)
+    return DataShapes(
+        feature_dim=data.feature_dim,
+        attr_dim=data.attr_dim,
+        samples=int(data.trainval.size),
+        seen=int(data.seen_classes.size),
+        train=train,
+        min_per_class=int(min(counts)) if counts else 1,
+        nonnegative=bool(fit.min() >= 0),
+        unit_range=bool(fit.min() >= 0 and fit.max() <= 1),
+        scalable=accepted is None or "scaling" in accepted,
+    )
+
+
+def _apply_preset(spec: RecipeSpec, registries: Registries, name: str, data: RecipeSpec) -> RecipeSpec:
+    """``spec`` through the preset ``name``; ``data`` is the spec whose data it sizes for (with
+    the overrides applied, so ``--set data.options.features=imagenet`` counts)."""
+    preset: Any = registries.preset.get(name)
+    if "shapes" in inspect.signature(preset).parameters:
+        spec = preset(spec, registries, shapes=data_shapes(data, registries))
+    else:
+        spec = preset(spec, registries)
+    if not isinstance(spec, RecipeSpec):
+        raise PluginError(f"preset {name!r} returned {type(spec).__name__}, expected a RecipeSpec")
+    return spec
 
 
 def resolve_spec(
@@ -127,7 +182,9 @@ def resolve_spec(
         name: the data set's name in reports (default: the folder's or the loader's).
         preset: a registered preset (``modgen list preset``); default: the data set's own, the
             preset registered under its label if there is one (AWA1/AWA2/CUB/SUN/APY, digits,
-            fashion-mnist, or a plugin's data set whose plugin registers a preset of its name).
+            fashion-mnist, or a plugin's data set whose plugin registers a preset of its name),
+            else ``auto``: sizes from the data (:func:`modgen.recipes.auto_sizes`). A preset
+            with a ``shapes`` parameter gets the data's :func:`data_shapes`.
         overrides: ``key=value`` strings (``--set``).
         episodes, seed, device, threads: ``trainer.episodes``, ``run.seed``, ``run.device`` and
             ``run.threads`` as typed values (``--episodes``, ``--seed``, ``--device``,
@@ -150,11 +207,14 @@ def resolve_spec(
         if dataset is None and data is None:
             dataset = "digits"
     spec = _with_data(spec, registries, dataset=dataset, data=data, name=name)
-    chosen = preset if preset is not None else (None if config is not None else _preset_for(spec, registries))
+    overridden = apply_overrides(spec, overrides)  # the data the run will load, to choose and size for
+    chosen = (
+        preset
+        if preset is not None
+        else (None if config is not None else _preset_for(overridden, registries))
+    )
     if chosen:
-        spec = registries.preset.get(chosen)(spec, registries)
-        if not isinstance(spec, RecipeSpec):
-            raise PluginError(f"preset {chosen!r} returned {type(spec).__name__}, expected a RecipeSpec")
+        spec = _apply_preset(spec, registries, chosen, overridden)
     spec = validate_spec(apply_overrides(spec, overrides), registries)
     if any(v is not None for v in (episodes, seed, device, threads)):  # they win over valid overrides
         spec = with_run_settings(spec, episodes=episodes, seed=seed, device=device, threads=threads)
