@@ -16,16 +16,24 @@ the culprit named and no user file changed.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from modgen.cli import build_app
 from modgen.plugins import get_registries
 from modgen.rundir import RunDir
+from modgen.train.checkpoint import load_checkpoint
 
 runner = CliRunner()
 
@@ -122,3 +130,70 @@ def test_overwrite_of_a_run_without_a_manifest_deletes_only_modgen_names(evaluat
     assert result.exit_code == 0, result.output
     assert (run / "plots" / "figure-for-paper.png").read_bytes() == b"mine"
     assert not (run / "plots" / "losses.png").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# SIGTERM (a cluster scheduler stopping the job): like Ctrl-C, exit 143
+
+
+def _losses(run: Path) -> list[dict[str, Any]]:
+    """The training records without their time stamps and timings."""
+    return [
+        {k: v for k, v in r.items() if k not in ("time", "seconds_per_episode")}
+        for r in RunDir(run).read_metrics()
+        if r.get("kind", "train") == "train"
+    ]
+
+
+def test_sigterm_saves_the_episode_and_the_resumed_run_is_bit_identical(regs, tmp_path):
+    out = tmp_path / "b"
+    settings = ["--preset", "tiny", "--no-eval", "--set", "run.log_every=1"]
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modgen",
+            "train",
+            *settings,
+            "--episodes",
+            "1000000",
+            "--out",
+            str(out),
+            "--set",
+            "run.checkpoint_every=1000000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 180
+    while len(_losses(out)) < 3:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the run did not start: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "terminated" in line]
+    assert lines == [
+        f"terminated (SIGTERM); the last checkpoint is kept, resume with: modgen train --resume {shlex.quote(str(out))}"
+    ], err
+    done = load_checkpoint(out / "checkpoints" / "last.pt")["episode"]
+    assert done == _losses(out)[-1]["episode"] >= 3  # the last finished episode, saved
+    resumed = invoke(["train", "--resume", str(out), "--episodes", str(done + 2), "--no-eval"], regs)
+    assert resumed.exit_code == 0, resumed.output
+    straight = tmp_path / "a"
+    result = invoke(["train", *settings, "--episodes", str(done + 2), "--out", str(straight)], regs)
+    assert result.exit_code == 0, result.output
+    assert _losses(out) == _losses(straight)
+    a = load_checkpoint(straight / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(out / "checkpoints" / "last.pt")["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

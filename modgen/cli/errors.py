@@ -4,6 +4,7 @@
 * an ``OSError`` (permission, full disk, a file in the way) -> a one-line
   :func:`~modgen.rundir.os_error` message, exit 1;
 * Ctrl-C -> "interrupted", with the command that resumes the run when there is one, exit 130;
+  SIGTERM (a cluster scheduler stopping the job) the same, exit 143;
 * a plugin's warning -> one line naming the plugin (no file and line of modgen's source).
 
 Messages are printed as plain text (never through rich markup), so a user's ``[bold]`` or
@@ -12,12 +13,13 @@ Messages are printed as plain text (never through rich markup), so a user's ``[b
 
 from __future__ import annotations
 
+import signal
 import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
 
-from modgen.errors import ModgenError
+from modgen.errors import ModgenError, Terminated
 
 __all__ = ["print_error", "handle", "run_cli", "INTERRUPTED_EXIT", "set_resume_hint"]
 
@@ -59,14 +61,15 @@ def handle(err: BaseException) -> int:
     if isinstance(err, KeyboardInterrupt):
         from pathlib import Path
 
+        what = "terminated (SIGTERM)" if isinstance(err, Terminated) else "interrupted"
         hint, ckpt = _hint.get("resume"), _hint.get("checkpoint")
         if hint and (not ckpt or Path(ckpt).is_file()):
-            print_error(f"interrupted; the last checkpoint is kept, resume with: {hint}", prefix="")
+            print_error(f"{what}; the last checkpoint is kept, resume with: {hint}", prefix="")
         elif hint:
-            print_error(f"interrupted before the first checkpoint; continue with: {hint}", prefix="")
+            print_error(f"{what} before the first checkpoint; continue with: {hint}", prefix="")
         else:
-            print_error("interrupted", prefix="")
-        return INTERRUPTED_EXIT
+            print_error(what, prefix="")
+        return Terminated.exit_code if isinstance(err, Terminated) else INTERRUPTED_EXIT
     if isinstance(err, OSError):
         path = err.filename or "a file"
         print_error(str(os_error(err, path, "use")))
@@ -77,10 +80,15 @@ def handle(err: BaseException) -> int:
     raise err
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated("terminated")
+
+
 def run_cli(args: list[str], build_app: Callable[[], Any]) -> None:
     """Build the app with ``build_app`` and run it with ``args`` (the app's group turns failures
     into one line; a failure to build it, too)."""
     warnings.showwarning = _warning_line
+    signal.signal(signal.SIGTERM, _terminate)  # training defers it to the end of the episode
     try:
         app = build_app()
     except (ModgenError, OSError) as err:  # strict plugin mode, a broken built-in

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from modgen.config import RecipeSpec
 from modgen.distributed import DistContext
-from modgen.errors import TrainingDivergedError
+from modgen.errors import Terminated, TrainingDivergedError
 from modgen.rundir import RunDir, now
 from modgen.train.base import RandomStreams, stream_seeds
 from modgen.train.checkpoint import Checkpointer, restore
@@ -324,19 +324,19 @@ def _loop(
                 guard.check_state(_named_state(assembly, trainer), episode)
                 checkpointer.save(episode)
                 guard.last_good = episode
-            if stop:  # Ctrl-C: the episode finished and was saved; resume goes on from here
-                raise KeyboardInterrupt(f"interrupted after episode {episode}")
+            if stop:  # Ctrl-C or SIGTERM: the episode finished and was saved; resume goes on from here
+                raise _stop(stop, f"interrupted after episode {episode}")
     return time.perf_counter() - t0, logger.last
 
 
 class _Interrupt:
-    requested = False
+    requested: int = 0  # the signal asking to stop (0: none)
 
 
 @contextlib.contextmanager
 def _deferred_interrupt() -> Iterator[_Interrupt]:
-    """Turn a first Ctrl-C into a request honoured at the end of the episode (a second one stops
-    at once), so a checkpoint is never made of a half-applied update."""
+    """Turn a first Ctrl-C or SIGTERM into a request honoured at the end of the episode (a second
+    one stops at once), so a checkpoint is never made of a half-applied update."""
     state = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
         yield state
@@ -344,14 +344,20 @@ def _deferred_interrupt() -> Iterator[_Interrupt]:
 
     def handler(signum: int, frame: Any) -> None:
         if state.requested:
-            raise KeyboardInterrupt
-        state.requested = True
+            raise _stop(signum)
+        state.requested = signum
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield state
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _stop(signum: int, message: str = "") -> KeyboardInterrupt:
+    """The exception that ends the run after signal ``signum``: :class:`Terminated` for SIGTERM."""
+    return Terminated(message) if signum == signal.SIGTERM else KeyboardInterrupt(message)
 
 
 def _write_summary(
