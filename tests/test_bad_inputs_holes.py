@@ -16,6 +16,7 @@ the culprit named and no user file changed.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -23,6 +24,8 @@ import signal
 import subprocess
 import sys
 import time
+import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +33,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from modgen import hookimpl
 from modgen.cli import build_app
-from modgen.plugins import get_registries
+from modgen.plugins import PluginWarning, get_registries
 from modgen.rundir import RunDir
 from modgen.train.checkpoint import load_checkpoint
 
@@ -197,3 +201,134 @@ def test_sigterm_saves_the_episode_and_the_resumed_run_is_bit_identical(regs, tm
     a = load_checkpoint(straight / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(out / "checkpoints" / "last.pt")["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ----------------------------------------------------------------------------------------------
+# plugins: BaseException isolated, a real Ctrl-C still stops, prints go to stderr, wrappers refused
+
+
+class EP:
+    """A stand-in for an importlib entry point."""
+
+    def __init__(self, name: str, load: Any) -> None:
+        self.name, self.load, self.value, self.dist = name, load, f"{name}_pkg:plugin", None
+
+
+def plugin(**hooks: Any) -> Any:
+    return lambda: types.SimpleNamespace(**hooks)
+
+
+def load_with(monkeypatch, *eps: EP) -> tuple[Any, list[str]]:
+    monkeypatch.setattr("modgen.plugins._entry_points", lambda: list(eps))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        registries = get_registries()
+    messages = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+    assert all("\n" not in m for m in messages)
+    return registries, messages
+
+
+class _Custom(BaseException):
+    pass
+
+
+def _raising(err: BaseException) -> Any:
+    def load() -> Any:
+        raise err
+
+    return load
+
+
+@hookimpl
+def _hook_raises_base(registries: Any) -> None:
+    raise _Custom("deep trouble")
+
+
+@hookimpl
+def _hook_raises_ctrl_c(registries: Any) -> None:
+    raise KeyboardInterrupt("not the user")
+
+
+@pytest.mark.parametrize(
+    ("ep", "pattern"),
+    [
+        (EP("bad", _raising(KeyboardInterrupt())), r"'bad' failed while importing: KeyboardInterrupt"),
+        (EP("bad", _raising(_Custom("at import"))), r"'bad' failed while importing: _Custom: at import"),
+        (
+            EP("bad", plugin(modgen_register_components=_hook_raises_base)),
+            r"'bad' failed in hook modgen_register_components: _Custom: deep trouble",
+        ),
+        (
+            EP("bad", plugin(modgen_register_recipes=_hook_raises_ctrl_c)),
+            r"'bad' failed in hook modgen_register_recipes: KeyboardInterrupt: not the user",
+        ),
+    ],
+    ids=["ctrl-c-at-import", "base-at-import", "base-in-hook", "ctrl-c-in-hook"],
+)
+def test_a_plugin_raising_a_base_exception_is_isolated(ep, pattern, monkeypatch, capsys):
+    registries, messages = load_with(monkeypatch, ep, EP("good", plugin()))
+    assert len(messages) == 1 and re.search(pattern, messages[0]), messages
+    assert "amaz" in registries.recipe and "good" in registries.plugins and "bad" not in registries.plugins
+    from modgen.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["list", "recipe"])
+    assert exit_.value.code == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("Warning:") and "'bad'" in line]) == 1
+
+
+def test_a_real_ctrl_c_while_a_plugin_loads_still_stops_modgen(monkeypatch):
+    def slow() -> Any:
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C while the plugin imports
+        time.sleep(5)
+        return types.SimpleNamespace()
+
+    monkeypatch.setattr("modgen.plugins._entry_points", lambda: [EP("slow", slow)])
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        get_registries()
+    assert time.monotonic() - t0 < 4
+
+
+def _printing() -> Any:
+    print("hello from a plugin at import")
+
+    @hookimpl
+    def modgen_register_recipes(registries: Any) -> None:
+        print("hello from a plugin's hook")
+
+    return types.SimpleNamespace(modgen_register_recipes=modgen_register_recipes)
+
+
+def test_a_plugin_printing_leaves_machine_readable_output_intact(evaluated, monkeypatch, capsys):
+    import tomllib
+
+    from modgen.cli import main
+
+    monkeypatch.setattr("modgen.plugins._entry_points", lambda: [EP("chatty", _printing)])
+    with pytest.raises(SystemExit) as exit_:
+        main(["recipe", "show", "amaz"])
+    assert exit_.value.code == 0
+    out, err = capsys.readouterr()
+    assert tomllib.loads(out)["name"] == "amaz"
+    assert "hello from a plugin at import" in err and "hello from a plugin's hook" in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", str(evaluated), "-f", "json"])
+    assert exit_.value.code == 0
+    out, err = capsys.readouterr()
+    json.loads(out)
+    assert "hello from a plugin" in err
+
+
+def test_a_wrapper_hook_is_refused_naming_the_plugin(monkeypatch):
+    @hookimpl(wrapper=True)
+    def modgen_register_recipes(registries: Any) -> Any:
+        return (yield)
+
+    registries, messages = load_with(
+        monkeypatch, EP("wrap", plugin(modgen_register_recipes=modgen_register_recipes))
+    )
+    assert len(messages) == 1 and "'wrap'" in messages[0] and "wrapper=True" in messages[0], messages
+    assert "wrap" not in registries.plugins
