@@ -155,11 +155,30 @@ def os_error(err: OSError, path: str | os.PathLike[str], doing: str) -> ModgenEr
     }
     words = err.strerror or type(err).__name__
     reason = fixes.get(err.errno or 0, words[:1].lower() + words[1:])
+    dangling = _dangling_link(Path(path))
+    if dangling is not None and err.errno in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT, errno.ELOOP):
+        return ModgenError(f"cannot {doing} {str(path)!r}: {_dangling_reason(dangling)}")
     if err.errno in (errno.ENOTDIR, errno.EEXIST):
         blocker = _file_in_the_way(Path(path))
         if blocker is not None and blocker != Path(path):
             reason = f"{str(blocker)!r} is a file, not a folder; choose another path"
     return ModgenError(f"cannot {doing} {str(path)!r}: {reason}")
+
+
+def _dangling_link(path: Path) -> Path | None:
+    """The first part of ``path`` (from the root down) that is a symlink to nothing (or a loop)."""
+    for part in reversed([path, *path.parents]):
+        if part.is_symlink() and not part.exists():
+            return part
+    return None
+
+
+def _dangling_reason(link: Path) -> str:
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    return f"{str(link)!r} is a symlink to {target!r}, which does not exist (or loops); remove the link or make its target"
 
 
 def _file_in_the_way(path: Path) -> Path | None:
@@ -183,6 +202,9 @@ def check_writable_folder(
     """
     target = Path(path)
     named = Path(shown) if shown is not None else target
+    dangling = _dangling_link(target)
+    if dangling is not None:
+        raise ModgenError(f"cannot {doing} {str(named)!r}: {_dangling_reason(dangling)}")
     blocker = _file_in_the_way(target)
     if blocker is not None:
         code = errno.EEXIST if blocker == named else errno.ENOTDIR
@@ -414,7 +436,7 @@ class RunDir:
         else:  # pragma: no cover
             import tomli as tomllib
         try:
-            data = tomllib.loads(self.config.read_text(encoding="utf-8"))
+            data = tomllib.loads(self.config.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError, ValueError):
             return False
         trainer = data.get("trainer")
@@ -593,7 +615,15 @@ class RunDir:
         """Keep the records of episodes up to ``after_episode`` (a resumed run rewrites the rest)."""
         if not self.metrics.exists():
             return
-        keep = [r for r in self.read_metrics() if r.get("episode", 0) <= after_episode]
+        keep = []
+        for rec in self.read_metrics():
+            episode = rec.get("episode", 0)
+            if not isinstance(episode, (int, float)) or isinstance(episode, bool):
+                raise DataError(
+                    f"{self.metrics}: a record has episode {episode!r}, expected a number; fix or delete that line"
+                )
+            if episode <= after_episode:
+                keep.append(rec)
         atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in keep))
 
     def read_metrics(self) -> list[dict[str, Any]]:
