@@ -332,3 +332,228 @@ def test_a_wrapper_hook_is_refused_naming_the_plugin(monkeypatch):
     )
     assert len(messages) == 1 and "'wrap'" in messages[0] and "wrapper=True" in messages[0], messages
     assert "wrap" not in registries.plugins
+
+
+# ----------------------------------------------------------------------------------------------
+# one line, the culprit named, no user file changed
+
+
+def _recipe_plugin(make: Any) -> Any:
+    @hookimpl
+    def modgen_register_recipes(registries: Any) -> None:
+        registries.recipe.register("bad.recipe", make)
+
+    return types.SimpleNamespace(modgen_register_recipes=modgen_register_recipes)
+
+
+def _exploding() -> Any:
+    raise ValueError("recipe factory exploded")
+
+
+def _missing_generator() -> Any:
+    from attrs import evolve
+
+    from modgen.config import ComponentSpec
+    from modgen.recipes import amaz
+
+    return evolve(amaz(), generator=ComponentSpec("no-such-gen"))
+
+
+def _binary_config(tmp: Path) -> None:
+    (tmp / "run" / "config.toml").write_bytes(b"\x00\x9a\xff garbage \x9a")
+
+
+def _word_episode(tmp: Path) -> None:
+    metrics = tmp / "run" / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["episode"] = "five"
+    metrics.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+
+
+def _config_loop(tmp: Path) -> None:
+    (tmp / "loop.toml").symlink_to(tmp / "loop.toml")
+
+
+def _dangling_out(tmp: Path) -> None:
+    (tmp / "out").symlink_to(tmp / "nowhere")
+
+
+def _config_file(tmp: Path) -> None:
+    (tmp / "x.toml").write_text('name = "amaz"\n')
+
+
+def _fail_allocation(monkeypatch: Any) -> None:
+    def build(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("device") == "meta":
+            raise RuntimeError("no estimate")  # as if the estimate could not be made
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate memory: you tried "
+            "to allocate 14400000000000 bytes. Error code 12 (Cannot allocate memory)"
+        )
+
+    monkeypatch.setattr("modgen.assembly.build_assembly", build)
+
+
+NEW = ["--no-eval", "--out", "{tmp}/new"]
+CASES = [
+    # (id, argv, setup(tmp), in-process patch, plugin recipe factory, code, pattern)
+    (
+        "binary-run-config",
+        ["evaluate", "{tmp}/run"],
+        _binary_config,
+        None,
+        None,
+        2,
+        r"config file '.*run/config.toml' is not UTF-8 text \(byte 0x9a at offset 1\)",
+    ),
+    (
+        "word-episode",
+        ["plot", "losses", "{tmp}/run"],
+        _word_episode,
+        None,
+        None,
+        1,
+        r"metrics.jsonl: training record 1 has episode 'five', expected a number",
+    ),
+    (
+        "huge-hidden",
+        ["train", *TINY, *NEW, "--set", "generator.params.hidden=100000000000"],
+        None,
+        None,
+        None,
+        2,
+        r"the largest setting is generator.params.hidden = 100000000000: make it smaller",
+    ),
+    (
+        "too-large-for-memory",
+        ["train", *TINY, *NEW, "--set", "generator.params.hidden=3000000"],
+        None,
+        None,
+        None,
+        2,
+        r"the generator 'mlp' has 18,000,315,000,064 parameters; .* more than this machine's memory .* "
+        r"generator.params.hidden = 3000000",
+    ),
+    (
+        "allocation-fails",
+        ["train", *TINY, *NEW],
+        None,
+        _fail_allocation,
+        None,
+        1,
+        r"^Error: out of memory \(tried to allocate 14400000000000 bytes\); use smaller networks",
+    ),
+    (
+        "recipe-factory-raises",
+        ["train", "--recipe", "bad.recipe", *TINY, *NEW],
+        None,
+        None,
+        _exploding,
+        1,
+        r"recipe 'bad.recipe' of plugin 'bad' failed: ValueError: recipe factory exploded",
+    ),
+    (
+        "recipe-names-missing-generator",
+        ["train", "--recipe", "bad.recipe", *TINY, *NEW],
+        None,
+        None,
+        _missing_generator,
+        2,
+        r"recipe 'bad.recipe' of plugin 'bad', generator: Can't find 'no-such-gen'",
+    ),
+    (
+        "set-with-newline",
+        ["train", *TINY, *NEW, "--set", 'run.device="cpu"\nfoo=1'],
+        None,
+        None,
+        None,
+        2,
+        r"--set 'run.device=\"cpu\"\\nfoo=1': holds a line break; .* give each its own",
+    ),
+    (
+        "config-and-recipe",
+        ["train", "--config", "{tmp}/x.toml", "--recipe", "amaz-zsml", *NEW],
+        _config_file,
+        None,
+        None,
+        2,
+        r"--config '.*x.toml' is a whole recipe, so --recipe 'amaz-zsml' cannot be combined with it",
+    ),
+    (
+        "config-symlink-loop",
+        ["train", "--config", "{tmp}/loop.toml", *NEW],
+        _config_loop,
+        None,
+        None,
+        2,
+        r"config file '.*loop.toml' is a symlink loop",
+    ),
+    (
+        "dangling-out-symlink",
+        ["train", *TINY, "--no-eval", "--out", "{tmp}/out"],
+        _dangling_out,
+        None,
+        None,
+        1,
+        r"'.*/out' is a symlink to '.*nowhere', which does not exist",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "setup", "patch", "factory", "code", "pattern"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_hole(argv, setup, patch, factory, code, pattern, evaluated, regs, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    if "{tmp}/run" in " ".join(argv):
+        shutil.copytree(evaluated, tmp_path / "run")
+    if setup is not None:
+        setup(tmp_path)
+    if patch is not None:
+        patch(monkeypatch)
+    registries = regs
+    if factory is not None:
+        registries = get_registries([("bad", _recipe_plugin(factory))], entry_points=False)
+    before = snapshot(tmp_path)
+    result = invoke([a.format(tmp=tmp_path) for a in argv], registries)
+    error_line(result, code, pattern)
+    assert snapshot(tmp_path) == before, "a file was changed or lost"
+    assert not (tmp_path / "new").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# valid input accepted
+
+
+def test_a_config_file_with_a_utf8_bom_is_accepted(regs, tmp_path):
+    shown = invoke(["recipe", "show", "amaz", "--preset", "tiny"], regs)
+    assert shown.exit_code == 0, shown.output
+    config = tmp_path / "x.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + shown.output.encode())
+    result = invoke(
+        ["train", "--config", config, "--episodes", "1", "--no-eval", "--out", tmp_path / "run"], regs
+    )
+    assert result.exit_code == 0, result.output
+    assert RunDir(tmp_path / "run").is_trained()
+
+
+def test_evaluate_of_a_run_trained_with_no_eval_trains_its_selection_model(regs, tmp_path):
+    settings = [*TINY, "--set", "evaluation.seeds=1", "--set", 'evaluation.classifiers=["svm"]']
+    whole = invoke(["train", *settings, "--out", tmp_path / "whole"], regs)
+    assert whole.exit_code == 0, whole.output
+    later = tmp_path / "later"
+    result = invoke(["train", *settings, "--no-eval", "--out", later], regs)
+    assert result.exit_code == 0, result.output
+    assert not (later / "selection").exists()
+    result = invoke(["evaluate", later], regs)
+    assert result.exit_code == 0, result.output
+    assert RunDir(later / "selection").is_trained()
+    (evaluation,) = (later / "evaluations").iterdir()
+    a = json.loads((tmp_path / "whole" / "results.json").read_text())["runs"][0]
+    b = json.loads((evaluation / "results.json").read_text())["runs"][0]
+    assert a["zsl"] == b["zsl"] and a["gzsl"] == b["gzsl"]

@@ -74,14 +74,33 @@ def handle(err: BaseException) -> int:
         path = err.filename or "a file"
         print_error(str(os_error(err, path, "use")))
         return 1
-    if isinstance(err, MemoryError):
-        print_error("out of memory; use smaller networks or batches, or a machine with more memory")
+    if isinstance(err, MemoryError) or _allocation_failure(err):
+        detail = f" ({_first_line(err)})" if str(err) else ""
+        print_error(f"out of memory{detail}; use smaller networks or batches, or a machine with more memory")
         return 1
     raise err
 
 
 def _terminate(signum: int, frame: Any) -> None:
     raise Terminated("terminated")
+
+
+def _allocation_failure(err: BaseException) -> bool:
+    """Whether ``err`` is torch failing to allocate memory (a RuntimeError, not a MemoryError)."""
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text or "not enough memory" in text
+    )
+
+
+def _first_line(err: BaseException) -> str:
+    """The gist of a long torch message: the allocation it tried, else its first line."""
+    import re
+
+    tried = re.search(r"tried to allocate [^.(]*", str(err))
+    if tried:
+        return tried.group(0).strip()
+    return str(err).strip().splitlines()[0][:200]
 
 
 def run_cli(args: list[str], build_app: Callable[[], Any]) -> None:
