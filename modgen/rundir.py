@@ -99,6 +99,9 @@ LEGACY_NAMES = (
 )
 
 
+_RECORDED: set[tuple[Path, str]] = set()  # what this process recorded: each path once, not per save
+
+
 def record_written(path: str | os.PathLike[str]) -> None:
     """Add ``path`` to the manifest of the run folder it lies in (the nearest folder above it,
     at most three levels up, holding a ``.lock``: one modgen writes); a path in no run folder is
@@ -106,11 +109,15 @@ def record_written(path: str | os.PathLike[str]) -> None:
     target = Path(path).absolute()
     for root in list(target.parents)[:3]:
         if (root / ".lock").is_file():
+            line = target.relative_to(root).as_posix()
+            if "/" not in line or (root, line) in _RECORDED:  # top-level files go by their names
+                return
             try:
                 with open(root / MANIFEST, "a", encoding="utf-8") as fh:
-                    fh.write(target.relative_to(root).as_posix() + "\n")
+                    fh.write(line + "\n")
             except OSError:
-                pass
+                return
+            _RECORDED.add((root, line))
             return
 
 
@@ -551,6 +558,8 @@ class RunDir:
             else:
                 _delete(entry)
         _delete(self.root / MANIFEST)
+        root = self.root.absolute()
+        _RECORDED.difference_update({r for r in _RECORDED if r[0] == root or root in r[0].parents})
 
     def _written(self) -> set[Path] | None:
         """The files the manifests under the run folder name (``None``: a run without one)."""

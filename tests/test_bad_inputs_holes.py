@@ -120,6 +120,12 @@ def test_overwrite_keeps_a_user_file_inside_every_modgen_folder(evaluated, regs,
     assert not (run / "selection" / "config.toml").exists()
     assert not list((run / "evaluations").rglob("results.json"))
     assert not (run / "results.json").exists() and RunDir(run).is_trained()
+    # a second overwrite in the same process deletes what the first one's run wrote
+    assert invoke(["plot", "losses", str(run)], regs).exit_code == 0
+    result = invoke(["train", *TINY, "--no-eval", "--overwrite", "--out", str(run)], regs)
+    assert result.exit_code == 0, result.output
+    assert not (run / "plots" / "losses.png").exists()
+    assert {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in mine if p.is_file()} == kept
 
 
 def test_overwrite_of_a_run_without_a_manifest_deletes_only_modgen_names(evaluated, regs, tmp_path):

@@ -110,6 +110,6 @@ def run_cli(args: list[str], build_app: Callable[[], Any]) -> None:
     signal.signal(signal.SIGTERM, _terminate)  # training defers it to the end of the episode
     try:
         app = build_app()
-    except (ModgenError, OSError) as err:  # strict plugin mode, a broken built-in
+    except (ModgenError, OSError, KeyboardInterrupt) as err:  # strict plugin mode, a broken built-in, Ctrl-C
         sys.exit(handle(err))
     app(args=args, prog_name="modgen")
