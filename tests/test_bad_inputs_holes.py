@@ -548,10 +548,8 @@ def test_a_config_file_with_a_utf8_bom_is_accepted(regs, tmp_path):
     assert RunDir(tmp_path / "run").is_trained()
 
 
-def test_evaluate_of_a_run_trained_with_no_eval_trains_its_selection_model(regs, tmp_path):
+def test_evaluate_of_a_run_trained_with_no_eval_trains_its_selection_model(evaluated, regs, tmp_path):
     settings = [*TINY, "--set", "evaluation.seeds=1", "--set", 'evaluation.classifiers=["svm"]']
-    whole = invoke(["train", *settings, "--out", tmp_path / "whole"], regs)
-    assert whole.exit_code == 0, whole.output
     later = tmp_path / "later"
     result = invoke(["train", *settings, "--no-eval", "--out", later], regs)
     assert result.exit_code == 0, result.output
@@ -560,6 +558,8 @@ def test_evaluate_of_a_run_trained_with_no_eval_trains_its_selection_model(regs,
     assert result.exit_code == 0, result.output
     assert RunDir(later / "selection").is_trained()
     (evaluation,) = (later / "evaluations").iterdir()
-    a = json.loads((tmp_path / "whole" / "results.json").read_text())["runs"][0]
+    a = json.loads((evaluated / "results.json").read_text())["runs"][
+        0
+    ]  # the same settings, evaluated by train
     b = json.loads((evaluation / "results.json").read_text())["runs"][0]
     assert a["zsl"] == b["zsl"] and a["gzsl"] == b["gzsl"]
