@@ -21,9 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
@@ -51,6 +54,7 @@ __all__ = [
     "spec_from_dict",
     "spec_to_toml",
     "spec_from_toml",
+    "read_toml_text",
     "apply_overrides",
     "parse_override",
     "check_device_name",
@@ -539,6 +543,52 @@ def _without_empty_tables(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def read_toml_text(path: str | os.PathLike[str], what: str = "config file") -> str:
+    """The text of the TOML file ``path`` (``what`` names it in errors); a UTF-8 byte-order mark
+    at its start is accepted (and dropped), as editors on Windows write one.
+
+    Raises:
+        ConfigError: the file is missing, a dangling symlink or a symlink loop, not a file,
+            unreadable, or not UTF-8 text (the message names the file and the fix).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "x.toml"
+        >>> _ = f.write_bytes(b"\\xef\\xbb\\xbfname = 'x'\\n")
+        >>> read_toml_text(f)
+        "name = 'x'\\n"
+    """
+    p = Path(path)
+    shown = f"{what} {str(p)!r}"
+    if p.is_symlink():
+        try:
+            p.resolve(strict=True)
+        except RuntimeError:  # Python < 3.13
+            raise ConfigError(f"{shown} is a symlink loop; point it at a TOML file") from None
+        except OSError as err:
+            reason = (
+                "a symlink loop"
+                if err.errno == errno.ELOOP
+                else f"a dangling symlink (to {os.readlink(p)!r})"
+            )
+            raise ConfigError(f"{shown} is {reason}; point it at a TOML file") from None
+    if not p.exists():
+        raise ConfigError(f"{shown} does not exist")
+    if not p.is_file():
+        raise ConfigError(f"{shown} is not a file; name a TOML file")
+    try:
+        data = p.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{shown} cannot be read: {err.strerror or err}") from err
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{shown} is not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start}); "
+            "it must be a TOML file (modgen recipe show writes one)"
+        ) from None
+
+
 def spec_from_toml(text: str, *, source: str = "<string>") -> RecipeSpec:
     """Parse a TOML document into a :class:`RecipeSpec`.
 
@@ -564,7 +614,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     an error (``--set x=[1, 2`` is refused rather than stored as the text ``[1, 2``).
 
     Raises:
-        ConfigError: no ``=``, an empty key, or a malformed value.
+        ConfigError: no ``=``, an empty key, a malformed value, or a line break (one ``--set``
+            sets one key: a second line would otherwise be dropped unread).
 
     Example:
         >>> parse_override("critic.hidden=[128, 64]")
@@ -574,6 +625,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     """
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. trainer.episodes=200")
+    if "\n" in text or "\r" in text:
+        raise ConfigError(
+            f"--set {text!r}: holds a line break; one --set sets one key, give each its own "
+            "(--set a=1 --set b=2)"
+        )
     key, _, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
     parts = key.split(".")

@@ -17,6 +17,7 @@ __all__ = [
     "ShapeError",
     "CheckpointError",
     "TrainingDivergedError",
+    "Terminated",
 ]
 
 
@@ -67,3 +68,13 @@ class CheckpointError(ModgenError):
 
 class TrainingDivergedError(ModgenError, FloatingPointError):
     """A loss became NaN or infinite; the message names the loss and the episode."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM, as cluster schedulers send before they kill).
+
+    Handled like Ctrl-C (the episode is finished and saved, the resume command printed), with the
+    exit status of a process ended by SIGTERM.
+    """
+
+    exit_code = 143

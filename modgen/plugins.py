@@ -2,13 +2,17 @@
 
 :func:`get_plugin_manager` builds a fresh :class:`pluggy.PluginManager`: modgen's built-in
 plugin first, then each entry point of the ``modgen`` group, loaded on its own. A plugin that
-fails to import, has a misspelled hook, or raises inside a hook gives a
+fails to import, has a misspelled hook, or raises inside a hook (any exception, ``SystemExit``
+and ``KeyboardInterrupt`` included: only a real Ctrl-C or SIGTERM stops modgen) gives a
 :class:`PluginWarning` naming it and the error, and everything else keeps working; with the
 environment variable ``MODGEN_STRICT_PLUGINS=1`` such a failure raises
 :class:`~modgen.errors.PluginError` instead.
 
 :func:`get_registries` then calls every plugin's hooks and returns the filled
 :class:`Registries`.
+
+What a plugin prints while it is loaded or registers goes to stderr, so modgen's own output on
+stdout (``modgen recipe show``, ``modgen compare -f json``) stays machine-readable.
 
 Example:
     >>> regs = get_registries()
@@ -18,11 +22,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib.metadata
 import os
+import signal
+import sys
+import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pluggy
@@ -59,6 +67,7 @@ __all__ = [
     "call_order",
     "plugin_version",
     "plugin_versions",
+    "plugin_code",
 ]
 
 ENTRY_POINT_GROUP = "modgen"
@@ -85,6 +94,51 @@ def _fail(failures: list[PluginFailure], name: str, stage: str, err: BaseExcepti
         raise PluginError(message + " (MODGEN_STRICT_PLUGINS is set)") from err
     failures.append(failure)
     warnings.warn(message + "; it was skipped.", PluginWarning, stacklevel=3)
+
+
+class _Signals:
+    received = False
+
+
+@contextlib.contextmanager
+def plugin_code() -> Iterator[_Signals]:
+    """Run a plugin's code: its prints go to stderr, and a real Ctrl-C or SIGTERM is told apart
+    from a ``KeyboardInterrupt`` the plugin raises itself.
+
+    A caller isolates whatever the plugin raises (``BaseException`` included) unless the signal
+    was ``received``; then it re-raises, so the user can always stop modgen.
+
+    Example:
+        >>> with plugin_code() as signals:
+        ...     print("to stderr")
+        >>> signals.received
+        False
+    """
+    state = _Signals()
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+
+        def handler(signum: int, frame: Any) -> None:
+            state.received = True
+            before = previous[signum]
+            if callable(before):
+                before(signum, frame)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)  # a default SIGTERM: end as it would have
+            os.kill(os.getpid(), signum)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            before = signal.getsignal(sig)
+            if before is not None:  # None: set outside Python, left alone
+                previous[sig] = before
+                signal.signal(sig, handler)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield state
+    finally:
+        for signum, handled in previous.items():
+            signal.signal(signum, handled)
 
 
 @define
@@ -157,8 +211,11 @@ def get_plugin_manager(
             _fail(failures, name, "import", PluginError(f"a plugin named {name!r} is already loaded"))
             continue
         try:
-            plugin = load()
-        except (Exception, SystemExit) as err:  # noqa: BLE001 - any import failure is reported, not raised
+            with plugin_code() as signals:
+                plugin = load()
+        except BaseException as err:  # noqa: BLE001 - any import failure is reported, not raised
+            if signals.received:
+                raise
             _fail(failures, name, "import", err)
             continue
         try:
@@ -225,9 +282,10 @@ def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
             if name in failed:
                 continue
             try:
-                impl.function(registries=regs.scoped(name))
-            except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plugin must not break modgen
-                if name == BUILTIN:
+                with plugin_code() as signals:
+                    impl.function(registries=regs.scoped(name))
+            except BaseException as err:  # noqa: BLE001 - a broken plugin must not break modgen
+                if name == BUILTIN or signals.received:
                     raise
                 _remove_origin(regs, name)
                 failed.add(name)
@@ -275,13 +333,16 @@ def add_commands(app: Any, loaded: LoadedPlugins, *, first: str = BUILTIN) -> No
         n_cmd, n_grp = len(app.registered_commands), len(app.registered_groups)
         taken = set(_command_names(app))
         try:
-            impl.function(app=app)
+            with plugin_code() as signals:
+                impl.function(app=app)
             names = _command_names(app)
             new = names[n_cmd : len(app.registered_commands)] + names[len(app.registered_commands) + n_grp :]
             clash = sorted(set(new) & taken)
             if clash:
                 raise PluginError(f"command name {clash[0]!r} is already taken; choose another name")
-        except (Exception, SystemExit) as err:  # noqa: BLE001 - a broken plugin must not break the CLI
+        except BaseException as err:  # noqa: BLE001 - a broken plugin must not break the CLI
+            if signals.received:
+                raise
             del app.registered_commands[n_cmd:]
             del app.registered_groups[n_grp:]
             if impl.plugin_name in (BUILTIN, first):

@@ -16,6 +16,9 @@ Layout::
       evaluations/<name>/  later evaluations with other settings (``modgen evaluate --set``)
       plots/*.png          loss curves and other figures
       .lock                held while a process writes the folder
+      .manifest            what modgen wrote inside its folders, one path a line (relative to
+                           the run folder): ``--overwrite`` deletes by it, so a user's file in
+                           ``plots/``, ``selection/`` or ``evaluations/`` survives
 
 Every text file is written atomically (temporary file, fsync, rename); metrics are appended
 line by line and a torn last line (a full disk, a kill) is dropped when the file is read.
@@ -55,12 +58,15 @@ __all__ = [
     "now",
     "write_results",
     "read_results",
+    "record_written",
+    "MANIFEST",
 ]
 
 #: Files a finished or started run leaves; their presence makes a folder "not empty".
 RUN_FILES = ("config.toml", "metrics.jsonl", "summary.json", "results.json", "checkpoints")
 
-#: Everything modgen writes into a run folder (``--overwrite`` deletes these and nothing else).
+#: What modgen writes into a run folder. ``--overwrite`` deletes the files of these names at the
+#: top; inside the folders among them, only the files the manifest (:data:`MANIFEST`) names.
 RUN_ENTRIES = (
     *RUN_FILES,
     "provenance.json",
@@ -73,6 +79,46 @@ RUN_ENTRIES = (
     "sweep-*.json",
     ".*.tmp",
 )
+
+#: The file (in a run folder) that lists what modgen wrote there, one relative path a line.
+MANIFEST = ".manifest"
+
+#: File names modgen writes inside its folders, deleted by ``--overwrite`` in a run written
+#: before runs kept a manifest (nothing else in those folders is touched).
+LEGACY_NAMES = (
+    *RUN_FILES,
+    "last.pt",
+    "provenance.json",
+    "results.md",
+    "results.csv",
+    "selection.json",
+    "losses.png",
+    "tsne-*.png",
+    ".*.tmp",
+    ".lock",
+)
+
+
+_RECORDED: set[tuple[Path, str]] = set()  # what this process recorded: each path once, not per save
+
+
+def record_written(path: str | os.PathLike[str]) -> None:
+    """Add ``path`` to the manifest of the run folder it lies in (the nearest folder above it,
+    at most three levels up, holding a ``.lock``: one modgen writes); a path in no run folder is
+    not recorded. Never raises: the manifest is bookkeeping, never a reason to fail a write."""
+    target = Path(path).absolute()
+    for root in list(target.parents)[:3]:
+        if (root / ".lock").is_file():
+            line = target.relative_to(root).as_posix()
+            if "/" not in line or (root, line) in _RECORDED:  # top-level files go by their names
+                return
+            try:
+                with open(root / MANIFEST, "a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+            except OSError:
+                return
+            _RECORDED.add((root, line))
+            return
 
 
 def now() -> str:
@@ -116,11 +162,30 @@ def os_error(err: OSError, path: str | os.PathLike[str], doing: str) -> ModgenEr
     }
     words = err.strerror or type(err).__name__
     reason = fixes.get(err.errno or 0, words[:1].lower() + words[1:])
+    dangling = _dangling_link(Path(path))
+    if dangling is not None and err.errno in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT, errno.ELOOP):
+        return ModgenError(f"cannot {doing} {str(path)!r}: {_dangling_reason(dangling)}")
     if err.errno in (errno.ENOTDIR, errno.EEXIST):
         blocker = _file_in_the_way(Path(path))
         if blocker is not None and blocker != Path(path):
             reason = f"{str(blocker)!r} is a file, not a folder; choose another path"
     return ModgenError(f"cannot {doing} {str(path)!r}: {reason}")
+
+
+def _dangling_link(path: Path) -> Path | None:
+    """The first part of ``path`` (from the root down) that is a symlink to nothing (or a loop)."""
+    for part in reversed([path, *path.parents]):
+        if part.is_symlink() and not part.exists():
+            return part
+    return None
+
+
+def _dangling_reason(link: Path) -> str:
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    return f"{str(link)!r} is a symlink to {target!r}, which does not exist (or loops); remove the link or make its target"
 
 
 def _file_in_the_way(path: Path) -> Path | None:
@@ -144,6 +209,9 @@ def check_writable_folder(
     """
     target = Path(path)
     named = Path(shown) if shown is not None else target
+    dangling = _dangling_link(target)
+    if dangling is not None:
+        raise ModgenError(f"cannot {doing} {str(named)!r}: {_dangling_reason(dangling)}")
     blocker = _file_in_the_way(target)
     if blocker is not None:
         code = errno.EEXIST if blocker == named else errno.ENOTDIR
@@ -170,6 +238,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644 & ~_umask())
         os.replace(tmp, path)
+        record_written(path)
     except OSError as err:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
@@ -308,6 +377,16 @@ def read_results(path: str | os.PathLike[str]) -> list[EvaluationResult]:
         raise DataError(f"{p}: a run is malformed: {err}") from err
 
 
+def _delete(path: Path, *, folder: bool = False) -> None:
+    try:
+        if folder:
+            path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
+    except OSError as err:
+        raise os_error(err, path, "clear the run folder, deleting") from err
+
+
 class RunDir:
     """Paths and writers of one run folder (see the module docstring)."""
 
@@ -364,7 +443,7 @@ class RunDir:
         else:  # pragma: no cover
             import tomli as tomllib
         try:
-            data = tomllib.loads(self.config.read_text(encoding="utf-8"))
+            data = tomllib.loads(self.config.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError, ValueError):
             return False
         trainer = data.get("trainer")
@@ -457,25 +536,62 @@ class RunDir:
         )
 
     def clear(self) -> None:
-        """Delete what a run wrote into the folder (:data:`RUN_ENTRIES`); other files and the lock
-        stay. Call it while holding the lock.
+        """Delete what a run wrote into the folder; other files and the lock stay. Call it while
+        holding the lock.
+
+        At the top, the files named in :data:`RUN_ENTRIES`; inside the folders among them
+        (``plots/``, ``selection/``, ``evaluations/``, ...), only the files the manifests of the
+        run and of the runs nested in it name (:func:`record_written`), or, in a run written
+        before manifests, the files of modgen's names (:data:`LEGACY_NAMES`). A folder is removed
+        only when nothing is left in it.
 
         Raises:
             ModgenError: an entry cannot be deleted.
         """
-        import shutil
-
-        entries = (
-            {p for pattern in RUN_ENTRIES for p in self.root.glob(pattern)} if self.root.is_dir() else set()
-        )
+        if not self.root.is_dir():
+            return
+        written = self._written()
+        entries = {p for pattern in RUN_ENTRIES for p in self.root.glob(pattern)}
         for entry in sorted(entries):
+            if entry.is_dir() and not entry.is_symlink():
+                self._clear_folder(entry, written)
+            else:
+                _delete(entry)
+        _delete(self.root / MANIFEST)
+        root = self.root.absolute()
+        _RECORDED.difference_update({r for r in _RECORDED if r[0] == root or root in r[0].parents})
+
+    def _written(self) -> set[Path] | None:
+        """The files the manifests under the run folder name (``None``: a run without one)."""
+        if not (self.root / MANIFEST).is_file():
+            return None
+        written: set[Path] = set()
+        for manifest in self.root.rglob(MANIFEST):
             try:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                else:
-                    entry.unlink()
-            except OSError as err:
-                raise os_error(err, entry, "clear the run folder, deleting") from err
+                lines = manifest.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            written.update(manifest.parent / line for line in lines if line.strip())
+        return written
+
+    def _clear_folder(self, folder: Path, written: set[Path] | None) -> None:
+        from fnmatch import fnmatch
+
+        for path in sorted(folder.rglob("*"), reverse=True):  # children before their folder
+            if path.is_dir() and not path.is_symlink():
+                if not any(path.iterdir()):
+                    _delete(path, folder=True)
+                continue
+            if path.name in (MANIFEST, ".lock") or fnmatch(path.name, ".*.tmp"):
+                mine = True
+            elif written is None:
+                mine = any(fnmatch(path.name, pattern) for pattern in LEGACY_NAMES)
+            else:
+                mine = path in written
+            if mine:
+                _delete(path)
+        if not any(folder.iterdir()):
+            _delete(folder, folder=True)
 
     # -- metrics ---------------------------------------------------------------------------------
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
@@ -508,7 +624,15 @@ class RunDir:
         """Keep the records of episodes up to ``after_episode`` (a resumed run rewrites the rest)."""
         if not self.metrics.exists():
             return
-        keep = [r for r in self.read_metrics() if r.get("episode", 0) <= after_episode]
+        keep = []
+        for rec in self.read_metrics():
+            episode = rec.get("episode", 0)
+            if not isinstance(episode, (int, float)) or isinstance(episode, bool):
+                raise DataError(
+                    f"{self.metrics}: a record has episode {episode!r}, expected a number; fix or delete that line"
+                )
+            if episode <= after_episode:
+                keep.append(rec)
         atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in keep))
 
     def read_metrics(self) -> list[dict[str, Any]]:

@@ -1763,7 +1763,11 @@ def test_a_plugin_cannot_break_the_registries(register, pattern, monkeypatch):
             ["--set", "modulator.name=bad.x"],
             r"modulator 'bad\.x': built a int, expected a torch\.nn",
         ),
-        ("recipes", ["--recipe", "bad.r"], r"recipe 'bad\.r' returned int, expected a RecipeSpec"),
+        (
+            "recipes",
+            ["--recipe", "bad.r"],
+            r"recipe 'bad\.r' of plugin 'bad' returned int, expected a RecipeSpec",
+        ),
         ("recipes", ["--preset", "bad.p"], r"preset 'bad\.p' returned NoneType, expected a RecipeSpec"),
     ],
     ids=["factory-returns-int", "recipe-returns-int", "preset-returns-none"],

@@ -371,6 +371,7 @@ def test_two_process_run_matches_one_process_run_and_only_rank0_writes(two_rank_
     assert not job["rank1"].exists() and "grads1.pt" not in job["written"]
     assert sorted(p.name for p in job["rank0"].iterdir()) == [
         ".lock",
+        ".manifest",
         "checkpoints",
         "config.toml",
         "metrics.jsonl",

@@ -52,7 +52,9 @@ Recipe = Annotated[
 ConfigFile = Annotated[
     Path | None,
     typer.Option(
-        "--config", metavar="FILE", help="A recipe TOML file (modgen recipe show) instead of --recipe."
+        "--config",
+        metavar="FILE",
+        help="A recipe TOML file (modgen recipe show) instead of --recipe (not both).",
     ),
 ]
 Dataset = Annotated[

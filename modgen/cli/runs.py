@@ -181,6 +181,13 @@ def train_cmd(
         )
         spec = resume_spec(regs, resume, episodes=episodes, device=device, threads=threads)
     else:
+        if config is not None and _given(ctx, "recipe"):
+            from modgen.errors import ConfigError
+
+            raise ConfigError(
+                f"--config {str(config)!r} is a whole recipe, so --recipe {recipe!r} cannot be combined with it; "
+                "drop one of them (to change the file's settings use --set)"
+            )
         spec = resolve_spec(
             regs,
             recipe,

@@ -382,7 +382,10 @@ def evaluate_run(
 
     With ``evaluation.selection = "val"`` the classifiers' settings are the run's recorded choice
     when it was made with the same evaluation settings, and are chosen again on the run's
-    selection model otherwise.
+    selection model otherwise. A run trained without evaluation (``--no-eval``) has no selection
+    model yet: it is trained now (into ``RUN/selection``, exactly as training with evaluation
+    would have), so ``modgen train --no-eval`` then ``modgen evaluate`` gives the results of
+    ``modgen train``.
 
     Raises:
         ConfigError: an override outside ``evaluation.*`` (a trained run's other settings cannot
@@ -402,11 +405,28 @@ def evaluate_run(
     target = RunDir(out if out is not None else run_dir.root / "evaluations" / eval_id)
     check_writable_folder(target.root, "write the evaluation into")
     check_classifiers(spec, registries)
-    selection = (
-        selection_for(spec, registries, run_dir, outcome.data, log, device=outcome.device)
-        if needs_selection(spec, registries)
-        else None
-    )
+    selection = None
+    if needs_selection(spec, registries):
+        model = RunDir(run_dir.selection)
+        if model.is_trained():
+            selection = selection_for(spec, registries, run_dir, outcome.data, log, device=outcome.device)
+        else:  # trained with --no-eval: the selection model is trained now, as training would have
+            from modgen.distributed import DistContext
+
+            with run_dir.lock():
+                choose_settings(
+                    outcome.spec,
+                    registries,
+                    run_dir,
+                    outcome.data,
+                    device=outcome.device,
+                    resume=model.config.is_file(),
+                    progress=None,
+                    log=log or (lambda _line: None),
+                    dist=DistContext(),
+                )
+            # the choice recorded for the run's own evaluation settings, or made again for overrides
+            selection = selection_for(spec, registries, run_dir, outcome.data, log, device=outcome.device)
     result = evaluate_with_floor(
         spec, registries, outcome.assembly, outcome.data, selection, log or (lambda _line: None)
     )

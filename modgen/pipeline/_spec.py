@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import evolve
 
-from modgen.config import RecipeSpec, apply_overrides, spec_from_toml, spec_to_toml
+from modgen.config import RecipeSpec, apply_overrides, read_toml_text, spec_from_toml, spec_to_toml
 from modgen.errors import ConfigError, DataError, PluginError, UnknownComponentError
 from modgen.recipes import DataShapes
 
@@ -39,14 +39,7 @@ def read_spec(path: str | os.PathLike[str]) -> RecipeSpec:
     Raises:
         ConfigError: no such file, unreadable, or invalid (the message names the file and key).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"config file {str(p)!r} cannot be read: {err}") from err
-    return spec_from_toml(text, source=str(p))
+    return spec_from_toml(read_toml_text(path), source=str(path))
 
 
 def _with_data(
@@ -200,10 +193,7 @@ def resolve_spec(
     if config is not None:
         spec = read_spec(config)
     else:
-        factory = registries.recipe.get(recipe or "amaz")
-        spec = factory()
-        if not isinstance(spec, RecipeSpec):
-            raise PluginError(f"recipe {recipe!r} returned {type(spec).__name__}, expected a RecipeSpec")
+        spec = _from_recipe(registries, recipe or "amaz")
         if dataset is None and data is None:
             dataset = "digits"
     spec = _with_data(spec, registries, dataset=dataset, data=data, name=name)
@@ -241,6 +231,39 @@ def with_run_settings(
     if threads is not None:
         run = evolve(run, threads=threads)
     return evolve(spec, run=run)
+
+
+def _from_recipe(registries: Registries, recipe: str) -> RecipeSpec:
+    """The spec recipe ``recipe`` makes; a failure of a plugin's recipe names the recipe and the plugin.
+
+    Raises:
+        UnknownComponentError: no such recipe, or the recipe names a missing component.
+        PluginError: the recipe's factory raised or returned something other than a RecipeSpec.
+    """
+    from modgen.plugins import plugin_code
+    from modgen.registry import BUILTIN
+
+    entry = registries.recipe.entry(recipe) if recipe in registries.recipe else None
+    factory = registries.recipe.get(recipe) if entry is None else entry.obj
+    origin = entry.origin if entry is not None else BUILTIN
+    whose = f"recipe {recipe!r}" + (f" of plugin {origin!r}" if origin != BUILTIN else "")
+    try:
+        with plugin_code() as signals:
+            spec = factory()
+    except BaseException as err:  # noqa: BLE001 - a plugin's code: named, never a traceback
+        if signals.received or origin == BUILTIN:
+            raise
+        raise PluginError(
+            f"{whose} failed: {type(err).__name__}: {err}; fix the plugin, or uninstall it (modgen plugins)"
+        ) from err
+    if not isinstance(spec, RecipeSpec):
+        raise PluginError(f"{whose} returned {type(spec).__name__}, expected a RecipeSpec")
+    for slot, comp in spec.components().items():
+        try:
+            registries.kind(slot).get(comp.name)
+        except UnknownComponentError as err:
+            raise UnknownComponentError(f"{whose}, {slot}: {err}") from err
+    return spec
 
 
 def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import evolve
 
-from modgen.config import spec_from_toml, spec_to_dict, spec_to_toml
+from modgen.config import read_toml_text, spec_from_toml, spec_to_dict, spec_to_toml
 from modgen.errors import CheckpointError, ConfigError, DataError
 from modgen.rundir import RunDir, atomic_write_text, write_json
 
@@ -165,7 +165,7 @@ def load_run(
     run = RunDir(path)
     if not run.config.is_file():
         raise CheckpointError(f"{str(run.root)!r} is not a modgen run folder: no config.toml")
-    spec = spec_from_toml(run.config.read_text(encoding="utf-8"), source=str(run.config))
+    spec = spec_from_toml(read_toml_text(run.config, "the run's config file"), source=str(run.config))
     dev = resolve_device(device, key="--device")
     ckpt = load_checkpoint(run.checkpoint, map_location=dev)
     if data is None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from modgen.errors import ConfigError, DataError, ShapeError
-from modgen.rundir import read_jsonl
+from modgen.rundir import read_jsonl, record_written
 
 __all__ = ["LOSS_LABELS", "read_metrics", "plot_losses", "plot_tsne", "plot_sweep", "plot_comparison"]
 
@@ -52,6 +52,7 @@ def _save(fig: Any, out_png: str | Path) -> Path:
         raise ConfigError(f"plot output {str(path)!r}: expected a .png file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120, format="png")
+    record_written(path)
     return path
 
 
@@ -90,7 +91,7 @@ def plot_losses(
         The written path.
 
     Raises:
-        DataError: no loss values in the file, or a record with losses but no ``"episode"``.
+        DataError: no loss values in the file, or a record with losses but no numeric ``"episode"``.
 
     Example:
         >>> import tempfile, os
@@ -116,9 +117,15 @@ def plot_losses(
             continue
         if "episode" not in rec:
             raise DataError(f"{metrics_jsonl_path}: record {no} has losses but no 'episode' key")
+        episode = rec["episode"]
+        if not isinstance(episode, (int, float)) or isinstance(episode, bool):
+            raise DataError(
+                f"{metrics_jsonl_path}: training record {no} has episode {episode!r}, expected a number; "
+                "fix or delete that line"
+            )
         for k, v in losses.items():
             xs, ys = series.setdefault(k, ([], []))
-            xs.append(float(rec["episode"]))
+            xs.append(float(episode))
             ys.append(float(v))
     if wanted is not None:
         series = {k: series[k] for k in wanted if k in series}

@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import evolve, field, frozen
 
+from modgen.config import read_toml_text
 from modgen.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -211,10 +212,10 @@ def load_grid(path: str | os.PathLike[str]) -> SweepGrid:
             names the file).
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists() and not p.is_symlink():
         raise ConfigError(f"grid file {str(p)!r} does not exist; write a TOML file with recipes = [...] etc.")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_toml_text(p, "grid file"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: invalid TOML: {err}") from err
     return grid_from_dict(data, source=str(p))

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from modgen.config import RecipeSpec, spec_from_toml, spec_to_dict, spec_to_toml
 from modgen.errors import CheckpointError, ConfigError
-from modgen.rundir import RunDir, os_error
+from modgen.rundir import RunDir, os_error, record_written
 
 if TYPE_CHECKING:
     from modgen.assembly import Assembly
@@ -85,6 +85,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        record_written(path)
     except OSError as err:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from modgen.config import RecipeSpec
 from modgen.distributed import DistContext
-from modgen.errors import TrainingDivergedError
+from modgen.errors import ConfigError, Terminated, TrainingDivergedError
 from modgen.rundir import RunDir, now
 from modgen.train.base import RandomStreams, stream_seeds
 from modgen.train.checkpoint import Checkpointer, restore
@@ -59,6 +59,80 @@ class TrainOutcome:
     start: int = 0
 
 
+#: Bytes a parameter takes in training, per byte of its own: weights, gradients, Adam's two moments.
+TRAINING_COPIES = 4
+
+
+def _check_fits(spec: RecipeSpec, registries: Registries, data: ZSLData, device: torch.device) -> None:
+    """Refuse networks whose parameters alone cannot fit the machine, before any is allocated.
+
+    The assembly is built on the meta device (shapes only); its parameters, with their gradients
+    and optimiser state (:data:`TRAINING_COPIES`), are compared with the memory of the machine
+    they are built on (the CPU's, and a GPU's when that is the device).
+
+    Raises:
+        ConfigError: they cannot fit; the message names the largest network and its parameters.
+    """
+    from modgen.assembly import build_assembly
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            meta = build_assembly(
+                spec,
+                registries,
+                attr_dim=data.attr_dim,
+                feature_dim=data.feature_dim,
+                num_classes=len(data.seen_classes),
+                device="meta",
+            )
+    except RuntimeError as err:
+        if "overflow" not in str(err):
+            return  # no estimate: the real build reports what is wrong
+        raise ConfigError(
+            f"the networks cannot be built, a tensor would be too large ({str(err).splitlines()[0][:120]}); "
+            f"the largest setting is {_largest_setting(spec)}: make it smaller"
+        ) from None
+    except Exception:  # noqa: BLE001 - no estimate: the real build reports what is wrong
+        return
+    networks = meta.networks()
+    sizes = {
+        kind: sum(p.numel() * p.element_size() for p in net.parameters()) for kind, net in networks.items()
+    }
+    need = TRAINING_COPIES * sum(sizes.values())
+    limits = [("memory", _physical_memory())]
+    if device.type == "cuda":
+        limits.append((f"{device} memory", torch.cuda.get_device_properties(device).total_memory))
+    for where, limit in limits:
+        if limit and need > limit:
+            kind = max(sizes, key=lambda k: sizes[k])
+            count = sum(p.numel() for p in networks[kind].parameters())
+            raise ConfigError(
+                f"the {kind} {spec.components()[kind].name!r} has {count:,} parameters; training the networks "
+                f"needs about {need / 2**30:,.1f} GiB, more than this machine's {where} ({limit / 2**30:,.1f} GiB); "
+                f"the largest setting is {_largest_setting(spec)}: make it smaller"
+            )
+
+
+def _largest_setting(spec: RecipeSpec) -> str:
+    """``kind.params.key = value`` of the largest whole number among the components' parameters."""
+    best: tuple[int, str] = (0, "?")
+    for kind, comp in spec.components().items():
+        for key, value in comp.params.items():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for v in values:
+                if isinstance(v, int) and not isinstance(v, bool) and v > best[0]:
+                    best = (v, f"{kind}.params.{key} = {value!r}")
+    return best[1]
+
+
+def _physical_memory() -> int:
+    """The machine's memory in bytes (0: unknown)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 def build_for_data(
     spec: RecipeSpec, registries: Registries, data: ZSLData, device: torch.device, *, seed: int | None = None
 ) -> Assembly:
@@ -69,6 +143,7 @@ def build_for_data(
     """
     from modgen.assembly import ASSEMBLY_KINDS, build_assembly
 
+    _check_fits(spec, registries, data, device)
     asm = build_assembly(
         spec,
         registries,
@@ -324,19 +399,19 @@ def _loop(
                 guard.check_state(_named_state(assembly, trainer), episode)
                 checkpointer.save(episode)
                 guard.last_good = episode
-            if stop:  # Ctrl-C: the episode finished and was saved; resume goes on from here
-                raise KeyboardInterrupt(f"interrupted after episode {episode}")
+            if stop:  # Ctrl-C or SIGTERM: the episode finished and was saved; resume goes on from here
+                raise _stop(stop, f"interrupted after episode {episode}")
     return time.perf_counter() - t0, logger.last
 
 
 class _Interrupt:
-    requested = False
+    requested: int = 0  # the signal asking to stop (0: none)
 
 
 @contextlib.contextmanager
 def _deferred_interrupt() -> Iterator[_Interrupt]:
-    """Turn a first Ctrl-C into a request honoured at the end of the episode (a second one stops
-    at once), so a checkpoint is never made of a half-applied update."""
+    """Turn a first Ctrl-C or SIGTERM into a request honoured at the end of the episode (a second
+    one stops at once), so a checkpoint is never made of a half-applied update."""
     state = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
         yield state
@@ -344,14 +419,20 @@ def _deferred_interrupt() -> Iterator[_Interrupt]:
 
     def handler(signum: int, frame: Any) -> None:
         if state.requested:
-            raise KeyboardInterrupt
-        state.requested = True
+            raise _stop(signum)
+        state.requested = signum
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield state
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _stop(signum: int, message: str = "") -> KeyboardInterrupt:
+    """The exception that ends the run after signal ``signum``: :class:`Terminated` for SIGTERM."""
+    return Terminated(message) if signum == signal.SIGTERM else KeyboardInterrupt(message)
 
 
 def _write_summary(
