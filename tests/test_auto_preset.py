@@ -1,0 +1,107 @@
+"""The ``auto`` preset: sizes from the data, for a data set without a preset of its own."""
+
+from __future__ import annotations
+
+import pytest
+from data_fixtures import write_tiny_xlsa17
+from typer.testing import CliRunner
+
+from modgen.cli import build_app
+from modgen.pipeline import data_shapes, resolve_spec
+from modgen.recipes import DataShapes, auto_sizes
+
+runner = CliRunner()
+
+
+def shapes(**changes):
+    base = dict(
+        feature_dim=1280,
+        attr_dim=18,
+        samples=1000,
+        seen=7,
+        train=5,
+        min_per_class=100,
+        nonnegative=True,
+        unit_range=False,
+        scalable=True,
+    )
+    return DataShapes(**{**base, **changes})
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({}, dict(n_way=2, k_support=5, k_query=3, tasks=4, width=128, episodes=600)),
+        ({"seen": 40, "train": 27, "samples": 23527}, dict(n_way=10, tasks=10, width=512, episodes=2000)),
+        ({"seen": 4, "train": 3, "min_per_class": 2}, dict(n_way=1, k_support=2, k_query=2)),
+        ({"train": 0, "seen": 12, "samples": 8000}, dict(n_way=6, width=256, episodes=1200)),
+    ],
+)
+def test_task_shape_widths_and_episodes_follow_the_data(changes, expected):
+    sizes = auto_sizes(shapes(**changes))
+    assert {key: getattr(sizes, key) for key in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "changes, scaling, activation",
+    [
+        ({}, "minmax", "sigmoid"),  # pretrained CNN features: min-max to [0, 1], a sigmoid
+        ({"unit_range": True}, None, "sigmoid"),  # already in [0, 1]
+        ({"scalable": False}, None, "relu"),  # non-negative, the loader cannot scale
+        ({"nonnegative": False}, None, "none"),  # signed features keep a linear output
+    ],
+)
+def test_generator_output_matches_the_features(changes, scaling, activation):
+    sizes = auto_sizes(shapes(**changes))
+    assert (sizes.scaling, sizes.output_activation) == (scaling, activation)
+    assert sizes.output_activation in sizes.reason.lower() or "linear" in sizes.reason
+
+
+def test_a_folder_without_a_preset_gets_auto_sizes(registries, tmp_path):
+    folder = write_tiny_xlsa17(tmp_path)  # 4 seen classes (3 in the validation view), D=5
+    spec = resolve_spec(registries, "amaz", data=str(folder))
+    found = data_shapes(spec, registries)
+    assert (found.seen, found.train, found.feature_dim) == (4, 3, 5)
+    sizes = auto_sizes(found)
+    assert spec.task_sampler.params["n_way"] == sizes.n_way == 1
+    assert spec.generator.params["hidden"] == sizes.width
+    assert spec.trainer.params["episodes"] == sizes.episodes
+    assert spec.generator.params["output_activation"] == "sigmoid"  # xlsa17 folders are min-max scaled
+
+
+def test_a_named_preset_and_the_overrides_still_win(registries, tmp_path):
+    folder = write_tiny_xlsa17(tmp_path)
+    spec = resolve_spec(registries, "amaz", data=str(folder), overrides=["trainer.episodes=7"])
+    assert spec.trainer.params["episodes"] == 7
+    small = resolve_spec(registries, "amaz", data=str(folder), preset="small-cpu")
+    assert small.generator.params["hidden"] == 512
+    assert "output_activation" not in small.generator.params
+
+
+def test_embedded_digits_keep_their_preset_but_imagenet_features_get_auto(registries):
+    pixels = resolve_spec(registries, "amaz", dataset="digits")
+    assert pixels.run.checkpoint_every == 100  # the digits preset
+    assert "output_activation" not in pixels.generator.params
+    imagenet = resolve_spec(
+        registries,
+        "amaz",
+        dataset="digits",
+        overrides=["data.options.features=imagenet", 'data.options.backbone="tiny"'],
+    )
+    sizes = auto_sizes(data_shapes(imagenet, registries))
+    assert imagenet.generator.params["output_activation"] == sizes.output_activation
+    assert imagenet.run.checkpoint_every == sizes.episodes // 10
+    assert imagenet.task_sampler.params["n_way"] == 2  # 5 training classes in the validation view
+
+
+def test_train_prints_what_auto_chose(tmp_path):
+    folder = write_tiny_xlsa17(tmp_path)
+    result = runner.invoke(
+        build_app(),
+        ["train", "--recipe", "amaz", "--data", str(folder), "--episodes", "2", "--no-eval"]
+        + ["--out", str(tmp_path / "run"), "--set", "generator.hidden=16", "--set", "modulator.hidden=16"],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("auto preset:")]
+    assert len(lines) == 1
+    assert "1-way tasks" in lines[0] and "G ends in a sigmoid" in lines[0]
