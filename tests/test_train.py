@@ -263,3 +263,36 @@ def test_same_seed_gives_the_same_tasks_and_noise_to_every_recipe(digits, regist
         draws[recipe] = (ep.support_y.clone(), ep.support_x.clone(), sup["z"].clone(), weights)
     for a, b in zip(draws["amaz"], draws["zsml"], strict=True):
         assert torch.equal(a, b)
+
+
+def _adapted(spec, registries, data):
+    """The parameters after one episode's fast adaptation, and the ones it started from."""
+    from modgen.train.loop import build_for_data
+
+    torch.manual_seed(0)
+    asm = build_for_data(spec, registries, data, torch.device("cpu"))
+    trainer = registries.trainer.get("meta")(
+        assembly=asm, data=data, spec=spec, registries=registries, device="cpu"
+    )
+    streams = RandomStreams.from_seed(0, "cpu")
+    sup, _ = trainer._episode_tensors(trainer.sampler.sample(streams.tasks), streams.noise)
+    start = dict(trainer.params)
+    return start, trainer._adapt(dict(start), sup)
+
+
+def test_alpha0_recipe_makes_the_inner_step_the_identity_and_the_default_does_not(digits, registries):
+    spec = tiny("amaz-alpha0")
+    assert (spec.trainer.params["alpha1"], spec.trainer.params["alpha2"], spec.trainer.params["alpha3"]) == (
+        0.0,
+        0.0,
+        0.0,
+    )
+    start, adapted = _adapted(spec, registries, digits)
+    assert adapted.keys() == start.keys()
+    for k in start:
+        assert torch.equal(adapted[k], start[k]), k
+    start, adapted = _adapted(tiny("amaz", "trainer.alpha1=0.1", "trainer.alpha3=0.1"), registries, digits)
+    moved = [k for k in start if not torch.equal(adapted[k], start[k])]
+    assert any(k.startswith("critic.") for k in moved) and any(k.startswith("generator.") for k in moved)
+    start, adapted = _adapted(tiny("amaz"), registries, digits)
+    assert any(not torch.equal(adapted[k], start[k]) for k in start)
