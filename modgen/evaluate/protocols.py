@@ -354,6 +354,7 @@ def _measure(
                     generator=gen,
                     task_size=config.task_size,
                     context_tasks=config.context_tasks,
+                    batch_norm=config.synthesis_bn,
                 )
         if seen is not None:
             with scores.timed("classifier-free measures"):

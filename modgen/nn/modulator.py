@@ -169,7 +169,9 @@ class AttributeModulator(nn.Module):
                     f"got {list(cancelled)!r}"
                 )
         #: The outputs built without a shift head (only scaled).
-        self.unshifted: tuple[int, ...] = tuple(sorted(set(cancelled))) if self.shift_before_bn == "drop" else ()
+        self.unshifted: tuple[int, ...] = (
+            tuple(sorted(set(cancelled))) if self.shift_before_bn == "drop" else ()
+        )
         self.w_heads = nn.ModuleList(nn.Linear(self.hidden, d) for d in self.target_dims)
         self.b_heads: nn.ModuleList | None = None
         if bias:
