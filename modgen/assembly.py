@@ -4,7 +4,8 @@
 registries and builds it with the data's dimensions plus the recipe's parameters:
 
 * generator: ``cls(attr_dim=A, feature_dim=D, noise_dim=Z, **params)``
-* modulator: ``cls(attr_dim=A, target_dims=generator.modulated_dims, **params)``
+* modulator: ``cls(attr_dim=A, target_dims=generator.modulated_dims, **params)``, plus
+  ``bn_cancelled_shifts=generator.bn_cancelled_shifts`` when the modulator takes it
 * critic: ``cls(feature_dim=D, attr_dim=A, **params)``
 * aux_classifier: ``cls(feature_dim=D, num_classes=C, **params)``
 * attribute_decoder: ``cls(feature_dim=D, attr_dim=A, **params)``
@@ -389,7 +390,12 @@ def build_assembly(
                 f"generator {comps['generator'].name!r}: the generator has no modulated_dims attribute; "
                 "a Generator must list the widths of its modulated outputs"
             )
-        make("modulator", {"attr_dim": a, "target_dims": list(target_dims)})
+        modulator_dims: dict[str, Any] = {"attr_dim": a, "target_dims": list(target_dims)}
+        accepted = registries.modulator.accepts(comps["modulator"].name)
+        if accepted is not None and "bn_cancelled_shifts" in accepted:
+            # the generator says which modulated outputs a per-task BatchNorm follows
+            modulator_dims["bn_cancelled_shifts"] = list(getattr(generator, "bn_cancelled_shifts", []))
+        make("modulator", modulator_dims)
         make("critic", {"feature_dim": d, "attr_dim": a})
         make("aux_classifier", {"feature_dim": d, "num_classes": c})
         make("attribute_decoder", {"feature_dim": d, "attr_dim": a})

@@ -50,6 +50,7 @@ __all__ = [
     "SEMANTICS",
     "SELECTION_MODES",
     "GZSL_SEEN",
+    "SYNTHESIS_BN",
     "spec_to_dict",
     "spec_from_dict",
     "spec_to_toml",
@@ -68,6 +69,8 @@ SEMANTICS: tuple[str, ...] = ("att", "original_att", "sent")
 SELECTION_MODES: tuple[str, ...] = ("val", "none", "test")
 #: Values of ``EvalConfig.gzsl_seen``.
 GZSL_SEEN: tuple[str, ...] = ("synthetic", "real")
+#: Values of ``EvalConfig.synthesis_bn`` (see :func:`modgen.evaluate.synthesis.synthesize`).
+SYNTHESIS_BN: tuple[str, ...] = ("running", "batch")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,6 +259,10 @@ class EvalConfig:
             the class alone as a task) or ``K``: the mean modulation over ``K`` training-like
             tasks of the class with ``N - 1`` other target classes
             (:func:`~modgen.evaluate.synthesis.synthesize`).
+        synthesis_bn: where the generator's BatchNorm takes its statistics at synthesis:
+            ``running`` (the running statistics calibrated over training-like episodes) or
+            ``batch`` (the statistics of each synthesis call's samples, all its target classes
+            together; never per class).
         classifier_params: per-classifier keyword arguments, ``{name: {param: value}}``.
     """
 
@@ -271,6 +278,7 @@ class EvalConfig:
     seeds: int = field(default=3, validator=int_at_least(1))
     task_size: int = field(default=0, validator=int_at_least(0))
     context_tasks: int = field(default=0, validator=int_at_least(0))
+    synthesis_bn: str = field(default="running", validator=choice(SYNTHESIS_BN))
     classifier_params: dict[str, Any] = field(factory=dict, converter=_table, validator=_params)
 
     @retrieval_k.validator

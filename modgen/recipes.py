@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "amaz",
+    "amaz_alpha0",
     "zsml",
     "clswgan",
     "TABLE4_VARIANTS",
@@ -59,6 +60,20 @@ def amaz() -> RecipeSpec:
         modulator=ComponentSpec("attribute", dict(_AMAZ_MODULATION)),
         task_sampler=ComponentSpec("episodic", dict(_SAMPLER)),
         trainer=ComponentSpec("meta"),
+    )
+
+
+def amaz_alpha0() -> RecipeSpec:
+    """AMAZ without inner adaptation: ``alpha1 = alpha2 = alpha3 = 0``, so the fast-adaptation
+    step is the identity and the meta-gradient is the gradient of the query losses at the
+    parameters themselves (episodic training, no meta-learning). Paired with ``amaz`` it asks
+    whether meta-learning helps."""
+    return evolve(
+        amaz(),
+        name="amaz-alpha0",
+        description="AMAZ with the inner-loop learning rates at 0 (no fast adaptation)",
+        paper="Algorithm 1 with alpha1 = alpha2 = alpha3 = 0 (does meta-learning help?)",
+        trainer=ComponentSpec("meta", {"alpha1": 0.0, "alpha2": 0.0, "alpha3": 0.0}),
     )
 
 
@@ -119,7 +134,12 @@ def _table4(name: str, params: dict[str, Any]) -> Callable[[], RecipeSpec]:
 
 def builtin_recipes() -> dict[str, Callable[[], RecipeSpec]]:
     """Every built-in recipe by name."""
-    out: dict[str, Callable[[], RecipeSpec]] = {"amaz": amaz, "zsml": zsml, "clswgan": clswgan}
+    out: dict[str, Callable[[], RecipeSpec]] = {
+        "amaz": amaz,
+        "amaz-alpha0": amaz_alpha0,
+        "zsml": zsml,
+        "clswgan": clswgan,
+    }
     for name, params in TABLE4_VARIANTS.items():
         out[name] = _table4(name, params)
     return out

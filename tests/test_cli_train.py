@@ -120,3 +120,86 @@ def test_compare_two_recipes_three_seeds_prints_the_table_and_writes_the_plot(tm
     assert {"amaz", "zsml"} <= {cell.strip() for line in table for cell in line.split("|")}, r.output
     assert "zsl (svm)" in r.output and "(95% CI, n=3)" in r.output, r.output  # the paired difference
     assert png.is_file() and png.stat().st_size > 1000
+
+
+def _fake_synthesis(kind: str):
+    """A stand-in for the generator at evaluation: ``collapsed`` gives every class the same
+    features, ``perfect`` gives each class its real mean (a generator that got every class right)."""
+    import torch
+
+    from modgen.data.digits import load_digits_zsl
+    from modgen.evaluate.synthesis import SyntheticFeatures
+
+    data = load_digits_zsl()
+    X, y = torch.as_tensor(data.features, dtype=torch.float32), torch.as_tensor(data.labels)
+    means = torch.stack([X[y == c].mean(0) for c in range(len(data.class_names))])
+    semantics = torch.as_tensor(data.semantics, dtype=torch.float32)
+
+    def synthesize(assembly, class_attributes, n, **kwargs):
+        attrs = torch.as_tensor(class_attributes, dtype=torch.float32)
+        labels = torch.arange(attrs.shape[0]).repeat_interleave(n)
+        if kind == "collapsed":
+            return SyntheticFeatures(torch.ones(len(labels), X.shape[1]), labels, None)
+        classes = torch.cdist(attrs, semantics).argmin(1)
+        noise = 0.01 * torch.randn(len(labels), X.shape[1], generator=torch.Generator().manual_seed(0))
+        return SyntheticFeatures(means[classes][labels] + noise, labels, None)
+
+    return synthesize
+
+
+def test_a_collapsed_result_is_reported_in_results_md_the_terminal_and_compare(tmp_path, monkeypatch):
+    import modgen.evaluate.sets as sets
+
+    app = build_app(plugin_commands=False)
+    outputs = {}
+    for kind in ("collapsed", "perfect"):
+        monkeypatch.setattr(sets, "synthesize", _fake_synthesis(kind))
+        args = [
+            "train",
+            "--recipe",
+            "amaz",
+            "--preset",
+            "tiny",
+            "--episodes",
+            "2",
+            "--out",
+            str(tmp_path / kind),
+        ]
+        for s in FAST_EVAL:
+            args += ["--set", s]
+        if kind == "perfect":  # another setting, so that compare shows two groups
+            args += ["--set", "evaluation.zsl_samples=12"]
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, r.output
+        outputs[kind] = " ".join(r.output.split())
+    bad, good = outputs["collapsed"], outputs["perfect"]
+    assert "warning: unseen collapse:" in bad and "warning: seen classes not reproduced:" in bad, bad
+    assert "warning" not in good.lower(), good
+    md = (tmp_path / "collapsed" / "results.md").read_text()
+    assert "**Warning:** unseen collapse:" in md and "**Warning:** seen classes not reproduced:" in md
+    assert "Warning" not in (tmp_path / "perfect" / "results.md").read_text()
+    payload = json.loads((tmp_path / "collapsed" / "results.json").read_text())
+    run = payload["runs"][0]
+    assert [w.split(":")[0] for w in run["warnings"]] == ["unseen collapse", "seen classes not reproduced"]
+    assert payload["aggregate"]["warnings"][0].startswith("seed 0: unseen collapse:")
+    q = run["quality"]  # the rules are checkable from the stored measures
+    assert (
+        q["ncm_cosine_unseen"] == pytest.approx(100 / 3)
+        and q["ncm_cosine_seen_real"] > 2 * q["ncm_cosine_seen"]
+    )
+    good_q = json.loads((tmp_path / "perfect" / "results.json").read_text())["runs"][0]
+    assert good_q["warnings"] == [] and good_q["quality"]["ncm_cosine_unseen"] > 100 / 3 + 5
+
+    r = runner.invoke(app, ["compare", str(tmp_path / "collapsed"), str(tmp_path / "perfect"), "-c", "svm"])
+    assert r.exit_code == 0, r.output
+    rows = [line for line in r.output.splitlines() if line.startswith("|")]
+    assert "| warnings |" in rows[0], r.output
+    assert len(rows) == 4, r.output  # header, rule, one row per setting
+    flagged = [
+        line
+        for line in rows[2:]
+        if "unseen collapse 1/1 seeds; seen classes not reproduced 1/1 seeds" in line
+    ]
+    assert len(flagged) == 1 and "| 10 |" in flagged[0].replace("  ", " "), r.output
+    r = runner.invoke(app, ["compare", str(tmp_path / "perfect"), "-c", "svm"])
+    assert r.exit_code == 0 and "warnings" not in r.output, r.output

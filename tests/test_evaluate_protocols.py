@@ -143,6 +143,54 @@ def test_classifier_free_measures(val_result):
             assert 0.0 <= value <= 100.0, name
 
 
+def test_the_seen_reference_uses_real_training_means_and_the_warnings_follow_the_rules(setup, val_result):
+    from modgen.evaluate import collapse_warnings, ncm_accuracy, real_class_means
+
+    _, data, _ = setup
+    means = real_class_means(data.features[data.trainval], data.labels[data.trainval], data.seen_classes)
+    expected = ncm_accuracy(
+        means, data.seen_classes, data.features[data.test_seen], data.labels[data.test_seen], metric="cosine"
+    )
+    q = val_result.quality
+    assert q["ncm_cosine_seen_real"] == pytest.approx(expected) and expected > 50.0
+    assert val_result.quality_std["ncm_cosine_seen_real"] == 0.0  # no synthesis in it
+    assert val_result.warnings == collapse_warnings(q, len(data.unseen_classes))
+    back = EvaluationResult.from_dict(json.loads(json.dumps(val_result.to_dict())))
+    assert back.warnings == val_result.warnings
+
+
+@pytest.mark.parametrize(
+    ("quality", "n_unseen", "kinds"),
+    [
+        (
+            {"ncm_cosine_unseen": 38.2, "ncm_cosine_seen": 80.0, "ncm_cosine_seen_real": 90.0},
+            3,
+            ["unseen collapse"],
+        ),
+        ({"ncm_cosine_unseen": 38.4, "ncm_cosine_seen": 80.0, "ncm_cosine_seen_real": 90.0}, 3, []),
+        (
+            {"ncm_cosine_unseen": 15.1, "ncm_cosine_seen": 44.9, "ncm_cosine_seen_real": 90.0},
+            10,
+            ["seen classes not reproduced"],
+        ),
+        ({"ncm_cosine_unseen": 16.0, "ncm_cosine_seen": 45.1, "ncm_cosine_seen_real": 90.0}, 10, []),
+        (
+            {"ncm_cosine_unseen": 20.0, "ncm_cosine_seen": 10.0, "ncm_cosine_seen_real": 90.0},
+            5,
+            ["unseen collapse", "seen classes not reproduced"],
+        ),
+        ({"ncm_cosine_unseen": float("nan"), "ncm_cosine_seen": 10.0}, 5, []),  # no reference: no seen rule
+        ({}, 5, []),
+    ],
+)
+def test_collapse_rules(quality, n_unseen, kinds):
+    from modgen.evaluate import collapse_warnings
+
+    warnings = collapse_warnings(quality, n_unseen)
+    assert [w.split(":")[0] for w in warnings] == kinds
+    assert all("\n" not in w for w in warnings)
+
+
 def test_result_json_round_trip(val_result):
     text = json.dumps(val_result.to_dict())
     back = EvaluationResult.from_dict(json.loads(text))

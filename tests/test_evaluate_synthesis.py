@@ -132,3 +132,105 @@ def test_synthesis_errors(assembly):
         synthesize(assembly, torch.ones(3, A), 0, generator=gen)
     with pytest.raises(ConfigError, match=r"synthesize: sigma must be a number >= 0, got -1.0"):
         synthesize(assembly, torch.ones(3, A), 2, sigma=-1.0, generator=gen)
+
+
+@pytest.fixture()
+def calibrated():
+    """A fresh assembly whose generator BatchNorm has running statistics (as after training)."""
+    from modgen.nn.blocks import calibrate_batch_norm
+
+    spec = apply_overrides(amaz(), ["generator.hidden=32", "modulator.hidden=16"])
+    asm = build_assembly(
+        spec, get_registries(entry_points=False), attr_dim=A, feature_dim=D, num_classes=3, seed=0
+    )
+    g = torch.Generator().manual_seed(5)
+    tasks = torch.rand(4, 3, A, generator=g)
+    z, a = torch.randn(4, 8, A, generator=g), tasks[:, :1].expand(4, 8, A)
+    with torch.random.fork_rng():
+        calibrate_batch_norm(asm.generator, [lambda: asm.generator(z, a, asm.modulator(tasks))])
+    return asm
+
+
+def _bn_inputs(asm, **kwargs):
+    """What the first FBD block's BatchNorm normalised, and its output, ``(C, n, h)`` each."""
+    seen = {}
+    bn = asm.generator.fbd1.bn
+
+    def hook(module, inputs, output):
+        seen["x"], seen["y"] = inputs[0], output
+
+    handle = bn.register_forward_hook(hook)
+    try:
+        synthesize(asm, class_attributes(3), 6, generator=torch.Generator().manual_seed(0), **kwargs)
+    finally:
+        handle.remove()
+    return seen["x"], seen["y"]
+
+
+def test_synthesis_batch_norm_batch_differs_from_running_and_spans_the_classes(calibrated):
+    attrs, n = class_attributes(3), 6
+
+    def run(which, classes=attrs, **kwargs):
+        gen = torch.Generator().manual_seed(0)
+        return synthesize(calibrated, classes, n, generator=gen, batch_norm=which, **kwargs).features
+
+    running, batch = run("running"), run("batch")
+    assert not torch.allclose(running, batch, atol=1e-4)
+    assert torch.equal(run("running"), running)  # the default is today's running statistics
+    torch.testing.assert_close(
+        synthesize(calibrated, attrs, n, generator=torch.Generator().manual_seed(0)).features, running
+    )
+    # the statistics are those of the whole call, every class together, never of one class:
+    bn = calibrated.generator.fbd1.bn
+    x, y = _bn_inputs(calibrated, batch_norm="batch")
+    flat = x.reshape(-1, x.shape[-1])
+    expected = (flat - flat.mean(0)) * (flat.var(0, unbiased=False) + bn.eps).rsqrt() * bn.weight + bn.bias
+    torch.testing.assert_close(y.reshape(-1, y.shape[-1]), expected)
+    per_class = (x - x.mean(-2, keepdim=True)) * (x.var(-2, unbiased=False, keepdim=True) + bn.eps).rsqrt()
+    assert not torch.allclose(y, per_class * bn.weight + bn.bias, atol=1e-3)
+    # so a class's features depend on the classes synthesised with it, and chunking is moot
+    alone = run("batch", attrs[:1])
+    assert not torch.allclose(alone, batch[:n], atol=1e-4)
+    torch.testing.assert_close(run("batch", chunk_classes=1), batch)
+    # and the BatchNorm layers are back to their own behaviour afterwards
+    assert not any(getattr(m, "pooled", False) for m in calibrated.modules())
+    torch.testing.assert_close(run("running"), running)
+
+
+def test_synthesis_batch_norm_option_is_validated_and_threaded_from_the_config(calibrated):
+    from modgen.config import EvalConfig
+
+    with pytest.raises(ConfigError, match="batch_norm must be one of 'running', 'batch', got 'class'"):
+        synthesize(calibrated, class_attributes(2), 3, generator=torch.Generator(), batch_norm="class")
+    with pytest.raises(ConfigError, match="synthesis_bn"):
+        EvalConfig(synthesis_bn="class")
+    assert EvalConfig().synthesis_bn == "running"
+
+
+def test_evaluation_synthesis_bn_reaches_every_synthesis_of_the_evaluation(monkeypatch):
+    import modgen.evaluate.sets as sets
+    from modgen.config import EvalConfig
+    from modgen.data.digits import load_digits_zsl
+
+    data = load_digits_zsl()
+    spec = apply_overrides(amaz(), ["generator.hidden=16", "modulator.hidden=8"])
+    asm = build_assembly(
+        spec,
+        get_registries(entry_points=False),
+        attr_dim=data.attr_dim,
+        feature_dim=data.feature_dim,
+        num_classes=len(data.seen_classes),
+        seed=0,
+    )
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs["batch_norm"])
+        return synthesize(*args, **kwargs)
+
+    monkeypatch.setattr(sets, "synthesize", recording)
+    for which in ("batch", "running"):
+        config = EvalConfig(synthesis_bn=which, zsl_samples=4, gzsl_samples=4)
+        sets.zsl_set(asm, data, config, torch.Generator().manual_seed(0))
+        sets.gzsl_set(asm, data, config, torch.Generator().manual_seed(0))
+    assert calls == ["batch", "batch", "running", "running"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 
 from modgen.errors import DataError
@@ -129,3 +130,35 @@ def test_report_errors(tmp_path):
         EvaluationResult.from_dict({"dataset": "digits", "selected_on": "train"})
     with pytest.raises(DataError, match=r"EvaluationResult: unknown keys \['zsl_top1'\]"):
         EvaluationResult.from_dict({"dataset": "digits", "zsl_top1": {}})
+
+
+COLLAPSED = [
+    "unseen collapse: the synthetic unseen class means classify real unseen samples at 33.3%",
+    "seen classes not reproduced: the synthetic seen class means classify real seen samples at 10.0%",
+]
+
+
+def test_warnings_head_the_report_of_a_result_and_of_an_aggregate(tmp_path):
+    healthy, bad = result(), attrs.evolve(result(seed=1), warnings=list(COLLAPSED))
+    assert "Warning" not in results_markdown(healthy)
+    md = results_markdown(bad)
+    assert f"**Warning:** {COLLAPSED[0]}." in md and f"**Warning:** {COLLAPSED[1]}." in md
+    assert md.index("**Warning:**") < md.index("| classifier |")
+    agg = aggregate([healthy, bad])
+    assert agg["warnings"] == [f"seed 1: {w}" for w in COLLAPSED]
+    assert f"**Warning:** seed 1: {COLLAPSED[0]}." in results_markdown(agg)
+    assert "Warning" not in results_markdown(aggregate([healthy, result(seed=2)]))
+    write_results(tmp_path, [healthy, bad])
+    assert read_results(tmp_path)[1].warnings == COLLAPSED
+    assert "**Warning:** seed 1:" in (tmp_path / "results.md").read_text()
+
+
+def test_comparison_shows_a_warnings_column_only_when_a_group_has_warnings():
+    healthy = [result(0), result(1)]
+    bad = [result(0), attrs.evolve(result(1), warnings=[COLLAPSED[0]])]
+    header, rows, raw = comparison_rows({"A": ({}, healthy), "B": ({}, healthy)}, metrics=["zsl"])
+    assert "warnings" not in header
+    header, rows, raw = comparison_rows({"A": ({}, healthy), "B": ({}, bad)}, metrics=["zsl"])
+    assert header == ["run", "warnings", "classifier", "seeds", "zsl"]
+    assert [r[1] for r in rows] == ["", "", "unseen collapse 1/2 seeds", "unseen collapse 1/2 seeds"]
+    assert [r[1] for r in raw] == [r[1] for r in rows]

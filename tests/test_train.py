@@ -263,3 +263,78 @@ def test_same_seed_gives_the_same_tasks_and_noise_to_every_recipe(digits, regist
         draws[recipe] = (ep.support_y.clone(), ep.support_x.clone(), sup["z"].clone(), weights)
     for a, b in zip(draws["amaz"], draws["zsml"], strict=True):
         assert torch.equal(a, b)
+
+
+def _adapted(spec, registries, data):
+    """The parameters after one episode's fast adaptation, and the ones it started from."""
+    from modgen.train.loop import build_for_data
+
+    torch.manual_seed(0)
+    asm = build_for_data(spec, registries, data, torch.device("cpu"))
+    trainer = registries.trainer.get("meta")(
+        assembly=asm, data=data, spec=spec, registries=registries, device="cpu"
+    )
+    streams = RandomStreams.from_seed(0, "cpu")
+    sup, _ = trainer._episode_tensors(trainer.sampler.sample(streams.tasks), streams.noise)
+    start = dict(trainer.params)
+    return start, trainer._adapt(dict(start), sup)
+
+
+def test_alpha0_recipe_makes_the_inner_step_the_identity_and_the_default_does_not(digits, registries):
+    spec = tiny("amaz-alpha0")
+    assert (spec.trainer.params["alpha1"], spec.trainer.params["alpha2"], spec.trainer.params["alpha3"]) == (
+        0.0,
+        0.0,
+        0.0,
+    )
+    start, adapted = _adapted(spec, registries, digits)
+    assert adapted.keys() == start.keys()
+    for k in start:
+        assert torch.equal(adapted[k], start[k]), k
+    start, adapted = _adapted(tiny("amaz", "trainer.alpha1=0.1", "trainer.alpha3=0.1"), registries, digits)
+    moved = [k for k in start if not torch.equal(adapted[k], start[k])]
+    assert any(k.startswith("critic.") for k in moved) and any(k.startswith("generator.") for k in moved)
+    start, adapted = _adapted(tiny("amaz"), registries, digits)
+    assert any(not torch.equal(adapted[k], start[k]) for k in start)
+
+
+def _modulator_grads(spec, registries, data):
+    from modgen.train.loop import build_for_data
+
+    torch.manual_seed(0)
+    asm = build_for_data(spec, registries, data, torch.device("cpu"))
+    trainer = registries.trainer.get("meta")(
+        assembly=asm, data=data, spec=spec, registries=registries, device="cpu"
+    )
+    trainer.compute_grads(RandomStreams.from_seed(0, "cpu"))
+    return asm, {
+        k: (p.grad.abs().max().item() if p.grad is not None else 0.0)
+        for k, p in trainer.params.items()
+        if k.startswith("modulator.")
+    }
+
+
+def test_shift_heads_a_batch_norm_cancels_get_no_gradient_and_drop_removes_them(digits, registries):
+    asm, keep = _modulator_grads(tiny("amaz"), registries, digits)
+    assert asm.generator.bn_cancelled_shifts == [1, 2]
+    dead = {k for k in keep if k.startswith(("modulator.b_heads.1.", "modulator.b_heads.2."))}
+    assert len(dead) == 4 and all(keep[k] < 1e-6 for k in dead)
+    assert all(v > 1e-5 for k, v in keep.items() if k not in dead)
+
+    asm_drop, drop = _modulator_grads(tiny("amaz", "modulator.shift_before_bn=drop"), registries, digits)
+    assert asm_drop.modulator.unshifted == (1, 2)
+    assert set(drop) == set(keep) - dead  # the heads are absent...
+    assert all(v > 1e-5 for v in drop.values())  # ...and every modulator parameter left is trained
+    kept = asm.modulator.state_dict()
+    for k, v in asm_drop.modulator.state_dict().items():  # the other heads start where "keep"'s do
+        torch.testing.assert_close(v, kept[k], rtol=0, atol=0, msg=k)
+
+
+def test_shift_before_bn_is_validated():
+    from modgen.errors import ConfigError
+    from modgen.nn import AttributeModulator
+
+    with pytest.raises(ConfigError, match="shift_before_bn must be one of 'keep', 'drop', got 'cut'"):
+        AttributeModulator(attr_dim=4, target_dims=[7, 16], hidden=8, shift_before_bn="cut")
+    with pytest.raises(ConfigError, match=r"bn_cancelled_shifts must hold output indices 0\.\.1"):
+        AttributeModulator(attr_dim=4, target_dims=[7, 16], hidden=8, bn_cancelled_shifts=[2])

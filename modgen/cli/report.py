@@ -34,7 +34,7 @@ def compare_cmd(
         "-m",
         metavar="NAME",
         help="Metrics to show (repeatable): zsl, gzsl_u, gzsl_s, gzsl_h, ncm_cosine_unseen, ncm_euclidean_unseen, "
-        "ncm_cosine_seen, ncm_euclidean_seen, mean_gap_unseen, mean_gap_seen, retrieval@K.",
+        "ncm_cosine_seen, ncm_euclidean_seen, ncm_cosine_seen_real, mean_gap_unseen, mean_gap_seen, retrieval@K.",
     ),
     classifier: list[str] = typer.Option(
         [], "--classifier", "-c", metavar="NAME", help="Only these classifiers (repeatable)."
@@ -83,13 +83,19 @@ def compare_cmd(
         err_console().print(f"table written to {out}")
     else:
         console().print(body, end="")
+    if "warnings" in header:
+        err_console().print(
+            "warning: some runs' synthetic features collapsed or do not reproduce the seen classes "
+            "(the warnings column; each run's results.md says which and by how much)"
+        )
     if paired:
         _print_paired(groups, metric[0], classifier)
     if plot is not None:
         from modgen.report.plots import plot_comparison
 
         mi = len(header) - len(metric)
-        labels = [" / ".join(str(c) for c in r[: header.index("classifier") + 1]) for r in raw]
+        shown = [i for i, h in enumerate(header[: header.index("classifier") + 1]) if h != "warnings"]
+        labels = [" / ".join(str(r[i]) for i in shown) for r in raw]
         png = plot_comparison(
             labels,
             [r[mi] if r[mi] is not None else 0.0 for r in raw],

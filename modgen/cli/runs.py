@@ -118,7 +118,9 @@ def _print_result(result: Any) -> None:
     if q:
         out.print(
             "without a classifier: nearest synthetic class mean (cosine) "
-            f"unseen {q['ncm_cosine_unseen']:.1f}, seen {q['ncm_cosine_seen']:.1f}; class-mean gap unseen "
+            f"unseen {q['ncm_cosine_unseen']:.1f}, seen {q['ncm_cosine_seen']:.1f}"
+            + (f" (real class means {q['ncm_cosine_seen_real']:.1f})" if "ncm_cosine_seen_real" in q else "")
+            + "; class-mean gap unseen "
             f"{q['mean_gap_unseen']:.2f}; "
             + ", ".join(
                 f"{k.replace('retrieval@', 'AP@')} {v:.1f}"
@@ -128,6 +130,8 @@ def _print_result(result: Any) -> None:
         )
     for name, f in result.floor.items():
         out.print(f"closed-form floor {name}: ZSL {f['zsl']:.1f}, GZSL H {f.get('gzsl_h', float('nan')):.1f}")
+    for warning in result.warnings:
+        out.print(f"warning: {warning}", style="bold yellow")
 
 
 def register(app: typer.Typer) -> None:

@@ -29,7 +29,14 @@ from modgen.evaluate.protocols import (
     evaluation_seeds,
     select,
 )
-from modgen.evaluate.quality import QUALITY_MEASURES, feature_quality, mean_gap, ncm_accuracy
+from modgen.evaluate.quality import (
+    QUALITY_MEASURES,
+    collapse_warnings,
+    feature_quality,
+    mean_gap,
+    ncm_accuracy,
+    real_class_means,
+)
 from modgen.evaluate.scoring import TestSplit, classifier_grid, gzsl_score, make_classifier, zsl_score
 from modgen.evaluate.sets import TrainingSet, gzsl_set, synthetic_set, zsl_set
 from modgen.evaluate.synthesis import SyntheticFeatures, default_chunk_classes, synthesize
@@ -49,6 +56,8 @@ __all__ = [
     "evaluate",
     "evaluation_seeds",
     "feature_quality",
+    "collapse_warnings",
+    "real_class_means",
     "gzsl_score",
     "gzsl_set",
     "harmonic_mean",

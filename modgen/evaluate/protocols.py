@@ -55,7 +55,7 @@ from attrs import field, frozen
 
 from modgen.config import GZSL_SEEN, SELECTION_MODES
 from modgen.errors import ConfigError, DataError
-from modgen.evaluate.quality import feature_quality
+from modgen.evaluate.quality import collapse_warnings, feature_quality, real_class_means
 from modgen.evaluate.scoring import TestSplit, classifier_grid, fit_points, gzsl_score, zsl_score
 from modgen.evaluate.sets import gzsl_set, synthetic_set, zsl_set
 from modgen.runtime import resolve_device
@@ -113,6 +113,8 @@ class EvaluationResult:
         selection: by classifier, for ``"zsl"`` and ``"gzsl"``: the ``params`` used, the
             ``criterion`` and the ``scores`` of every grid value.
         floor: closed-form baselines on the same split (name -> their measurements), if run.
+        warnings: plain warnings about the synthetic features (unseen collapse, seen classes
+            not reproduced; :func:`~modgen.evaluate.quality.collapse_warnings`), ``[]`` if none.
         seconds: where the evaluation's time went (synthesis, classifier-free measures, each
             classifier's fits and its scoring).
         config: the :class:`~modgen.config.EvalConfig` used, as a dict.
@@ -139,6 +141,7 @@ class EvaluationResult:
     zsl_per_class: dict[str, dict[str, float]] = field(factory=dict)
     selection: dict[str, dict[str, Any]] = field(factory=dict)
     floor: dict[str, dict[str, Any]] = field(factory=dict)
+    warnings: list[str] = field(factory=list)
     seconds: dict[str, float] = field(factory=dict)
     config: dict[str, Any] = field(factory=dict)
     preprocessing: dict[str, Any] = field(factory=dict)
@@ -201,7 +204,8 @@ def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
     Returns:
         ``{"dataset", "name", "selected_on", "gzsl_seen", "n_seeds", "seeds", "eval_seeds",
         "zsl": {clf: {"mean", "std"}}, "gzsl": {clf: {"u"|"s"|"h": {"mean", "std"}}},
-        "quality": {measure: {"mean", "std"}}, "floor": {...}}``; JSON-able.
+        "quality": {measure: {"mean", "std"}}, "floor": {...}, "warnings": ["seed S: ..."]}``;
+        JSON-able. ``warnings`` lists every result's warnings, each prefixed with its seed.
 
     Raises:
         DataError: no results, or results of different data sets, selection modes or
@@ -258,6 +262,7 @@ def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
                 }
                 for f in floors
             },
+            "warnings": [f"seed {r.seed}: {w}" for r in results for w in r.warnings],
         }
     )
 
@@ -338,6 +343,12 @@ def _measure(
     """Fit and score every classifier's ZSL and GZSL grid points for every evaluation seed."""
     synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
     test = TestSplit.of(data, device)
+    seen_real = None
+    if quality:  # the reference of the seen-class measure: real class means of the training split
+        trainval = np.asarray(data.trainval)
+        seen_real = real_class_means(
+            torch.as_tensor(data.features[trainval], device=device), data.labels[trainval], data.seen_classes
+        )
     scores = _Scores()
     for i, eval_seed in enumerate(evaluation_seeds(seed, config.seeds)):
         gen = torch.Generator(device=synth_device).manual_seed(eval_seed)
@@ -354,12 +365,19 @@ def _measure(
                     generator=gen,
                     task_size=config.task_size,
                     context_tasks=config.context_tasks,
+                    batch_norm=config.synthesis_bn,
                 )
         if seen is not None:
             with scores.timed("classifier-free measures"):
                 scores.quality.append(
                     feature_quality(
-                        zs, seen, data.unseen_classes, data.seen_classes, test, config.retrieval_k
+                        zs,
+                        seen,
+                        data.unseen_classes,
+                        data.seen_classes,
+                        test,
+                        config.retrieval_k,
+                        seen_real_means=seen_real,
                     )
                 )
         for clf, (fixed, zsl_points, gzsl_points) in plans.items():
@@ -561,6 +579,7 @@ def evaluate(
         quality=quality,
         quality_std=quality_std,
         zsl_per_class=per_class,
+        warnings=collapse_warnings(quality, len(data.unseen_classes)),
         selection=_jsonable(record),
         seconds=dict(scores.seconds),
         config=_jsonable(attrs.asdict(config)),

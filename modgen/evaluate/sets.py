@@ -66,10 +66,12 @@ def synthetic_set(
     generator: torch.Generator,
     task_size: int = DEFAULT_TASK_SIZE,
     context_tasks: int = 0,
+    batch_norm: str = "running",
 ) -> TrainingSet:
     """``n`` synthetic features of each class of ``classes`` (global ids), with quality weights.
 
-    ``task_size`` and ``context_tasks``: see :func:`~modgen.evaluate.synthesis.synthesize`.
+    ``task_size``, ``context_tasks`` and ``batch_norm``: see
+    :func:`~modgen.evaluate.synthesis.synthesize`.
     """
     class_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(classes))]
     out = synthesize(
@@ -80,6 +82,7 @@ def synthetic_set(
         generator=generator,
         replicate=task_size or DEFAULT_TASK_SIZE,
         context_tasks=context_tasks,
+        batch_norm=batch_norm,
     )
     labels = torch.as_tensor(np.asarray(classes), device=out.labels.device)[out.labels]
     weighter = getattr(assembly, "quality_weighter", None)
@@ -112,6 +115,7 @@ def _synthetic(
         generator=generator,
         task_size=config.task_size,
         context_tasks=config.context_tasks,
+        batch_norm=config.synthesis_bn,
     )
 
 

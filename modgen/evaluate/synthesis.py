@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -30,7 +31,9 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from modgen.config import SYNTHESIS_BN
 from modgen.errors import ConfigError, ShapeError
+from modgen.nn.blocks import pooled_batch_statistics
 
 __all__ = ["SyntheticFeatures", "synthesize", "default_chunk_classes"]
 
@@ -136,6 +139,7 @@ def synthesize(
     replicate: int = 10,
     chunk_classes: int | None = None,
     context_tasks: int = 0,
+    batch_norm: str = "running",
 ) -> SyntheticFeatures:
     """Synthesise ``n_per_class`` features for each class.
 
@@ -154,6 +158,16 @@ def synthesize(
       task encoder only ever saw tasks of ``N`` distinct classes; a lone class is outside that
       distribution.
 
+    Where the generator's BatchNorm takes its statistics (``batch_norm``):
+
+    * ``"running"`` (default): the running statistics calibrated over training-like episodes
+      (:func:`~modgen.nn.blocks.calibrate_batch_norm`).
+    * ``"batch"``: the statistics of this call's synthetic samples, all target classes together
+      (:func:`~modgen.nn.blocks.pooled_batch_statistics`); every class then runs in one batch
+      (``chunk_classes`` is ignored). Never per class: a class normalised by its own statistics
+      loses exactly what sets it apart from the others. The features of a class then depend on
+      which other classes are synthesised with it.
+
     Args:
         assembly: an :class:`~modgen.assembly.Assembly` (``generator``, ``modulator``,
             ``attribute_decoder``, ``attr_dim``, ``feature_dim``, ``noise_dim``).
@@ -164,13 +178,15 @@ def synthesize(
         replicate: size ``N`` of each class's task (the training tasks' ``n_way``).
         chunk_classes: classes per batch (default: :func:`default_chunk_classes`).
         context_tasks: ``K`` tasks of the expected modulation (0: each class alone).
+        batch_norm: ``"running"`` or ``"batch"`` (above).
 
     Returns:
         A :class:`SyntheticFeatures`.
 
     Raises:
         ShapeError: ``class_attributes`` is not ``(C, attr_dim)``.
-        ConfigError: a count is not a positive integer or ``sigma`` is negative.
+        ConfigError: a count is not a positive integer, ``sigma`` is negative or ``batch_norm``
+            is not ``running`` or ``batch``.
 
     Example:
         >>> from modgen.assembly import build_assembly
@@ -195,15 +211,23 @@ def synthesize(
             f"got shape {tuple(attrs_t.shape)}"
         )
     C = attrs_t.shape[0]
+    if batch_norm not in SYNTHESIS_BN:
+        raise ConfigError(
+            f"synthesize: batch_norm must be one of {', '.join(map(repr, SYNTHESIS_BN))}, got {batch_norm!r}"
+        )
     chunk = _positive_int("chunk_classes", chunk_classes) if chunk_classes is not None else None
     chunk = chunk or default_chunk_classes(assembly, n)
+    statistics: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if batch_norm == "batch":  # one batch of every class: the statistics span the classes
+        chunk = max(C, 1)
+        statistics = pooled_batch_statistics(assembly.generator)
     if isinstance(context_tasks, bool) or not isinstance(context_tasks, int) or context_tasks < 0:
         raise ConfigError(f"synthesize: context_tasks must be an integer >= 0, got {context_tasks!r}")
     tasks = _context_tasks(attrs_t, replicate, context_tasks, generator) if context_tasks else None
     decoder = getattr(assembly, "attribute_decoder", None)
     feats: list[Tensor] = []
     recs: list[Tensor] = []
-    with torch.no_grad(), _eval_mode(assembly):
+    with torch.no_grad(), _eval_mode(assembly), statistics:
         for start in range(0, C, chunk):
             a = attrs_t[start : start + chunk]
             c = a.shape[0]

@@ -28,7 +28,7 @@ from modgen.functional.modulation import (
     gate,
     modulate,
 )
-from modgen.functional.normalization import task_batch_norm
+from modgen.functional.normalization import pooled_batch_norm, task_batch_norm
 
 __all__ = [
     "GATES",
@@ -43,5 +43,6 @@ __all__ = [
     "gradient_penalty",
     "interpolation_epsilon",
     "modulate",
+    "pooled_batch_norm",
     "task_batch_norm",
 ]

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from modgen.errors import ShapeError
 
-__all__ = ["task_batch_norm"]
+__all__ = ["task_batch_norm", "pooled_batch_norm"]
 
 
 def task_batch_norm(
@@ -55,6 +55,45 @@ def task_batch_norm(
         raise ShapeError(f"task_batch_norm: x must be (..., n, h), got shape {tuple(x.shape)}")
     mean = x.mean(dim=-2, keepdim=True)
     var = x.var(dim=-2, unbiased=False, keepdim=True)
+    y = (x - mean) * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def pooled_batch_norm(
+    x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, *, eps: float = 0.8
+) -> Tensor:
+    """Normalise over every dim but the last (all tasks and samples together), then scale/shift.
+
+    The statistics of a whole ``(..., n, h)`` batch, as ``nn.BatchNorm1d`` takes them on
+    ``x.reshape(-1, h)``; what synthesis uses with ``evaluation.synthesis_bn="batch"``.
+
+    Args:
+        x: ``(..., n, h)``.
+        weight: ``(h,)`` scale, or ``None``.
+        bias: ``(h,)`` shift, or ``None``.
+        eps: added to the variance.
+
+    Returns:
+        ``(..., n, h)``.
+
+    Raises:
+        ShapeError: ``x`` has fewer than two dimensions.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[[0.0], [0.0]], [[2.0], [2.0]]])  # 2 tasks, each constant
+        >>> pooled_batch_norm(x, eps=0.0).flatten().tolist()  # the tasks stay apart
+        [-1.0, -1.0, 1.0, 1.0]
+    """
+    if x.dim() < 2:
+        raise ShapeError(f"pooled_batch_norm: x must be (..., n, h), got shape {tuple(x.shape)}")
+    dims = tuple(range(x.dim() - 1))
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, unbiased=False, keepdim=True)
     y = (x - mean) * (var + eps).rsqrt()
     if weight is not None:
         y = y * weight

@@ -18,7 +18,9 @@ call equal to ``vmap`` over the ``T`` tasks and keeps the modules pure under ``t
 In evaluation (``module.eval()``) it uses running statistics once they have been set by
 :func:`calibrate_batch_norm` (the trainers do this before every checkpoint): at synthesis each
 class is its own task, and normalising one class's samples by their own statistics would erase
-exactly the between-class differences the generator is meant to produce.
+exactly the between-class differences the generator is meant to produce. Inside
+:func:`pooled_batch_statistics` it instead normalises by the statistics of the whole batch, all
+tasks together (``evaluation.synthesis_bn="batch"``).
 
 Example:
     >>> import torch
@@ -29,18 +31,20 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import cast
 
 import torch
 from torch import Tensor, nn
 
-from modgen.functional.normalization import task_batch_norm
+from modgen.functional.normalization import pooled_batch_norm, task_batch_norm
 from modgen.nn import _checks
 
 __all__ = [
     "TaskBatchNorm",
     "calibrate_batch_norm",
+    "pooled_batch_statistics",
     "FBD",
     "FDL",
     "DEFAULT_LEAKY_SLOPE",
@@ -93,10 +97,14 @@ class TaskBatchNorm(nn.Module):
         self.register_buffer("running_mean", torch.zeros(self.num_features))
         self.register_buffer("running_var", torch.ones(self.num_features))
         self.register_buffer("calibrated", torch.zeros((), dtype=torch.bool))
+        #: Set by :func:`pooled_batch_statistics` only: statistics of the whole batch.
+        self.pooled = False
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalise ``(..., n, h)`` over ``n`` per leading index (or by running statistics)."""
         _checks.last_dim("TaskBatchNorm", "x", x.shape, self.num_features)
+        if self.pooled:
+            return pooled_batch_norm(x, self.weight, self.bias, eps=self.eps)
         if not self.training and bool(self.calibrated):
             mean, var = cast(Tensor, self.running_mean), cast(Tensor, self.running_var)
             y = (x - mean) * (var + self.eps).rsqrt()
@@ -167,6 +175,38 @@ def calibrate_batch_norm(module: nn.Module, passes: Iterable[Callable[[], object
             cast(Tensor, m.running_var).copy_(cast(Tensor, total_var) / count)
             cast(Tensor, m.calibrated).fill_(True)
     return len(layers)
+
+
+@contextmanager
+def pooled_batch_statistics(module: nn.Module) -> Iterator[int]:
+    """Inside, every :class:`TaskBatchNorm` of ``module`` normalises by the statistics of its
+    whole input ``(..., n, h)``: all leading (task) indices and samples together, in training
+    and in evaluation mode. Each layer's previous behaviour is restored on exit.
+
+    Synthesis with ``evaluation.synthesis_bn="batch"`` runs the generator on every target class
+    at once inside it: the statistics span the classes, so their differences survive (per-class
+    statistics would erase them), and no running statistics are used.
+
+    Yields:
+        The number of TaskBatchNorm layers switched.
+
+    Example:
+        >>> bn = TaskBatchNorm(1, eps=1e-5)
+        >>> x = torch.tensor([[[0.0], [0.0]], [[2.0], [2.0]]])  # 2 tasks, each constant
+        >>> with pooled_batch_statistics(bn):
+        ...     pooled = bn(x)
+        >>> pooled.flatten().round().tolist(), bn(x).flatten().tolist()
+        ([-1.0, -1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0])
+    """
+    layers = [m for m in module.modules() if isinstance(m, TaskBatchNorm)]
+    before = [m.pooled for m in layers]
+    try:
+        for m in layers:
+            m.pooled = True
+        yield len(layers)
+    finally:
+        for m, was in zip(layers, before, strict=True):
+            m.pooled = was
 
 
 class FBD(nn.Module):

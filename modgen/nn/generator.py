@@ -30,6 +30,9 @@ class MLPGenerator(nn.Module):
         ``+ g(b_j)`` of Eq. 3) is cancelled exactly by the FC + BatchNorm of the FBD block
         that follows: those two shifts do not change ``x_hat`` and the modulator heads making
         them get zero gradient. The scales ``g(w_1)``, ``g(w_2)`` and every other ``b_j`` act.
+        At synthesis BatchNorm uses running statistics, so those untrained shifts *do* act
+        there; the generator declares them in ``bn_cancelled_shifts`` (``[1, 2]``) and the
+        modulator option ``shift_before_bn="drop"`` builds no head for them.
 
     Args:
         attr_dim: attribute dimension ``A``.
@@ -86,6 +89,8 @@ class MLPGenerator(nn.Module):
         self.act = nn.LeakyReLU(slope)
         self.out = nn.Linear(h, self.feature_dim)
         self.modulated_dims: list[int] = [self.noise_dim + self.attr_dim, h, h, h, h, self.feature_dim]
+        # o_1 and o_2 each feed an FBD block (FC without bias -> per-task BatchNorm).
+        self.bn_cancelled_shifts: list[int] = [1, 2]
 
     def forward(self, z: Tensor, a: Tensor, modulation: Modulation | None = None) -> Tensor:
         """Generate features ``(..., n, Z)``, ``(..., n, A)`` -> ``(..., n, D)``.

@@ -25,7 +25,10 @@ from modgen.functional.modulation import (
 from modgen.nn import _checks
 from modgen.nn.blocks import DEFAULT_DROPOUT, DEFAULT_LEAKY_SLOPE, FDL
 
-__all__ = ["AttributeModulation", "AttributeModulator", "NoModulator"]
+__all__ = ["AttributeModulation", "AttributeModulator", "NoModulator", "SHIFT_BEFORE_BN"]
+
+#: What :class:`AttributeModulator` does with the shift heads of outputs a BatchNorm follows.
+SHIFT_BEFORE_BN: tuple[str, ...] = ("keep", "drop")
 
 
 class AttributeModulation:
@@ -36,7 +39,8 @@ class AttributeModulation:
 
     Args:
         params: ``[(w_j, b_j)]``, one pair per modulated output, each ``(..., d_j)``
-            (``b_j`` is ``None`` when ``bias`` is false).
+            (``b_j`` is ``None`` when ``bias`` is false, or when that output's shift head was
+            dropped: the output is then only scaled).
         base, operator, gate, bias: the variant, see :func:`modgen.functional.modulate`.
 
     Example:
@@ -79,7 +83,9 @@ class AttributeModulation:
                 f"AttributeModulation: output {j} has shape {tuple(o.shape)}, expected (..., n, {w.shape[-1]}); "
                 "build the modulator with the generator's modulated_dims"
             )
-        return modulate(o, w, b, base=self.base, operator=self.operator, gate=self.gate, bias=self.bias)
+        # b is None for an output whose shift head was dropped (shift_before_bn="drop").
+        bias = self.bias and b is not None
+        return modulate(o, w, b, base=self.base, operator=self.operator, gate=self.gate, bias=bias)
 
     def __repr__(self) -> str:
         dims = [int(w.shape[-1]) for w, _ in self.params]
@@ -100,6 +106,14 @@ class AttributeModulator(nn.Module):
             ``bias=False`` no ``b`` heads are built (they would get no gradient).
         leaky_slope: AP's LeakyReLU slope.
         dropout: AP's dropout probability.
+        shift_before_bn: ``keep`` (default: a shift head ``b_j`` for every output) or ``drop``:
+            no shift head for the outputs listed in ``bn_cancelled_shifts``. A per-task shift of
+            an output that a per-task BatchNorm follows (through a linear layer) is cancelled in
+            training, so its head gets no gradient, yet it acts at synthesis, where BatchNorm
+            uses running statistics: an untrained parameter that moves the synthetic features.
+        bn_cancelled_shifts: the indices ``j`` of the outputs whose shift a BatchNorm cancels,
+            as the generator declares them (``generator.bn_cancelled_shifts``, passed by
+            :func:`~modgen.assembly.build_assembly`).
 
     ``forward(task_attributes)``: ``(..., N, A)`` -> :class:`AttributeModulation` whose
     parameters are ``(..., d_j)``.
@@ -126,6 +140,8 @@ class AttributeModulator(nn.Module):
         bias: bool = True,
         leaky_slope: float = DEFAULT_LEAKY_SLOPE,
         dropout: float = DEFAULT_DROPOUT,
+        shift_before_bn: str = "keep",
+        bn_cancelled_shifts: Sequence[int] = (),
     ) -> None:
         super().__init__()
         owner = "AttributeModulator"
@@ -144,8 +160,27 @@ class AttributeModulator(nn.Module):
             dropout=_checks.dropout_p(owner, "dropout", dropout),
             leaky_slope=_checks.nonneg_float(owner, "leaky_slope", leaky_slope),
         )
+        self.shift_before_bn = _checks.choice(owner, "shift_before_bn", shift_before_bn, SHIFT_BEFORE_BN)
+        cancelled = tuple(bn_cancelled_shifts)
+        for j in cancelled:
+            if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(self.target_dims):
+                raise ConfigError(
+                    f"{owner}: bn_cancelled_shifts must hold output indices 0..{len(self.target_dims) - 1}, "
+                    f"got {list(cancelled)!r}"
+                )
+        #: The outputs built without a shift head (only scaled).
+        self.unshifted: tuple[int, ...] = (
+            tuple(sorted(set(cancelled))) if self.shift_before_bn == "drop" else ()
+        )
         self.w_heads = nn.ModuleList(nn.Linear(self.hidden, d) for d in self.target_dims)
-        self.b_heads = nn.ModuleList(nn.Linear(self.hidden, d) for d in self.target_dims) if bias else None
+        self.b_heads: nn.ModuleList | None = None
+        if bias:
+            # Every head is drawn, dropped ones included, so the kept heads start from the same
+            # weights as with "keep" (paired comparisons); a dropped head is a parameter-free stand-in.
+            heads = [nn.Linear(self.hidden, d) for d in self.target_dims]
+            self.b_heads = nn.ModuleList(
+                nn.Identity() if j in self.unshifted else head for j, head in enumerate(heads)
+            )
 
     def encode(self, task_attributes: Tensor) -> Tensor:
         """The task embedding ``e`` (Eq. 1): ``(..., N, A)`` -> ``(..., E)``.
@@ -168,7 +203,10 @@ class AttributeModulator(nn.Module):
         e = self.encode(task_attributes)
         if self.b_heads is None:
             return [(head(e), None) for head in self.w_heads]
-        return [(hw(e), hb(e)) for hw, hb in zip(self.w_heads, self.b_heads, strict=True)]
+        return [
+            (hw(e), None if j in self.unshifted else hb(e))
+            for j, (hw, hb) in enumerate(zip(self.w_heads, self.b_heads, strict=True))
+        ]
 
     def forward(self, task_attributes: Tensor) -> AttributeModulation:
         """``(..., N, A)`` -> the tasks' :class:`AttributeModulation`."""
@@ -182,7 +220,8 @@ class AttributeModulator(nn.Module):
 
     def extra_repr(self) -> str:
         formula = describe_modulation(base=self.base, operator=self.operator, gate=self.gate, bias=self.bias)
-        return f"o_hat = {formula}"
+        dropped = f"; no shift at outputs {list(self.unshifted)}" if self.unshifted else ""
+        return f"o_hat = {formula}{dropped}"
 
 
 class NoModulator(nn.Module):

@@ -57,7 +57,14 @@ def _synthesize(
 
     gen = torch.Generator(device=outcome.device).manual_seed(seed)
     semantics = torch.as_tensor(outcome.data.semantics[list(ids)], device=outcome.device)
-    return synthesize(outcome.assembly, semantics, n, sigma=sigma, generator=gen)
+    return synthesize(
+        outcome.assembly,
+        semantics,
+        n,
+        sigma=sigma,
+        generator=gen,
+        batch_norm=outcome.spec.evaluation.synthesis_bn,
+    )
 
 
 def synthesize_run(

@@ -18,6 +18,7 @@ from modgen.report.tables import (
     format_stat,
     markdown_table,
     results_markdown,
+    warning_counts,
 )
 from modgen.rundir import read_results, write_results  # the files are the run folder's; kept importable here
 
@@ -27,6 +28,7 @@ __all__ = [
     "TEST_SELECTION_MARK",
     "assembly_table",
     "comparison_rows",
+    "warning_counts",
     "csv_table",
     "format_stat",
     "markdown_table",

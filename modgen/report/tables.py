@@ -4,7 +4,9 @@ Rendering only: the files they go into (``results.json``/``.md``) belong to :mod
 
 Every number is a percentage with one decimal (the mean-gap measures: a ratio with two),
 ``mean ± std``; results chosen on the test split (the literature-comparison mode) carry a ``†``
-on every number they produced and a note under the table.
+on every number they produced and a note under the table. A result's warnings (unseen collapse,
+seen classes not reproduced: :func:`modgen.evaluate.collapse_warnings`) head its report, and a
+comparison gets a ``warnings`` column whenever a group has any.
 
 Example:
     >>> print(markdown_table(["classifier", "ZSL"], [["svm", "50.0"]]))
@@ -38,6 +40,7 @@ __all__ = [
     "format_stat",
     "results_markdown",
     "comparison_rows",
+    "warning_counts",
     "assembly_table",
 ]
 
@@ -59,6 +62,7 @@ METRICS: dict[str, str] = {
     "ncm_euclidean_unseen": "nearest synthetic class mean, Euclidean, unseen (%)",
     "ncm_cosine_seen": "nearest synthetic class mean, cosine, seen (%)",
     "ncm_euclidean_seen": "nearest synthetic class mean, Euclidean, seen (%)",
+    "ncm_cosine_seen_real": "nearest real (trainval) class mean, cosine, seen (%): the reference",
     "mean_gap_unseen": "synthetic-to-real class-mean gap, unseen (ratio)",
     "mean_gap_seen": "synthetic-to-real class-mean gap, seen (ratio)",
 }
@@ -107,6 +111,7 @@ def _single(result: EvaluationResult) -> dict[str, Any]:
         v["std"] = result.quality_std.get(m, 0.0)
     agg["spread"] = result.eval_seeds
     agg["selection"] = result.selection
+    agg["warnings"] = list(result.warnings)
     return agg
 
 
@@ -148,6 +153,8 @@ def results_markdown(result: EvaluationResult | Mapping[str, Any]) -> str:
         f"Percent; {over}; classifier settings selected on: {s['selected_on']}.",
         "",
     ]
+    for warning in s.get("warnings") or []:
+        lines += [f"**Warning:** {warning}.", ""]
     rows = []
     for c, v in s["zsl"].items():
         g = s["gzsl"].get(c, {})
@@ -216,7 +223,9 @@ def comparison_rows(
     differing = [
         k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s, _ in groups.values()}) > 1
     ]
-    header = ["run", *differing, "classifier", "seeds", *metrics]
+    warned = {label: warning_counts(results) for label, (_, results) in groups.items()}
+    flag = ["warnings"] if any(warned.values()) else []
+    header = ["run", *differing, *flag, "classifier", "seeds", *metrics]
     text: list[list[str]] = []
     raw: list[list[Any]] = []
     for label, (settings, results) in groups.items():
@@ -224,6 +233,8 @@ def comparison_rows(
         n = int(agg["n_seeds"])
         mark = TEST_SELECTION_MARK if agg["selected_on"] == "test" else ""
         cells = [str(settings.get(k, "")) for k in differing]
+        if flag:
+            cells.append("; ".join(f"{kind} {count}/{n} seeds" for kind, count in warned[label].items()))
         for clf in agg["zsl"]:
             stats = [_metric(agg, clf, m) for m in metrics]
             text.append(
@@ -244,6 +255,21 @@ def comparison_rows(
                 + [None if st is None else st["std"] for st in stats]
             )
     return header, text, raw
+
+
+def warning_counts(results: Sequence[EvaluationResult]) -> dict[str, int]:
+    """How many of ``results`` carry each kind of warning (the text before its first colon).
+
+    Example:
+        >>> rs = [EvaluationResult("digits", warnings=["unseen collapse: 30.0%"]), EvaluationResult("digits")]
+        >>> warning_counts(rs)
+        {'unseen collapse': 1}
+    """
+    counts: dict[str, int] = {}
+    for r in results:
+        for kind in dict.fromkeys(w.split(":", 1)[0] for w in r.warnings):
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def assembly_table(assembly: Assembly) -> Table:
