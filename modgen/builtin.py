@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 @hookimpl(tryfirst=True)  # built-ins first: every plugin can build on them
 def modgen_register_components(registries: PluginRegistries) -> None:
     """Register every built-in component, one subpackage at a time."""
-    from modgen import classify, data, nn, train
+    from modgen import classify, data, loggers, nn, train
 
-    for package in (nn, data, classify, train):
+    for package in (nn, data, classify, train, loggers):
         package.register_components(registries)
 
 

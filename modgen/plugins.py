@@ -233,6 +233,11 @@ def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
                 failed.add(name)
                 _fail(regs.failures, name, hook_name, err)
     regs.plugins.extend(n for n, _ in loaded.manager.list_name_plugin() if n not in failed)
+    pm = loaded.manager
+    for name in failed:  # a skipped plugin's callbacks are skipped too
+        if pm.get_plugin(name) is not None:
+            pm.unregister(name=name)
+    regs.train_record = pm.hook.modgen_train_record
     return regs
 
 

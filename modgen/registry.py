@@ -71,9 +71,10 @@ COMPONENT_KINDS: dict[str, str] = {
     "dataset": "data-set loader returning ZSLData",
 }
 
-#: Registry kinds: every component kind, then ``recipe`` and ``preset``. The one list of kinds:
-#: :class:`Registries` and :class:`PluginRegistries` have one attribute per entry.
-KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset")
+#: Registry kinds: every component kind, then ``recipe``, ``preset`` and ``logger`` (run loggers,
+#: :mod:`modgen.loggers`, chosen by ``run.loggers``). The one list of kinds: :class:`Registries`
+#: and :class:`PluginRegistries` have one attribute per entry.
+KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset", "logger")
 
 #: What a registered name may look like: letters, digits, ``_``, ``-`` and ``.`` separators.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(\.[A-Za-z0-9][A-Za-z0-9_\-]*)*$")
@@ -312,6 +313,9 @@ class Registries:
         self._by_kind: dict[str, Registry[Any]] = {k: Registry(k) for k in KINDS}
         self.failures: list[PluginFailure] = []
         self.plugins: list[str] = []
+        #: the ``modgen_train_record`` hook of the plugins that loaded (set by the plugin loader;
+        #: ``None`` in a hand-built set): called as ``train_record(spec=, folder=, episode=, record=)``.
+        self.train_record: Callable[..., list[Any]] | None = None
 
     def __getattr__(self, name: str) -> Registry[Any]:
         by_kind = self.__dict__.get("_by_kind")

@@ -12,6 +12,7 @@ __all__ = [
     "Device",
     "NoiseSeed",
     "Overrides",
+    "Loggers",
     "Recipe",
     "ConfigFile",
     "Dataset",
@@ -44,6 +45,14 @@ Overrides = Annotated[
         "--set",
         metavar="KEY=VALUE",
         help="Override a setting, KEY=VALUE (repeatable), e.g. --set trainer.episodes=200.",
+    ),
+]
+Loggers = Annotated[
+    list[str],
+    typer.Option(
+        "--logger",
+        metavar="NAME",
+        help="Also log to NAME (repeatable): tensorboard, mlflow or a plugin's logger (run.loggers).",
     ),
 ]
 Recipe = Annotated[

@@ -158,6 +158,7 @@ def train_cmd(
     resume: opt.Resume = None,
     overwrite: opt.Overwrite = False,
     no_eval: opt.NoEval = False,
+    logger: opt.Loggers = [],  # noqa: B006 - typer reads the default, never mutates it
 ) -> None:
     """Train a recipe (default: amaz on the embedded digits data), then evaluate it."""
     from modgen.pipeline import resolve_spec, resume_spec
@@ -195,6 +196,8 @@ def train_cmd(
             device=device,
             threads=threads,
         )
+    if logger:
+        spec = _with_loggers(spec, logger, get_state(ctx).registries)
     _train(
         ctx,
         spec,
@@ -204,6 +207,15 @@ def train_cmd(
         overwrite=overwrite,
         evaluate=not no_eval,
     )
+
+
+def _with_loggers(spec: Any, names: list[str], registries: Any) -> Any:
+    """``spec`` with the ``--logger`` names added to ``run.loggers`` (checked like the rest)."""
+    from attrs import evolve
+
+    from modgen.pipeline import validate_spec
+
+    return validate_spec(evolve(spec, run=evolve(spec.run, loggers=(*spec.run.loggers, *names))), registries)
 
 
 def _given(ctx: typer.Context, name: str) -> bool:

@@ -211,6 +211,8 @@ def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
         n_way = spec.task_sampler.params.get("n_way", 10)
         if isinstance(n_way, int) and not isinstance(n_way, bool) and n_way > 0:
             spec = evolve(spec, evaluation=evolve(spec.evaluation, task_size=n_way))
+    for logger in spec.run.loggers:  # before a folder is made: an unknown name lists the known ones
+        registries.logger.get(logger)
     ev = spec.evaluation
     for clf in ev.classifiers:
         registries.final_classifier.get(clf)
