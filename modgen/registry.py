@@ -281,7 +281,11 @@ class Registry(Generic[T]):
 
 
 def _unknown_kind(kind: str) -> UnknownComponentError:
-    return UnknownComponentError(f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}.")
+    close = difflib.get_close_matches(str(kind), KINDS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return UnknownComponentError(
+        f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}.{hint}"
+    )
 
 
 @frozen
