@@ -317,8 +317,9 @@ def plugin_summary(registries: Registries) -> list[dict[str, Any]]:
 
 def plugin_version(name: str) -> str:
     """The version of plugin ``name``: modgen's for the built-in plugin, else its distribution's
-    (``"?"`` when it came from no installed distribution, e.g. a test's ``extra``)."""
-    if name == BUILTIN:
+    (``"?"`` when it came from no installed distribution, e.g. a test's ``extra``). modgen's own
+    plugins (``builtin``, ``builtin-commands``) have modgen's version."""
+    if name == BUILTIN or name.startswith(f"{BUILTIN}-"):
         from modgen._version import __version__
 
         return __version__

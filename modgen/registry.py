@@ -49,6 +49,7 @@ __all__ = [
     "KINDS",
     "NAME_PATTERN",
     "BUILTIN",
+    "plain_text",
 ]
 
 T = TypeVar("T")
@@ -80,6 +81,26 @@ KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset", "logger")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(\.[A-Za-z0-9][A-Za-z0-9_\-]*)*$")
 
 
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reST markup: roles (``:class:`~a.B``` -> ``B``) and literals (````x```` -> ``x``).
+
+    Example:
+        >>> plain_text("A :class:`~modgen.classify.SklearnLinearSVC` over ``G(z, a)``")
+        'A SklearnLinearSVC over G(z, a)'
+    """
+
+    def role(match: re.Match[str]) -> str:
+        target = match.group(1).strip()
+        return (
+            target.rsplit(".", 1)[-1] if match.group(0).startswith(":") and "~" in match.group(0) else target
+        )
+
+    return _ROLE.sub(role, text).replace("``", "")
+
+
 @frozen
 class RegistryEntry(Generic[T]):
     """One registered object with where it came from.
@@ -98,7 +119,7 @@ class RegistryEntry(Generic[T]):
     def summary(self) -> str:
         """The first line of the object's docstring, or an empty string."""
         doc = getattr(self.obj, "__doc__", None) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        return plain_text(doc.strip().splitlines()[0]) if doc.strip() else ""
 
 
 class Registry(Generic[T]):

@@ -84,3 +84,21 @@ def test_unknown_kind_suggests_the_kind():
     result = CliRunner().invoke(app, ["list", "modulators"])
     assert result.exit_code != 0
     assert "Did you mean 'modulator'?" in " ".join(result.output.split())
+
+
+def test_list_shows_docstrings_as_plain_text():
+    import re
+
+    result = CliRunner().invoke(build_app(plugin_commands=False), ["list"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "modulator" in result.output and "logger" in result.output
+    assert not re.search(r"``|:(class|func|meth|mod|data|attr):`", result.output), result.output
+
+
+def test_plugins_shows_modgens_version_for_its_own_command_plugin():
+    from modgen._version import __version__
+
+    result = CliRunner().invoke(build_app(), ["plugins"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "builtin-commands" in x)
+    assert __version__ in line and "?" not in line
