@@ -8,6 +8,7 @@ import csv
 import io
 import json
 
+import pytest
 import tomllib
 from typer.testing import CliRunner
 
@@ -102,3 +103,24 @@ def test_plugins_shows_modgens_version_for_its_own_command_plugin():
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if "builtin-commands" in x)
     assert __version__ in line and "?" not in line
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "synthesize", "retrieve"])
+def test_every_computing_command_takes_threads_and_device(command):
+    result = CliRunner().invoke(build_app(plugin_commands=False), [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "--threads" in result.output and "--device" in result.output
+
+
+def test_threads_reach_a_finished_run_s_evaluation(tmp_path, monkeypatch):
+    import modgen.pipeline._analyses as analyses
+
+    app = build_app(plugin_commands=False)
+    _train(app, "--preset", "tiny", "--out", str(tmp_path / "a"), "--no-eval")
+    seen = []
+    real = analyses.open_run
+    monkeypatch.setattr(
+        analyses, "open_run", lambda *a, **kw: seen.append(kw.get("threads")) or real(*a, **kw)
+    )
+    result = CliRunner().invoke(app, ["retrieve", str(tmp_path / "a"), "--threads", "1", "--n", "5"])
+    assert result.exit_code == 0, result.output
+    assert seen == [1] and "AP@5" in result.output

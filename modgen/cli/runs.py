@@ -308,12 +308,13 @@ def evaluate_cmd(
         ),
     ] = None,
     device: opt.Device = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """Evaluate a trained run again into a new evaluation record (the run's own results stay)."""
     from modgen.pipeline import evaluate_run
 
     result, folder = evaluate_run(
-        run_dir, get_state(ctx).registries, overrides=set_, out=out, device=device, log=_say
+        run_dir, get_state(ctx).registries, overrides=set_, out=out, device=device, threads=threads, log=_say
     )
     _print_result(result)
     err_console().print(f"results written to {folder / 'results.md'}")
@@ -333,6 +334,7 @@ def synthesize_cmd(
         Path | None, typer.Option("--out", metavar="FILE", help="Output .npz (default RUN/synthetic.npz).")
     ] = None,
     device: opt.Device = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """Synthesise features for classes and save them as .npz (features, labels, class_names)."""
     from modgen.pipeline import synthesize_run
@@ -346,6 +348,7 @@ def synthesize_cmd(
         seed=seed,
         out=out,
         device=device,
+        threads=threads,
     )
     err_console().print(f"{count} classes x {n} features -> {target}")
 
@@ -362,11 +365,12 @@ def retrieve_cmd(
     ] = 100,
     seed: opt.NoiseSeed = 0,
     device: opt.Device = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """Zero-shot retrieval (Section III-D): precision@k of synthetic class means, averaged over classes."""
     from modgen.pipeline import retrieve_run
 
     for kk, ap in retrieve_run(
-        run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device
+        run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device, threads=threads
     ).items():
         console().print(f"AP@{kk}: {ap:.1f}")
