@@ -124,3 +124,17 @@ def test_threads_reach_a_finished_run_s_evaluation(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["retrieve", str(tmp_path / "a"), "--threads", "1", "--n", "5"])
     assert result.exit_code == 0, result.output
     assert seen == [1] and "AP@5" in result.output
+
+
+def test_load_run_and_synthesize_are_at_the_top(tmp_path):
+    import torch
+
+    import modgen
+
+    assert {"load_run", "synthesize"} <= set(modgen.__all__)
+    app = build_app(plugin_commands=False)
+    _train(app, "--preset", "tiny", "--out", str(tmp_path / "a"), "--no-eval")
+    outcome = modgen.load_run(tmp_path / "a", modgen.get_registries(entry_points=False), device="cpu")
+    semantics = torch.as_tensor(outcome.data.semantics[:2], dtype=torch.float32)
+    made = modgen.synthesize(outcome.assembly, semantics, 3, generator=torch.Generator().manual_seed(0))
+    assert made.features.shape == (6, outcome.data.feature_dim)
