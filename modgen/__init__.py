@@ -23,8 +23,9 @@ from modgen._version import __version__
 if TYPE_CHECKING:
     from modgen.config import ComponentSpec, DataConfig, EvalConfig, RecipeSpec, RunConfig
     from modgen.errors import ModgenError
+    from modgen.evaluate.synthesis import synthesize
     from modgen.hookspecs import hookimpl
-    from modgen.pipeline import RunResult, resolve_spec, run
+    from modgen.pipeline import RunResult, load_run, resolve_spec, run
     from modgen.plugins import get_registries
     from modgen.registry import Registries, Registry
 
@@ -40,6 +41,8 @@ _EXPORTS: dict[str, str] = {
     "RunResult": "modgen.pipeline",
     "resolve_spec": "modgen.pipeline",
     "run": "modgen.pipeline",
+    "load_run": "modgen.pipeline",
+    "synthesize": "modgen.evaluate.synthesis",
     "Registries": "modgen.registry",
     "get_registries": "modgen.plugins",
     "Registry": "modgen.registry",
@@ -58,8 +61,10 @@ __all__ = [
     "RunResult",
     "get_registries",
     "hookimpl",
+    "load_run",
     "resolve_spec",
     "run",
+    "synthesize",
 ]
 
 

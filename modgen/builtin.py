@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 @hookimpl(tryfirst=True)  # built-ins first: every plugin can build on them
 def modgen_register_components(registries: PluginRegistries) -> None:
     """Register every built-in component, one subpackage at a time."""
-    from modgen import backbones, classify, data, nn, train
+    from modgen import backbones, classify, data, loggers, nn, train
 
-    for package in (nn, data, classify, train, backbones):
+    for package in (nn, data, classify, train, backbones, loggers):
         package.register_components(registries)
 
 

@@ -295,6 +295,14 @@ class EvalConfig:
             )
 
 
+def _logger_list(value: Any) -> tuple[str, ...]:
+    """``value`` as a tuple of names with ``jsonl`` first and no repeats (``jsonl`` is always on)."""
+    names = (
+        [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else [value]
+    )
+    return tuple(dict.fromkeys(["jsonl", *names]))
+
+
 @frozen
 class RunConfig:
     """Where and how a run executes; none of it changes what is computed, except the seed.
@@ -306,6 +314,8 @@ class RunConfig:
         threads: CPU threads for torch; 0 lets modgen choose (see :mod:`modgen.runtime`).
         log_every: episodes between metric records (and host synchronisations).
         checkpoint_every: episodes between checkpoints (0: only at the end).
+        loggers: registered run loggers (:mod:`modgen.loggers`): ``jsonl`` (the run folder's own
+            files, always on and always first), ``tensorboard``, ``mlflow``.
     """
 
     seed: int = field(default=0, validator=int_at_least(0))
@@ -313,6 +323,14 @@ class RunConfig:
     threads: int = field(default=0, validator=int_at_least(0))
     log_every: int = field(default=50, validator=int_at_least(1))
     checkpoint_every: int = field(default=1000, validator=int_at_least(0))
+    loggers: tuple[str, ...] = field(default=("jsonl",), converter=_logger_list)
+
+    @loggers.validator
+    def _check_loggers(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:
+        if not all(isinstance(n, str) and n for n in value):
+            raise ConfigError(
+                f"loggers: expected a list of logger names such as ['tensorboard'], got {list(value)!r}"
+            )
 
     @seed.validator
     def _check_seed(self, attribute: attrs.Attribute[Any], value: int) -> None:

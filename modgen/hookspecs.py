@@ -13,13 +13,16 @@ are rejected when the plugin loads.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import typer
 
+    from modgen.config import RecipeSpec
     from modgen.registry import PluginRegistries
 
 __all__ = ["hookspec", "hookimpl", "PROJECT_NAME"]
@@ -46,7 +49,7 @@ def modgen_register_components(registries: PluginRegistries) -> None:
     :class:`~modgen.registry.ScopedRegistry` per kind of :data:`~modgen.registry.KINDS` as
     attributes (``generator``, ``modulator``, ``critic``, ``aux_classifier``,
     ``attribute_decoder``, ``quality_weighter``, ``task_sampler``, ``final_classifier``,
-    ``trainer``, ``dataset``, ``backbone``, ``recipe``, ``preset``). Registrations made here are recorded with
+    ``trainer``, ``dataset``, ``backbone``, ``recipe``, ``preset``, ``logger``). Registrations made here are recorded with
     the plugin's name as their origin. Third-party names must start with ``"<plugin>."``.
 
     :param registries: the registries to add to and look up in, scoped to the calling plugin.
@@ -86,4 +89,31 @@ def modgen_register_commands(app: typer.Typer) -> None:
     ``app.add_typer(sub, name="name")``. A command name already taken is an error for the plugin.
 
     :param app: the root ``typer.Typer`` application of ``modgen``.
+    """
+
+
+@hookspec
+def modgen_train_record(spec: RecipeSpec, folder: Path, episode: int, record: dict[str, Any]) -> str | None:
+    """See each training record as it is logged, and ask the run to stop early.
+
+    Called on the main process after every record of ``metrics.jsonl`` is written (every
+    ``run.log_every`` episodes and at the last one), for every plugin that implements it, in
+    pluggy's order. Returning a non-empty string asks the loop to stop: the episode is finished
+    and checkpointed, the run is evaluated as usual, and ``provenance.json`` records
+    ``stopped_early = {"episode": ..., "reason": ..., "by": ...}``. Returning ``None`` lets the
+    run go on. An exception raised here fails the run (it is a callback the user chose).
+
+    :param spec: the run's resolved spec.
+    :param folder: the run folder.
+    :param episode: the episode of the record.
+    :param record: the record as written to ``metrics.jsonl`` (``loss/...`` means and timings).
+    :return: the reason to stop, or ``None``.
+
+    Example::
+
+        @hookimpl
+        def modgen_train_record(spec, folder, episode, record):
+            if record["loss/critic"] < -50:
+                return f"critic loss {record['loss/critic']:.1f} below -50"
+            return None
     """

@@ -291,6 +291,11 @@ def load_plugins(loaded: LoadedPlugins | None = None) -> Registries:
                 failed.add(name)
                 _fail(regs.failures, name, hook_name, err)
     regs.plugins.extend(n for n, _ in loaded.manager.list_name_plugin() if n not in failed)
+    pm = loaded.manager
+    for name in failed:  # a skipped plugin's callbacks are skipped too
+        if pm.get_plugin(name) is not None:
+            pm.unregister(name=name)
+    regs.train_record = pm.hook.modgen_train_record
     return regs
 
 
@@ -373,8 +378,9 @@ def plugin_summary(registries: Registries) -> list[dict[str, Any]]:
 
 def plugin_version(name: str) -> str:
     """The version of plugin ``name``: modgen's for the built-in plugin, else its distribution's
-    (``"?"`` when it came from no installed distribution, e.g. a test's ``extra``)."""
-    if name == BUILTIN:
+    (``"?"`` when it came from no installed distribution, e.g. a test's ``extra``). modgen's own
+    plugins (``builtin``, ``builtin-commands``) have modgen's version."""
+    if name == BUILTIN or name.startswith(f"{BUILTIN}-"):
         from modgen._version import __version__
 
         return __version__

@@ -43,6 +43,8 @@ __all__ = [
     "AutoSizes",
     "auto_sizes",
     "auto_preset",
+    "FILLED_IN",
+    "built_params",
 ]
 
 _AMAZ_MODULATION = {"base": True, "operator": "add", "gate": "sigmoid", "bias": True}
@@ -165,6 +167,65 @@ def accepted_params(registries: Registries, slot: str, name: str) -> set[str] | 
     if settings is not None:
         return {f.name for f in fields(settings)}
     return registry.accepts(name)
+
+
+#: Parameters modgen sets itself when it builds a component of a slot (from the data, the other
+#: components or the device): never part of a spec, never listed as accepted.
+FILLED_IN: dict[str, frozenset[str]] = {
+    "generator": frozenset({"attr_dim", "feature_dim"}),
+    "modulator": frozenset({"attr_dim", "target_dims"}),
+    "critic": frozenset({"attr_dim", "feature_dim"}),
+    "aux_classifier": frozenset({"feature_dim", "num_classes"}),
+    "attribute_decoder": frozenset({"attr_dim", "feature_dim"}),
+    "quality_weighter": frozenset(),
+    "task_sampler": frozenset({"data", "device"}),
+}
+
+
+def built_params(registries: Registries, slot: str, component: ComponentSpec) -> dict[str, Any]:
+    """``component``'s parameters as it is built: the given ones, then every other keyword of its
+    constructor with a default that a TOML file can hold (what a run's ``config.toml`` records).
+
+    Parameters modgen fills in (:data:`FILLED_IN`) and defaults of ``None`` are left out; so is
+    everything for a factory that takes ``**kwargs`` or is not a network or sampler slot.
+
+    Example:
+        >>> from modgen.plugins import get_registries
+        >>> regs = get_registries(entry_points=False)
+        >>> params = built_params(regs, "generator", ComponentSpec("mlp"))
+        >>> "leaky_slope" in params and "attr_dim" not in params
+        True
+    """
+    import inspect
+
+    from modgen.config import check_toml_value
+    from modgen.errors import ConfigError
+
+    params = dict(component.params)
+    if slot not in FILLED_IN:
+        return params
+    try:
+        signature = inspect.signature(registries.kind(slot).get(component.name))
+    except (TypeError, ValueError):
+        return params
+    for p in signature.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return dict(component.params)
+        if (
+            p.name in params
+            or p.name in FILLED_IN[slot]
+            or p.default is p.empty
+            or p.default is None
+            or p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ):
+            continue
+        default = list(p.default) if isinstance(p.default, tuple) else p.default
+        try:
+            check_toml_value(f"{slot}.params.{p.name}", default)
+        except ConfigError:
+            continue
+        params[p.name] = default
+    return params
 
 
 def tune(spec: RecipeSpec, registries: Registries, **sections: Mapping[str, Any]) -> RecipeSpec:

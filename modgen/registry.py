@@ -49,6 +49,7 @@ __all__ = [
     "KINDS",
     "NAME_PATTERN",
     "BUILTIN",
+    "plain_text",
 ]
 
 T = TypeVar("T")
@@ -72,12 +73,33 @@ COMPONENT_KINDS: dict[str, str] = {
     "backbone": "image feature extractor: images (B, 3, H, W) -> pooled features (B, D)",
 }
 
-#: Registry kinds: every component kind, then ``recipe`` and ``preset``. The one list of kinds:
-#: :class:`Registries` and :class:`PluginRegistries` have one attribute per entry.
-KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset")
+#: Registry kinds: every component kind, then ``recipe``, ``preset`` and ``logger`` (run loggers,
+#: :mod:`modgen.loggers`, chosen by ``run.loggers``). The one list of kinds: :class:`Registries`
+#: and :class:`PluginRegistries` have one attribute per entry.
+KINDS: tuple[str, ...] = (*COMPONENT_KINDS, "recipe", "preset", "logger")
 
 #: What a registered name may look like: letters, digits, ``_``, ``-`` and ``.`` separators.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*(\.[A-Za-z0-9][A-Za-z0-9_\-]*)*$")
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reST markup: roles (``:class:`~a.B``` -> ``B``) and literals (````x```` -> ``x``).
+
+    Example:
+        >>> plain_text("A :class:`~modgen.classify.SklearnLinearSVC` over ``G(z, a)``")
+        'A SklearnLinearSVC over G(z, a)'
+    """
+
+    def role(match: re.Match[str]) -> str:
+        target = match.group(1).strip()
+        return (
+            target.rsplit(".", 1)[-1] if match.group(0).startswith(":") and "~" in match.group(0) else target
+        )
+
+    return _ROLE.sub(role, text).replace("``", "")
 
 
 @frozen
@@ -98,7 +120,7 @@ class RegistryEntry(Generic[T]):
     def summary(self) -> str:
         """The first line of the object's docstring, or an empty string."""
         doc = getattr(self.obj, "__doc__", None) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        return plain_text(doc.strip().splitlines()[0]) if doc.strip() else ""
 
 
 class Registry(Generic[T]):
@@ -281,7 +303,11 @@ class Registry(Generic[T]):
 
 
 def _unknown_kind(kind: str) -> UnknownComponentError:
-    return UnknownComponentError(f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}.")
+    close = difflib.get_close_matches(str(kind), KINDS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return UnknownComponentError(
+        f"Unknown component kind {kind!r}. Available kinds: {', '.join(KINDS)}.{hint}"
+    )
 
 
 @frozen
@@ -313,6 +339,9 @@ class Registries:
         self._by_kind: dict[str, Registry[Any]] = {k: Registry(k) for k in KINDS}
         self.failures: list[PluginFailure] = []
         self.plugins: list[str] = []
+        #: the ``modgen_train_record`` hook of the plugins that loaded (set by the plugin loader;
+        #: ``None`` in a hand-built set): called as ``train_record(spec=, folder=, episode=, record=)``.
+        self.train_record: Callable[..., list[Any]] | None = None
 
     def __getattr__(self, name: str) -> Registry[Any]:
         by_kind = self.__dict__.get("_by_kind")

@@ -44,13 +44,16 @@ def test_recipe_show_prints_resolved_toml(app):
     assert result.exit_code == 0, result.output
     spec = spec_from_toml(result.output)
     assert spec.name == "amaz" and spec.trainer.params["episodes"] == 7
-    # what `modgen train --recipe amaz` runs: the embedded digits data with its preset
+    # what `modgen train --recipe amaz` runs: the embedded digits data with its preset, and the
+    # modulator's own defaults as built (the resolved spec records every parameter)
     assert spec.modulator.params == {
         "base": True,
         "operator": "add",
         "gate": "sigmoid",
         "bias": True,
         "hidden": 128,
+        "leaky_slope": 0.2,
+        "dropout": 0.5,
     }
     assert spec.data.dataset == "digits"
 

@@ -149,6 +149,8 @@ def test_make_semisynthetic_command(data_app, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "never for accuracy claims" in result.output and (out / "res101.mat").is_file()
     assert "image_files" not in scipy.io.loadmat(str(out / "res101.mat"))
+    command = " ".join(result.output.split()).split("Train on it with: ")[1]  # the command that uses it
+    assert command.startswith(f"modgen train --data {out} --name made")
     result = data_app.invoke(["info", str(out)])
     assert result.exit_code == 0 and "│ feature_dim │ 7" in result.output
     bad = data_app.invoke([*args, "--samples", "many"])

@@ -120,8 +120,10 @@ def test_data_set_presets_size_plugin_components_that_take_the_parameter(
 
     regs = get_registries(extra=list(plugin_modules.items()), entry_points=False)
     film = resolve_spec(regs, "film.amaz-film", dataset="digits")
-    assert film.modulator.name == "film.film" and film.modulator.params == {"hidden": 128}
+    # the preset's width, and FiLM's own defaults as built (config.toml records every parameter)
+    assert film.modulator.name == "film.film" and film.modulator.params == {"hidden": 128, "init_std": 0.01}
     diverse = resolve_spec(
         regs, "amaz", dataset="digits", overrides=["task_sampler.name=diverse.attribute-diverse"]
     )
-    assert diverse.task_sampler.params == {"n_way": 2, "k_support": 5, "k_query": 3, "tasks": 4}
+    sizes = {k: diverse.task_sampler.params[k] for k in ("n_way", "k_support", "k_query", "tasks")}
+    assert sizes == {"n_way": 2, "k_support": 5, "k_query": 3, "tasks": 4}

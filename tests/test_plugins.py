@@ -190,7 +190,9 @@ def test_a_plugin_preset_is_applied_by_resolve_spec():
     assert regs.preset.entry("fast.short").origin == "fast"
     spec = resolve_spec(regs, "zsml", dataset="digits", preset="fast.short")
     assert spec.trainer.params["episodes"] == 7
-    assert spec.generator.params == {}  # the named preset replaces the data set's own (digits)
+    # the named preset replaces the data set's own (digits: hidden 128): the generator keeps its
+    # constructor's defaults, which the resolved spec records
+    assert spec.generator.params["hidden"] == 2048
     rows = {r["name"]: r for r in plugin_summary(regs)}
     assert rows["fast"]["presets"] == 1 and rows["fast"]["components"] == 0
     assert rows["builtin"]["presets"] == len([e for e in regs.preset.entries() if e.origin == "builtin"])

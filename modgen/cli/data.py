@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def info(
 @data_app.command("make-semisynthetic")
 def make_semisynthetic_command(
     att_splits: Path = typer.Argument(..., help="A real xlsa17 att_splits.mat (or its folder)."),
-    out: Path = typer.Argument(..., help="Folder to write res101.mat and the split files into."),
+    out: Path = typer.Argument(..., help="Folder to write res101.mat and a copy of att_splits.mat into."),
     feature_dim: int = typer.Option(2048, "--feature-dim", metavar="D", help="Feature width D."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of every random choice."),
     samples: str = typer.Option(
@@ -149,5 +150,5 @@ def make_semisynthetic_command(
     )
     err_console().print(
         f"Wrote {path} (semi-synthetic: for shapes and speed only, never for accuracy claims). "
-        f"Load it with load_xlsa17({str(out)!r}, <name>)."
+        f"Train on it with: modgen train --data {shlex.quote(str(out))} --name {shlex.quote(out.name)}"
     )

@@ -7,11 +7,14 @@ from typing import Annotated
 
 import typer
 
+from modgen.cli import completion
+
 __all__ = [
     "RunFolder",
     "Device",
     "NoiseSeed",
     "Overrides",
+    "Loggers",
     "Recipe",
     "ConfigFile",
     "Dataset",
@@ -44,10 +47,27 @@ Overrides = Annotated[
         "--set",
         metavar="KEY=VALUE",
         help="Override a setting, KEY=VALUE (repeatable), e.g. --set trainer.episodes=200.",
+        autocompletion=completion.complete_set,
+    ),
+]
+Loggers = Annotated[
+    list[str],
+    typer.Option(
+        "--logger",
+        metavar="NAME",
+        help="Also log to NAME (repeatable): tensorboard, mlflow or a plugin's logger (run.loggers).",
+        autocompletion=completion.complete_logger,
     ),
 ]
 Recipe = Annotated[
-    str, typer.Option("--recipe", "-r", metavar="NAME", help="A registered recipe (modgen list recipe).")
+    str,
+    typer.Option(
+        "--recipe",
+        "-r",
+        metavar="NAME",
+        help="A registered recipe (modgen list recipe).",
+        autocompletion=completion.complete_recipe,
+    ),
 ]
 ConfigFile = Annotated[
     Path | None,
@@ -63,6 +83,7 @@ Dataset = Annotated[
         "--dataset",
         metavar="NAME",
         help="digits, fashion-mnist, a registered data set, or AWA1/AWA2/CUB/SUN/APY with --data.",
+        autocompletion=completion.complete_dataset,
     ),
 ]
 DataFolder = Annotated[
@@ -80,7 +101,10 @@ DataName = Annotated[
 Preset = Annotated[
     str | None,
     typer.Option(
-        "--preset", metavar="NAME", help="A preset (modgen list preset); default: the data set's own."
+        "--preset",
+        metavar="NAME",
+        help="A preset (modgen list preset); default: the data set's own.",
+        autocompletion=completion.complete_preset,
     ),
 ]
 Episodes = Annotated[

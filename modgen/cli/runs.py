@@ -162,6 +162,7 @@ def train_cmd(
     resume: opt.Resume = None,
     overwrite: opt.Overwrite = False,
     no_eval: opt.NoEval = False,
+    logger: opt.Loggers = [],  # noqa: B006 - typer reads the default, never mutates it
 ) -> None:
     """Train a recipe (default: amaz on the embedded digits data), then evaluate it."""
     from modgen.pipeline import resolve_spec, resume_spec
@@ -206,6 +207,8 @@ def train_cmd(
             device=device,
             threads=threads,
         )
+    if logger:
+        spec = _with_loggers(spec, logger, get_state(ctx).registries)
     _train(
         ctx,
         spec,
@@ -215,6 +218,15 @@ def train_cmd(
         overwrite=overwrite,
         evaluate=not no_eval,
     )
+
+
+def _with_loggers(spec: Any, names: list[str], registries: Any) -> Any:
+    """``spec`` with the ``--logger`` names added to ``run.loggers`` (checked like the rest)."""
+    from attrs import evolve
+
+    from modgen.pipeline import validate_spec
+
+    return validate_spec(evolve(spec, run=evolve(spec.run, loggers=(*spec.run.loggers, *names))), registries)
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -307,12 +319,13 @@ def evaluate_cmd(
         ),
     ] = None,
     device: opt.Device = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """Evaluate a trained run again into a new evaluation record (the run's own results stay)."""
     from modgen.pipeline import evaluate_run
 
     result, folder = evaluate_run(
-        run_dir, get_state(ctx).registries, overrides=set_, out=out, device=device, log=_say
+        run_dir, get_state(ctx).registries, overrides=set_, out=out, device=device, threads=threads, log=_say
     )
     _print_result(result)
     err_console().print(f"results written to {folder / 'results.md'}")
@@ -332,6 +345,7 @@ def synthesize_cmd(
         Path | None, typer.Option("--out", metavar="FILE", help="Output .npz (default RUN/synthetic.npz).")
     ] = None,
     device: opt.Device = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """Synthesise features for classes and save them as .npz (features, labels, class_names)."""
     from modgen.pipeline import synthesize_run
@@ -345,6 +359,7 @@ def synthesize_cmd(
         seed=seed,
         out=out,
         device=device,
+        threads=threads,
     )
     err_console().print(f"{count} classes x {n} features -> {target}")
 
@@ -361,11 +376,12 @@ def retrieve_cmd(
     ] = 100,
     seed: opt.NoiseSeed = 0,
     device: opt.Device = "auto",
+    threads: opt.Threads = None,
 ) -> None:
     """Zero-shot retrieval (Section III-D): precision@k of synthetic class means, averaged over classes."""
     from modgen.pipeline import retrieve_run
 
     for kk, ap in retrieve_run(
-        run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device
+        run_dir, get_state(ctx).registries, k=k, n=n, seed=seed, device=device, threads=threads
     ).items():
         console().print(f"AP@{kk}: {ap:.1f}")

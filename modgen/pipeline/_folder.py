@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from modgen.config import RecipeSpec
     from modgen.registry import Registries
 
-__all__ = ["check_folder", "prepare_folder", "resume_spec", "provenance", "mark_state"]
+__all__ = ["check_folder", "prepare_folder", "resume_spec", "provenance", "mark_state", "record_stop"]
 
 
 def check_folder(run: RunDir, *, resume: bool, overwrite: bool, locked: bool = False) -> None:
@@ -149,3 +149,16 @@ def mark_state(folder: RunDir, state: str, err: BaseException | None) -> None:
         write_json(folder.provenance, prov)
     except Exception:  # noqa: BLE001 - never hide the original error behind a bookkeeping one
         pass
+
+
+def record_stop(folder: RunDir, episode: int, reason: str) -> None:
+    """Record in ``provenance.json`` that a ``modgen_train_record`` callback stopped training early:
+    ``stopped_early = {"episode": ..., "reason": ...}``."""
+    import json
+
+    try:
+        prov = json.loads(folder.provenance.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        prov = {}
+    prov["stopped_early"] = {"episode": episode, "reason": reason}
+    write_json(folder.provenance, prov)

@@ -14,7 +14,7 @@ from attrs import evolve, frozen
 
 from modgen.config import RecipeSpec, apply_overrides, spec_to_toml
 from modgen.errors import ConfigError
-from modgen.pipeline._folder import check_folder, mark_state, prepare_folder, provenance
+from modgen.pipeline._folder import check_folder, mark_state, prepare_folder, provenance, record_stop
 from modgen.pipeline._spec import default_run_folder, read_spec, run_folder, spec_id, validate_spec
 from modgen.pipeline._stages import (
     check_classifiers,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from modgen.data.zsldata import ZSLData
     from modgen.distributed import DistContext
     from modgen.evaluate.protocols import EvaluationResult, Selection
+    from modgen.loggers import LoggerSet
     from modgen.registry import Registries
     from modgen.train.loop import TrainOutcome
 
@@ -231,25 +232,75 @@ def _run_locked(
             dist=dist,
             on_start=on_start,
         )
-    outcome = train_or_load(
-        spec,
-        registries,
-        folder.root,
-        data,
-        device=device,
-        resume=resume,
-        progress=progress,
-        dist=dist,
-        on_start=on_start,
-    )
-    say(f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}")
-    result = None
-    if evaluate and dist.is_main:
-        say("evaluating ...")
-        result = evaluate_with_floor(spec, registries, outcome.assembly, data, selection, say)
-        say("evaluation time: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
-        write_evaluation(folder, result, "final", outcome.episodes)
+    loggers = _open_loggers(spec, registries, folder) if dist.is_main else None
+    try:
+        outcome = train_or_load(
+            spec,
+            registries,
+            folder.root,
+            data,
+            device=device,
+            resume=resume,
+            progress=progress,
+            dist=dist,
+            on_start=on_start,
+            on_record=_record_callback(spec, registries, folder, loggers) if dist.is_main else None,
+        )
+        say(
+            f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}"
+        )
+        if outcome.stopped is not None and dist.is_main:
+            say(f"stopped early after episode {outcome.episodes}: {outcome.stopped}")
+            record_stop(folder, outcome.episodes, outcome.stopped)
+        result = None
+        if evaluate and dist.is_main:
+            say("evaluating ...")
+            result = evaluate_with_floor(spec, registries, outcome.assembly, data, selection, say)
+            say("evaluation time: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
+            write_evaluation(folder, result, "final", outcome.episodes)
+            if loggers is not None:
+                loggers.log_metrics(_eval_metrics(folder), outcome.episodes)
+        if loggers is not None:
+            loggers.log_artifacts(sorted(folder.plots.glob("*.png")) if folder.plots.is_dir() else [])
+    finally:
+        if loggers is not None:
+            loggers.close()
     return RunResult(folder, spec, outcome, result, selection)
+
+
+def _open_loggers(spec: RecipeSpec, registries: Registries, folder: RunDir) -> LoggerSet:
+    """The run's loggers (``run.loggers``), given the resolved spec as hyper-parameters."""
+    from modgen.config import spec_to_dict
+    from modgen.loggers import flat_params, open_loggers
+
+    loggers = open_loggers(spec.run.loggers, registries, folder.root)
+    loggers.log_params(flat_params(spec_to_dict(spec)))
+    return loggers
+
+
+def _record_callback(
+    spec: RecipeSpec, registries: Registries, folder: RunDir, loggers: LoggerSet | None
+) -> Callable[[int, dict[str, Any]], str | None]:
+    """``on_record`` for the training loop: each record to the loggers, then the plugins'
+    ``modgen_train_record`` hook; the first reason a plugin gives stops the run."""
+
+    def on_record(episode: int, record: dict[str, Any]) -> str | None:
+        if loggers is not None:
+            loggers.log_metrics(record, episode)
+        hook = registries.train_record
+        answers = hook(spec=spec, folder=folder.root, episode=episode, record=dict(record)) if hook else []
+        return next((str(a) for a in answers if a), None)
+
+    return on_record
+
+
+def _eval_metrics(folder: RunDir) -> dict[str, Any]:
+    """The final evaluation's record of ``metrics.jsonl`` (``zsl/<c>``, ``gzsl_h/<c>``, ``quality/<m>``)."""
+    import json
+
+    lines = folder.metrics.read_text(encoding="utf-8").splitlines()
+    evals = [r for r in map(json.loads, filter(None, lines)) if r.get("kind") == "eval"]
+    return {k: v for k, v in evals[-1].items() if "/" in k} if evals else {}
 
 
 def run_seeds(

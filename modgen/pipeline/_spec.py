@@ -276,7 +276,7 @@ def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
     Raises:
         UnknownComponentError, ConfigError: naming the key, the value and the fix.
     """
-    from modgen.recipes import accepted_params
+    from modgen.recipes import FILLED_IN, accepted_params, built_params
     from modgen.train.settings import full_params, settings_of
 
     for slot, comp in spec.components().items():
@@ -286,7 +286,14 @@ def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
         if accepted is not None:
             for key in comp.params:
                 if key not in accepted and not (slot == "generator" and key == "noise_dim"):
-                    _unknown_param(slot, comp.name, key, accepted)
+                    _unknown_param(slot, comp.name, key, accepted - FILLED_IN.get(slot, frozenset()))
+    # every parameter as built (config.toml is the whole spec; compare shows real values)
+    built: dict[str, Any] = {
+        slot: evolve(comp, params=built_params(registries, slot, comp))
+        for slot, comp in spec.components().items()
+        if slot != "trainer"
+    }
+    spec = evolve(spec, **built)
     trainer_cls = registries.trainer.get(spec.trainer.name)
     settings = settings_of(trainer_cls, spec.trainer.params, name=spec.trainer.name)
     spec = evolve(spec, trainer=evolve(spec.trainer, params=full_params(settings)))
@@ -294,6 +301,8 @@ def validate_spec(spec: RecipeSpec, registries: Registries) -> RecipeSpec:
         n_way = spec.task_sampler.params.get("n_way", 10)
         if isinstance(n_way, int) and not isinstance(n_way, bool) and n_way > 0:
             spec = evolve(spec, evaluation=evolve(spec.evaluation, task_size=n_way))
+    for logger in spec.run.loggers:  # before a folder is made: an unknown name lists the known ones
+        registries.logger.get(logger)
     ev = spec.evaluation
     for clf in ev.classifiers:
         registries.final_classifier.get(clf)
@@ -333,8 +342,11 @@ def _unknown_param(section: str, name: str, key: str, accepted: set[str]) -> Non
     import difflib
 
     options = sorted(accepted)
-    close = difflib.get_close_matches(key, options, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = difflib.get_close_matches(key, [*options, "name"], n=1)
+    if close and close[0] == "name" and "name" not in accepted:  # the component's name, not a parameter
+        hint = f" Did you mean {section}.name (the {section} to use)?"
+    else:
+        hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
         f"{section}.{key}: {name!r} has no parameter {key!r}. Accepted: {', '.join(options) or '(none)'}.{hint}"
     )

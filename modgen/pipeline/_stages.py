@@ -228,6 +228,7 @@ def train_or_load(
     progress: Progress | None = None,
     dist: DistContext | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_record: Callable[[int, dict[str, Any]], str | None] | None = None,
 ) -> TrainOutcome:
     """The model of ``spec`` in ``folder``, by the one resume rule every caller shares
     (:func:`run`, :func:`run_seeds`, the selection model, the sweeps):
@@ -238,7 +239,8 @@ def train_or_load(
     * otherwise training starts at episode 0 (so does a run interrupted before its first checkpoint).
 
     The folder's ``config.toml`` is written when training starts (for a resumed run: once its
-    checkpoint is restored). The caller has set the device and the threads.
+    checkpoint is restored). The caller has set the device and the threads. ``on_record``: see
+    :func:`modgen.train.loop.train`.
 
     Raises:
         CheckpointError, TrainingDivergedError: see :func:`modgen.train.loop.train`.
@@ -264,6 +266,7 @@ def train_or_load(
         progress=progress,
         dist=dist,
         on_start=started,
+        on_record=on_record,
     )
 
 

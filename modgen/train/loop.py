@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 __all__ = ["TrainOutcome", "MetricsLogger", "DivergenceGuard", "train", "build_for_data", "preflight"]
 
 ProgressFn = Callable[[int, int, dict[str, Any]], None]
+#: Called as ``on_record(episode, record)`` for every written record; a non-empty string asks the
+#: loop to stop after this episode (the reason is kept in :attr:`TrainOutcome.stopped`).
+RecordFn = Callable[[int, dict[str, Any]], "str | None"]
 
 
 @define
@@ -57,6 +60,8 @@ class TrainOutcome:
     rank: int = 0
     #: the episode training started from (0, or the checkpoint's when resumed).
     start: int = 0
+    #: why training stopped before its last episode (an ``on_record`` request), else ``None``.
+    stopped: str | None = None
 
 
 #: Bytes a parameter takes in training, per byte of its own: weights, gradients, Adam's two moments.
@@ -297,6 +302,7 @@ def train(
     progress: ProgressFn | None = None,
     dist: DistContext | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_record: RecordFn | None = None,
 ) -> TrainOutcome:
     """Train ``spec`` on ``data`` into the run folder ``out``: metrics, checkpoints, summary.
 
@@ -318,6 +324,9 @@ def train(
         on_start: called with the first episode's predecessor (0, or the checkpoint's episode)
             once everything is built and restored, before anything in ``out`` is rewritten (the
             caller records the start there; a resume that fails before it changes no file).
+        on_record: called on the main process as ``on_record(episode, record)`` after each record
+            is written; a non-empty string it returns stops training after that episode (saved
+            as the last checkpoint; under torchrun every rank stops).
 
     Returns:
         A :class:`TrainOutcome`.
@@ -358,12 +367,15 @@ def train(
             run.truncate_metrics(start)  # reads every record first: a damaged file fails here, unchanged
             if on_start is not None:
                 on_start(start)
-        seconds, last = _loop(spec, run, data, assembly, trainer, streams, device, start, progress, main)
+        seconds, last, stopped = _loop(
+            spec, run, data, assembly, trainer, streams, device, start, progress, main, on_record
+        )
+    episodes = int(getattr(trainer.settings, "episodes", start)) if stopped is None else stopped[0]
     if main:
-        _write_summary(run, spec, data, trainer, device, dist, start, seconds, last)
+        _write_summary(run, spec, data, trainer, device, dist, start, seconds, last, episodes)
     assembly.eval()
-    episodes = int(getattr(trainer.settings, "episodes", start))
-    return TrainOutcome(run, spec, assembly, data, episodes, seconds, device, last, dist.rank, start)
+    reason = None if stopped is None else stopped[1]
+    return TrainOutcome(run, spec, assembly, data, episodes, seconds, device, last, dist.rank, start, reason)
 
 
 def _loop(
@@ -377,7 +389,8 @@ def _loop(
     start: int,
     progress: ProgressFn | None,
     main: bool,
-) -> tuple[float, dict[str, float]]:
+    on_record: RecordFn | None = None,
+) -> tuple[float, dict[str, float], tuple[int, str] | None]:
     total = int(trainer.settings.episodes)
     logger = MetricsLogger(run if main else None, total, spec.run.log_every, progress)
     checkpointer = Checkpointer(run, spec, data, assembly, trainer, streams, device, main=main)
@@ -385,15 +398,19 @@ def _loop(
     sync_every = 1 if device.type == "cpu" else spec.run.log_every
     every = spec.run.checkpoint_every
     t0 = time.perf_counter()
+    stopped: tuple[int, str] | None = None
     with _deferred_interrupt() as interrupt:
         for episode in range(start + 1, total + 1):
             logger.add(trainer.step(streams))
             if logger.due(episode) or episode % sync_every == 0:
                 guard.check_losses(logger.sums, episode)
             if logger.due(episode):
-                logger.flush(episode)
+                record = logger.flush(episode)
+                reason = _stop_request(on_record if main else None, episode, record, trainer)
+                if reason:
+                    stopped = (episode, reason)
             stop = interrupt.requested
-            if (every and episode % every == 0) or episode == total or stop:
+            if (every and episode % every == 0) or episode == total or stop or stopped:
                 if logger.count:
                     guard.check_losses(logger.sums, episode)
                 guard.check_state(_named_state(assembly, trainer), episode)
@@ -401,7 +418,22 @@ def _loop(
                 guard.last_good = episode
             if stop:  # Ctrl-C or SIGTERM: the episode finished and was saved; resume goes on from here
                 raise _stop(stop, f"interrupted after episode {episode}")
-    return time.perf_counter() - t0, logger.last
+            if stopped:
+                break
+    return time.perf_counter() - t0, logger.last, stopped
+
+
+def _stop_request(
+    on_record: RecordFn | None, episode: int, record: dict[str, Any], trainer: BaseTrainer
+) -> str | None:
+    """The main process's ``on_record`` answer, shared with every rank under torchrun."""
+    reason = on_record(episode, record) if on_record is not None else None
+    dist = getattr(trainer, "dist", None)
+    if dist is not None and dist.is_distributed:  # every rank must stop at the same episode
+        flag = dist.average_scalars({"stop": torch.tensor(1.0 if reason else 0.0, device=trainer.device)})
+        if float(flag["stop"]) > 0 and not reason:
+            reason = "stopped by rank 0"
+    return reason or None
 
 
 class _Interrupt:
@@ -445,8 +477,8 @@ def _write_summary(
     start: int,
     seconds: float,
     last: dict[str, float],
+    episodes: int,
 ) -> None:
-    episodes = int(trainer.settings.episodes)
     run.write_json(
         run.summary,
         {

@@ -1,0 +1,140 @@
+"""config.toml is the whole resolved spec: every parameter of every component as built, so a run
+says what ran, ``modgen compare`` shows real values, and ``train --config RUN/config.toml``
+reproduces the run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import tomllib
+from typer.testing import CliRunner
+
+from modgen.cli import build_app
+
+FAST = [
+    *("--episodes", "2"),
+    *("--set", "run.device=cpu"),
+    *("--set", "evaluation.selection=none"),
+    *("--set", "evaluation.seeds=1"),
+    *("--set", 'evaluation.classifiers=["svm"]'),
+    *("--set", "evaluation.zsl_samples=10"),
+    *("--set", "evaluation.gzsl_samples=10"),
+    *("--set", "evaluation.classifier_params.svm.max_iter=20"),
+]
+
+
+def _train(app, *args: str):
+    result = CliRunner().invoke(app, ["-q", "train", "--recipe", "amaz", *FAST, *args])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_config_records_every_component_parameter_and_reproduces_the_run(tmp_path):
+    app = build_app(plugin_commands=False)
+    _train(app, "--preset", "tiny", "--out", str(tmp_path / "a"))
+    config = tomllib.loads((tmp_path / "a" / "config.toml").read_text())
+    generator = config["generator"]["params"]
+    assert {"hidden", "dropout", "leaky_slope", "bn_eps"} <= set(generator)
+    assert "attr_dim" not in generator and "feature_dim" not in generator  # filled in by modgen
+    assert "target_dims" not in config["modulator"]["params"]
+    assert {"clamp_min", "eps"} <= set(config["quality_weighter"]["params"])
+
+    result = CliRunner().invoke(
+        app, ["-q", "train", "--config", str(tmp_path / "a" / "config.toml"), "--out", str(tmp_path / "b")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b" / "config.toml").read_text() == (tmp_path / "a" / "config.toml").read_text()
+    a_metrics = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    b_metrics = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    losses = [
+        [{k: v for k, v in json.loads(x).items() if k.startswith("loss/")} for x in m[:2]]
+        for m in (a_metrics, b_metrics)
+    ]
+    assert losses[0] == losses[1] and losses[0][0]
+
+
+def test_compare_shows_the_sizes_two_presets_set(tmp_path):
+    app = build_app(plugin_commands=False)
+    _train(app, "--preset", "tiny", "--out", str(tmp_path / "tiny"))
+    _train(app, "--out", str(tmp_path / "digits"))
+    result = CliRunner().invoke(
+        app, ["compare", str(tmp_path / "tiny"), str(tmp_path / "digits"), "-f", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    header, *rows = list(csv.reader(io.StringIO(result.output.strip())))
+    assert "generator.hidden" in header, header
+    col = header.index("generator.hidden")
+    assert sorted(row[col] for row in rows) == ["128", "16"]
+
+
+def test_unknown_parameter_suggests_the_name_key_and_lists_only_settable_parameters():
+    app = build_app(plugin_commands=False)
+    result = CliRunner().invoke(app, ["train", "--set", "modulator.nme=x", "--episodes", "1"])
+    assert result.exit_code != 0
+    text = " ".join(result.output.split())
+    assert "Did you mean modulator.name" in text
+    assert "Accepted: base, bias, dropout, gate, hidden, leaky_slope, operator." in text
+    assert "attr_dim" not in text and "target_dims" not in text
+
+
+def test_unknown_kind_suggests_the_kind():
+    app = build_app(plugin_commands=False)
+    result = CliRunner().invoke(app, ["list", "modulators"])
+    assert result.exit_code != 0
+    assert "Did you mean 'modulator'?" in " ".join(result.output.split())
+
+
+def test_list_shows_docstrings_as_plain_text():
+    import re
+
+    result = CliRunner().invoke(build_app(plugin_commands=False), ["list"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "modulator" in result.output and "logger" in result.output
+    assert not re.search(r"``|:(class|func|meth|mod|data|attr):`", result.output), result.output
+
+
+def test_plugins_shows_modgens_version_for_its_own_command_plugin():
+    from modgen._version import __version__
+
+    result = CliRunner().invoke(build_app(), ["plugins"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "builtin-commands" in x)
+    assert __version__ in line and "?" not in line
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "synthesize", "retrieve"])
+def test_every_computing_command_takes_threads_and_device(command):
+    result = CliRunner().invoke(build_app(plugin_commands=False), [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "--threads" in result.output and "--device" in result.output
+
+
+def test_threads_reach_a_finished_run_s_evaluation(tmp_path, monkeypatch):
+    import modgen.pipeline._analyses as analyses
+
+    app = build_app(plugin_commands=False)
+    _train(app, "--preset", "tiny", "--out", str(tmp_path / "a"), "--no-eval")
+    seen = []
+    real = analyses.open_run
+    monkeypatch.setattr(
+        analyses, "open_run", lambda *a, **kw: seen.append(kw.get("threads")) or real(*a, **kw)
+    )
+    result = CliRunner().invoke(app, ["retrieve", str(tmp_path / "a"), "--threads", "1", "--n", "5"])
+    assert result.exit_code == 0, result.output
+    assert seen == [1] and "AP@5" in result.output
+
+
+def test_load_run_and_synthesize_are_at_the_top(tmp_path):
+    import torch
+
+    import modgen
+
+    assert {"load_run", "synthesize"} <= set(modgen.__all__)
+    app = build_app(plugin_commands=False)
+    _train(app, "--preset", "tiny", "--out", str(tmp_path / "a"), "--no-eval")
+    outcome = modgen.load_run(tmp_path / "a", modgen.get_registries(entry_points=False), device="cpu")
+    semantics = torch.as_tensor(outcome.data.semantics[:2], dtype=torch.float32)
+    made = modgen.synthesize(outcome.assembly, semantics, 3, generator=torch.Generator().manual_seed(0))
+    assert made.features.shape == (6, outcome.data.feature_dim)
