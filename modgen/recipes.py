@@ -173,7 +173,7 @@ def accepted_params(registries: Registries, slot: str, name: str) -> set[str] | 
 #: components or the device): never part of a spec, never listed as accepted.
 FILLED_IN: dict[str, frozenset[str]] = {
     "generator": frozenset({"attr_dim", "feature_dim"}),
-    "modulator": frozenset({"attr_dim", "target_dims"}),
+    "modulator": frozenset({"attr_dim", "target_dims", "bn_cancelled_shifts"}),
     "critic": frozenset({"attr_dim", "feature_dim"}),
     "aux_classifier": frozenset({"feature_dim", "num_classes"}),
     "attribute_decoder": frozenset({"attr_dim", "feature_dim"}),

@@ -64,7 +64,7 @@ def test_compare_shows_the_sizes_two_presets_set(tmp_path):
         app, ["compare", str(tmp_path / "tiny"), str(tmp_path / "digits"), "-f", "csv"]
     )
     assert result.exit_code == 0, result.output
-    header, *rows = list(csv.reader(io.StringIO(result.output.strip())))
+    header, *rows = list(csv.reader(io.StringIO(result.stdout.strip())))
     assert "generator.hidden" in header, header
     col = header.index("generator.hidden")
     assert sorted(row[col] for row in rows) == ["128", "16"]
@@ -76,7 +76,7 @@ def test_unknown_parameter_suggests_the_name_key_and_lists_only_settable_paramet
     assert result.exit_code != 0
     text = " ".join(result.output.split())
     assert "Did you mean modulator.name" in text
-    assert "Accepted: base, bias, dropout, gate, hidden, leaky_slope, operator." in text
+    assert "Accepted: base, bias, dropout, gate, hidden, leaky_slope, operator, shift_before_bn." in text
     assert "attr_dim" not in text and "target_dims" not in text
 
 
