@@ -15,6 +15,7 @@ MODULES = [
     "modgen.functional.maml",
     "modgen.functional.modulation",
     "modgen.functional.normalization",
+    "modgen.classify._variant",
     "modgen.baselines",
     "modgen.data.sampler",
     "modgen.train.meta",
