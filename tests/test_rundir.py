@@ -267,3 +267,10 @@ def test_module_example_round_trips_a_record(tmp_path):
     run.write_json(run.summary, {"episodes": 2})
     assert json.loads(run.summary.read_text()) == {"episodes": 2}
     assert rundir.RUN_FILES[0] == "config.toml" and ".*.tmp" in rundir.RUN_ENTRIES
+
+
+def test_truncating_keeps_records_without_an_episode_as_episode_0(tmp_path):
+    run = RunDir(tmp_path)
+    run.append_metrics([{"kind": "note"}, {"episode": 1}, {"episode": 2}])
+    run.truncate_metrics(0)
+    assert run.read_metrics() == [{"kind": "note"}]
