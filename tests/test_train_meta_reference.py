@@ -118,3 +118,48 @@ def test_meta_gradients_are_algorithm_1(extra, digits, registries):
     no_inner = Algorithm1(trainer.assembly, ref.cfg)
     no_inner.adapt = lambda theta, sup: theta  # type: ignore[method-assign]
     assert _relative_difference(no_inner.meta_grads(dict(trainer.params), sup, qry), want) > 1e-2
+
+
+def test_compiled_network_wrappers_compute_the_eager_networks(digits, registries, monkeypatch):
+    """trainer.compile=true runs G (with the modulator), C and AD through wrappers of their
+    parameter dicts; with torch.compile replaced by the identity (the compiler itself is tested
+    on the GPU) the wrappers give the eager trainer's meta-gradients exactly."""
+    eager, _, _ = _setup(registries, digits)
+    eager.compute_grads(RandomStreams.from_seed(3, "cpu"))
+    want = {k: p.grad.clone() for k, p in eager.params.items() if p.grad is not None}
+    compiled = []
+
+    def identity(fn, **kwargs):
+        compiled.append(fn.__name__)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", identity)
+    wrapped, _, _ = _setup(registries, digits, "trainer.compile=true")
+    assert sorted(compiled) == ["attribute_decoder", "aux_classifier", "fake"]
+    wrapped.compute_grads(RandomStreams.from_seed(3, "cpu"))
+    got = {k: p.grad.clone() for k, p in wrapped.params.items() if p.grad is not None}
+    assert got.keys() == want.keys()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0, msg=k)
+
+
+@pytest.mark.parametrize("first_order", [True, False], ids=["first-order", "second-order"])
+def test_the_inner_gradient_all_reduce_is_differentiable_for_second_order(first_order, digits, registries):
+    """Under torchrun the batch's inner gradients are averaged over ranks; second-order
+    meta-gradients differentiate through that average, first-order ones need not."""
+    from modgen.distributed import DistContext
+
+    calls = []
+
+    class Recording(DistContext):
+        def all_reduce_inner(self, grads, *, differentiable):
+            calls.append(differentiable)
+            return grads
+
+    spec = tiny("amaz", *NO_DROPOUT, f"trainer.first_order={str(first_order).lower()}")
+    asm = build_for_data(spec, registries, digits, torch.device("cpu"), seed=0)
+    trainer = registries.trainer.get("meta")(
+        assembly=asm, data=digits, spec=spec, registries=registries, device="cpu", dist=Recording()
+    )
+    trainer.compute_grads(RandomStreams.from_seed(0, "cpu"))
+    assert calls and set(calls) == {not first_order}
