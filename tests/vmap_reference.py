@@ -3,20 +3,19 @@
 Before :mod:`modgen.functional.lowrank`, ``trainer.adaptation=task`` ran every task's fast
 adaptation under :func:`torch.func.vmap` with :func:`torch.func.grad`: every task got its own
 adapted copy of every parameter. :class:`VmapTaskTrainer` is that trainer, written as a
-subclass of :class:`~modgen.train.meta.MetaTrainer` that swaps the three pieces it changed: the
-inner gradients (``torch.func.grad`` of the task's loss), the update (no multi-tensor kernel,
-which has no vmap batching rule) and the episode (``vmap`` over the tasks). The tests compare the
+subclass of :class:`~modgen.train.meta.MetaTrainer` whose fast adaptation is not the trainer's
+own but Algorithm 1 written out independently (:class:`meta_reference.Algorithm1`, inner
+gradients by ``torch.func.grad``), run under ``vmap`` over the tasks: a bug in
+``MetaTrainer._adapt`` cannot hide in both sides of the comparison. The tests compare the
 factored path with it; ``benchmarks/probes/per_task_speed.py`` times it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
+from meta_reference import Algorithm1, func_partial
 from torch import Tensor
 
-from modgen.functional.maml import sgd_update
 from modgen.train.meta import MetaTrainer
 
 Params = dict[str, Tensor]
@@ -25,16 +24,8 @@ Params = dict[str, Tensor]
 class VmapTaskTrainer(MetaTrainer):
     """``trainer.adaptation=task`` as it was: ``vmap`` over tasks, every parameter copied per task."""
 
-    def _inner_grads(self, loss_fn: Callable[[Params], Tensor], p: Params, keys: list[str]) -> list[Tensor]:
-        def sub_loss(sub: Params) -> Tensor:
-            return loss_fn({**p, **sub})
-
-        g = torch.func.grad(sub_loss)({k: p[k] for k in keys})
-        return [g[k].detach() if self.settings.first_order else g[k] for k in keys]
-
-    @staticmethod
-    def _sgd(params: Params, keys: list[str], grads: list[Tensor], lr: float) -> Params:  # type: ignore[override]
-        return sgd_update(params, keys, grads, lr, foreach=False)
+    def _adapt(self, p: Params, sup: dict[str, Tensor]) -> Params:
+        return Algorithm1(self.assembly, self.settings, partial=func_partial).adapt(p, sup)
 
     def _meta_losses(
         self, p: Params, sup: dict[str, Tensor], qry: dict[str, Tensor]

@@ -67,6 +67,25 @@ class MetaTrainer(BaseTrainer):
         dist: the distributed context (default: one process).
         registries: where the task sampler is looked up.
         device: the training device.
+
+    Example (one episode of tiny AMAZ networks on the embedded digits):
+        >>> import modgen, torch
+        >>> from modgen.assembly import build_assembly
+        >>> from modgen.data.digits import load_digits_zsl
+        >>> from modgen.testing.presets import tiny
+        >>> from modgen.train.base import RandomStreams
+        >>> regs = modgen.get_registries(entry_points=False)
+        >>> data = load_digits_zsl()
+        >>> spec = tiny(modgen.resolve_spec(regs, "amaz", dataset="digits"), regs)
+        >>> asm = build_assembly(spec, regs, attr_dim=data.attr_dim, feature_dim=data.feature_dim,
+        ...                      num_classes=len(data.seen_classes), seed=0)
+        >>> trainer = MetaTrainer(assembly=asm, data=data, spec=spec, registries=regs, device="cpu")
+        >>> sorted(trainer.groups)  # theta_am, theta_d, theta_gc
+        ['am', 'd', 'gc']
+        >>> before = {k: v.detach().clone() for k, v in trainer.params.items()}
+        >>> parts = trainer.step(RandomStreams.from_seed(0, "cpu"))  # adapt, meta-gradients, Adam
+        >>> sorted(parts)[:3], all(not torch.equal(before[k], v) for k, v in trainer.params.items())
+        (['loss/ad', 'loss/ad_real', 'loss/adv'], True)
     """
 
     settings_class = MetaSettings
