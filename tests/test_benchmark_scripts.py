@@ -45,6 +45,9 @@ SMOKE: dict[str, tuple[list[str], list[str]] | str] = {
     "threads.py": (["--smoke"], [TABLE, r"\| train \| \d", r"\| evaluate \| \d"]),
     "probes/closed_form_directions.py": (["--smoke"], [TABLE, r"real unseen class means"]),
     "probes/per_task_speed.py": (["--smoke"], [TABLE, r"\| task-vmap \| \d", r"\| reference \| \d"]),
+    "probes/imagenet_floor.py": (["--smoke"], [TABLE, r"\| eszsl \| \d"]),
+    # its --smoke runs in tests/test_benchmarks_mutation.py::test_smoke_run_kills_its_mutants
+    "mutation.py": "test_benchmarks_mutation.py::test_smoke_run_kills_its_mutants",
 }
 
 #: Where a smoke run must not write (the committed tables and results).
@@ -152,6 +155,12 @@ def test_script_runs_its_smoke_setting(script, tmp_path):
     if script not in SMOKE:
         pytest.fail(f"benchmarks/{script} has no entry in SMOKE (tests/test_benchmark_scripts.py)")
     entry = SMOKE[script]
+    if isinstance(entry, str) and "::" in entry:  # run by a test file of its own: check it exists
+        file, name = entry.split("::")
+        source = Path(__file__).with_name(file).read_text(encoding="utf-8")
+        assert re.search(rf"^def {name}\(", source, flags=re.M), f"SMOKE[{script!r}]: {entry} does not exist"
+        assert "--smoke" in source and script in source, f"{entry} does not run {script} --smoke"
+        return
     if isinstance(entry, str):  # run in-process by tests/test_benchmarks.py: check that it does
         functions, smoke_lists = _tests_in_test_benchmarks()
         assert entry in functions, f"SMOKE[{script!r}] names {entry}, which tests/test_benchmarks.py lacks"

@@ -13,6 +13,7 @@ Loads the data set as ``modgen train --dataset D --set data.options.features=ima
 Usage:
     python benchmarks/probes/imagenet_floor.py --dataset digits
     python benchmarks/probes/imagenet_floor.py --dataset fashion-mnist --threads 2
+    python benchmarks/probes/imagenet_floor.py --smoke   # digits through the random `tiny` backbone
 """
 
 from __future__ import annotations
@@ -36,8 +37,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--backbone", default="efficientnet-lite0", help="a registered backbone")
     p.add_argument("--threads", type=int, default=1, help="torch threads for the extraction")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="further --set KEY=VALUE")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="digits through the random-weights `tiny` backbone (cached in a temporary folder): "
+        "a check that this script runs, not a measurement",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.smoke:
+        import os
+        import tempfile
+
+        args.dataset, args.backbone = "digits", "tiny"
+        os.environ["MODGEN_CACHE"] = tempfile.mkdtemp(prefix="modgen-smoke-")
     registries = get_registries(entry_points=False)
     overrides = ["data.options.features=imagenet", f"data.options.backbone={args.backbone}", *args.overrides]
     spec = resolve_spec(registries, "amaz", dataset=args.dataset, overrides=overrides)
