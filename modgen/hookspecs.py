@@ -102,12 +102,12 @@ def modgen_train_record(spec: RecipeSpec, folder: Path, episode: int, record: di
     and checkpointed, the run is evaluated as usual, and ``provenance.json`` records
     ``stopped_early = {"episode": ..., "reason": ..., "by": ...}``. Returning ``None`` lets the
     run go on. An exception raised here fails the run (it is a callback the user chose).
+    The return value is the reason to stop, or ``None``.
 
     :param spec: the run's resolved spec.
     :param folder: the run folder.
     :param episode: the episode of the record.
     :param record: the record as written to ``metrics.jsonl`` (``loss/...`` means and timings).
-    :return: the reason to stop, or ``None``.
 
     Example::
 

@@ -428,9 +428,9 @@ def auto_sizes(shapes: DataShapes) -> AutoSizes:
     * **Features and G's output**: non-negative features (a pretrained CNN's ReLU-pooled
       features) are min-max scaled to ``[0, 1]`` on ``trainval`` where the loader can, and G ends
       in a sigmoid, as f-CLSWGAN/tf-VAEGAN preprocess; on features already in ``[0, 1]`` the
-      sigmoid alone. Measured on the ImageNet-feature digits' validation view: with G's linear
-      output, 2 of 3 amaz seeds collapsed to chance on the unseen classes (docs/benchmarks.md,
-      "Real pretrained-CNN features").
+      sigmoid alone. The field's convention, not a measured gain: on the ImageNet-feature digits'
+      validation view, sigmoid against linear output was inconclusive (+5.4 [-40.2, +51.0] points
+      of unseen nearest-mean accuracy, 5 seeds; docs/benchmarks.md, "Real pretrained-CNN features").
 
     Example:
         >>> s = auto_sizes(DataShapes(feature_dim=1280, attr_dim=18, samples=1150, seen=7, train=5,
