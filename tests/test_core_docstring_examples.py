@@ -3,10 +3,8 @@ trainer) run as written, as tests/test_evaluate_docstring_examples.py runs those
 
 from __future__ import annotations
 
-import doctest
-import importlib
-
 import pytest
+from docstring_examples import check_docstring_examples
 
 MODULES = [
     "modgen.functional",
@@ -19,13 +17,11 @@ MODULES = [
     "modgen.baselines",
     "modgen.data.sampler",
     "modgen.train.meta",
+    "modgen.recipes",
 ]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # an example that writes a relative path writes it here
-    module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0, f"{result.failed} docstring example(s) of {name} failed (output above)"
-    assert result.attempted > 0, f"{name} has no docstring example"
+    check_docstring_examples(name)
