@@ -54,6 +54,7 @@ def test_recipe_show_prints_resolved_toml(app):
         "hidden": 128,
         "leaky_slope": 0.2,
         "dropout": 0.5,
+        "shift_before_bn": "keep",
     }
     assert spec.data.dataset == "digits"
 

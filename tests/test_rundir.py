@@ -19,6 +19,7 @@ from modgen.rundir import (
     check_writable_folder,
     os_error,
     read_jsonl,
+    record_written,
     write_json,
 )
 
@@ -244,10 +245,13 @@ def test_clear_deletes_what_a_run_wrote_and_nothing_else(tmp_path):
     for folder in ("checkpoints", "plots", "selection", "evaluations"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "f").write_text("x")
+        record_written(tmp_path / folder / "f")  # written by modgen: in the manifest
+    (tmp_path / "plots" / "mine.png").write_text("a user's file inside a modgen folder")
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "data").mkdir()
     run.clear()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "data", "notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "data", "notes.txt", "plots"]
+    assert [p.name for p in (tmp_path / "plots").iterdir()] == ["mine.png"]
     RunDir(tmp_path / "missing").clear()  # nothing to clear
 
 
