@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_bad_inputs
 import torch
 from typer.testing import CliRunner
 
 from modgen import hookimpl
-from modgen.cli import build_app
 from modgen.plugins import PluginWarning, get_registries
 from modgen.rundir import RunDir
 from modgen.train.checkpoint import load_checkpoint
@@ -58,20 +58,8 @@ def regs():
     return get_registries(entry_points=False)
 
 
-def invoke(args: list[str], registries: Any) -> Any:
-    return runner.invoke(build_app(registries, plugin_commands=False), [str(a) for a in args])
-
-
-def error_line(result: Any, code: int, pattern: str) -> str:
-    """Assert the exit code and that the output holds one error line matching ``pattern``."""
-    out = result.output
-    assert result.exit_code == code, out
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in out, out
-    errors = [line for line in out.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, out
-    assert re.search(pattern, errors[0]), f"{errors[0]!r} does not match {pattern!r}"
-    return errors[0]
+# the bad-input suite's own helpers: one CLI invocation, and its one error line
+invoke, error_line = test_bad_inputs.invoke, test_bad_inputs.error_line
 
 
 def snapshot(root: Path, skip: tuple[str, ...] = (".lock",)) -> dict[str, tuple[str, int]]:
