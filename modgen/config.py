@@ -51,6 +51,7 @@ __all__ = [
     "SELECTION_MODES",
     "GZSL_SEEN",
     "SYNTHESIS_BN",
+    "CHECKPOINTS",
     "spec_to_dict",
     "spec_from_dict",
     "spec_to_toml",
@@ -69,6 +70,9 @@ SEMANTICS: tuple[str, ...] = ("att", "original_att", "sent")
 SELECTION_MODES: tuple[str, ...] = ("val", "none", "test")
 #: Values of ``EvalConfig.gzsl_seen``.
 GZSL_SEEN: tuple[str, ...] = ("synthetic", "real")
+#: Values of ``EvalConfig.checkpoint``: the last episode's networks, or the training length
+#: chosen on the validation classes.
+CHECKPOINTS = ("last", "val")
 #: Values of ``EvalConfig.synthesis_bn`` (see :func:`modgen.evaluate.synthesis.synthesize`).
 SYNTHESIS_BN: tuple[str, ...] = ("running", "batch")
 
@@ -263,6 +267,12 @@ class EvalConfig:
             ``running`` (the running statistics calibrated over training-like episodes) or
             ``batch`` (the statistics of each synthesis call's samples, all its target classes
             together; never per class).
+        checkpoint: which networks are evaluated: ``last`` (the last episode's, the paper) or
+            ``val``: the training length is chosen on the validation classes — the selection
+            model (trained on the ``train`` classes) is scored at each of its checkpoints by
+            ``ncm_cosine_unseen`` on the ``val`` classes it never saw, the best episode is kept
+            (``RUN/selection/checkpoints.json``), and the final model trains that many episodes.
+            Fixed when the run is trained.
         classifier_params: per-classifier keyword arguments, ``{name: {param: value}}``.
     """
 
@@ -279,6 +289,7 @@ class EvalConfig:
     task_size: int = field(default=0, validator=int_at_least(0))
     context_tasks: int = field(default=0, validator=int_at_least(0))
     synthesis_bn: str = field(default="running", validator=choice(SYNTHESIS_BN))
+    checkpoint: str = field(default="last", validator=choice(CHECKPOINTS))
     classifier_params: dict[str, Any] = field(factory=dict, converter=_table, validator=_params)
 
     @retrieval_k.validator

@@ -55,7 +55,7 @@ from attrs import field, frozen
 
 from modgen.config import GZSL_SEEN, SELECTION_MODES
 from modgen.errors import ConfigError, DataError
-from modgen.evaluate.quality import collapse_warnings, feature_quality, real_class_means
+from modgen.evaluate.quality import collapse_warnings, feature_quality, ncm_accuracy, real_class_means
 from modgen.evaluate.scoring import TestSplit, classifier_grid, fit_points, gzsl_score, zsl_score
 from modgen.evaluate.sets import gzsl_set, synthetic_set, zsl_set
 from modgen.runtime import resolve_device
@@ -73,6 +73,8 @@ __all__ = [
     "aggregate",
     "evaluation_seeds",
     "check_data",
+    "checkpoint_score",
+    "CHECKPOINT_CRITERION",
 ]
 
 Log = Callable[[str], None]
@@ -279,6 +281,34 @@ def evaluation_seeds(seed: int, count: int) -> list[int]:
         True
     """
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
+
+
+#: What :func:`checkpoint_score` measures (recorded beside the scores).
+CHECKPOINT_CRITERION = "ncm_cosine_unseen"
+
+
+def checkpoint_score(assembly: Any, data: ZSLData, config: EvalConfig, *, seed: int) -> float:
+    """The checkpoint-selection criterion: ``ncm_cosine_unseen`` (%) of one synthetic draw.
+
+    ``config.zsl_samples`` synthetic features of each unseen class (of a validation view: the
+    ``val`` classes) from the first evaluation seed of ``seed``; the real ``test_unseen``
+    samples are assigned to the nearest synthetic class mean by cosine. Classifier-free, so it
+    neither saturates with a classifier's fit nor costs one; cheap enough for every checkpoint.
+
+    Example:
+        >>> score = checkpoint_score(assembly, data.validation_view(), EvalConfig(), seed=0)  # doctest: +SKIP
+    """
+    synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
+    gen = torch.Generator(device=synth_device).manual_seed(evaluation_seeds(seed, 1)[0])
+    zs = zsl_set(assembly, data, config, gen)
+    test = np.asarray(data.test_unseen)
+    return ncm_accuracy(
+        zs.class_means(data.unseen_classes).double(),
+        data.unseen_classes,
+        np.asarray(data.features[test]),
+        np.asarray(data.labels[test]),
+        metric="cosine",
+    )
 
 
 def check_data(config: EvalConfig, data: ZSLData) -> None:

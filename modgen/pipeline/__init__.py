@@ -8,7 +8,7 @@ A package of private modules whose public names are re-exported here (scikit-lea
   ``--set`` overrides meet here, in that order, and the result is validated before anything runs.
 * folder (:func:`check_folder`, :func:`prepare_folder`) — whether a run may be written into a
   folder, and ``provenance.json``.
-* stages (:func:`needs_selection`, :func:`selection_spec`, :func:`check_data`,
+* stages (:func:`needs_selection`, :func:`selection_spec`, :func:`check_data`, :func:`choose_checkpoint`,
   :func:`train_or_load`, :func:`choose_settings`, :func:`evaluate_with_floor`, :func:`load_run`,
   :func:`open_run`, ...) — the steps a run is made of, public so that the sweeps and an embedder
   compose the same ones; :func:`train_or_load` holds the one resume rule.
@@ -47,10 +47,12 @@ from modgen.pipeline._spec import (
 from modgen.pipeline._stages import (
     check_classifiers,
     check_data,
+    choose_checkpoint,
     choose_settings,
     evaluate_with_floor,
     load_run,
     needs_selection,
+    needs_selection_model,
     open_run,
     selection_for,
     selection_spec,
@@ -73,12 +75,14 @@ __all__ = [
     "resume_spec",
     # the stages a sweep or an embedder composes
     "needs_selection",
+    "needs_selection_model",
     "selection_spec",
     "check_data",
     "check_classifiers",
     "train_or_load",
     "load_run",
     "open_run",
+    "choose_checkpoint",
     "choose_settings",
     "selection_for",
     "evaluate_with_floor",

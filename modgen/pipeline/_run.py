@@ -19,10 +19,12 @@ from modgen.pipeline._spec import default_run_folder, read_spec, run_folder, spe
 from modgen.pipeline._stages import (
     check_classifiers,
     check_data,
+    choose_checkpoint,
     choose_settings,
     evaluate_with_floor,
     load_run,
     needs_selection,
+    needs_selection_model,
     open_run,
     preflight_run,
     selection_for,
@@ -159,10 +161,9 @@ def run(
 
         data = load_dataset(registries, spec.data)
     selection_needed = evaluate and needs_selection(spec, registries)
-    check_data(spec, data, selection=selection_needed)
-    n_params = preflight_run(
-        spec, registries, data, device, dist, selection=selection_needed, evaluate=evaluate
-    )
+    model_needed = needs_selection_model(spec, registries, evaluate=evaluate)
+    check_data(spec, data, selection=model_needed)
+    n_params = preflight_run(spec, registries, data, device, dist, selection=model_needed, evaluate=evaluate)
     threads = apply_threads(spec.run.threads, device, n_params)  # once, for every network of the run
     started: list[int] = []
 
@@ -218,7 +219,25 @@ def _run_locked(
     say: Log,
     on_start: Callable[[int], None],
 ) -> RunResult:
-    selection = None
+    selection = model = stop_at = None
+    if spec.evaluation.checkpoint == "val":
+        model, chosen = choose_checkpoint(
+            spec,
+            registries,
+            folder,
+            data,
+            device=device,
+            resume=resume,
+            progress=progress,
+            log=say,
+            dist=dist,
+            on_start=on_start,
+        )
+        stop_at = (
+            chosen,
+            f"evaluation.checkpoint=val: episode {chosen} scored best on the validation classes "
+            "(selection/checkpoints.json)",
+        )
     if selection_needed:
         selection = choose_settings(
             spec,
@@ -231,6 +250,7 @@ def _run_locked(
             log=say,
             dist=dist,
             on_start=on_start,
+            model=model,
         )
     loggers = _open_loggers(spec, registries, folder) if dist.is_main else None
     try:
@@ -245,6 +265,7 @@ def _run_locked(
             dist=dist,
             on_start=on_start,
             on_record=_record_callback(spec, registries, folder, loggers) if dist.is_main else None,
+            stop_at=stop_at,
         )
         say(
             f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}"
@@ -448,6 +469,11 @@ def evaluate_run(
             raise ConfigError(
                 f"--set {text!r}: modgen evaluate changes only evaluation.* settings; {key!r} was fixed "
                 "when the run was trained (train a new run to change it)"
+            )
+        if key == "evaluation.checkpoint":
+            raise ConfigError(
+                f"--set {text!r}: evaluation.checkpoint chose the run's training length when it was "
+                "trained (train a new run to change it)"
             )
     outcome = open_run(path, registries, device=device, threads=threads)
     spec = validate_spec(apply_overrides(outcome.spec, list(overrides)), registries)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from attrs import evolve
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "needs_selection",
+    "needs_selection_model",
     "selection_spec",
     "check_data",
     "preflight_run",
@@ -36,6 +38,7 @@ __all__ = [
     "load_run",
     "open_run",
     "train_or_load",
+    "choose_checkpoint",
     "choose_settings",
     "selection_for",
     "evaluate_with_floor",
@@ -58,6 +61,13 @@ def needs_selection(spec: RecipeSpec, registries: Registries) -> bool:
         if len(classifier_grid(cls, dict(spec.evaluation.classifier_params.get(clf, {}) or {}))[1]) > 1:
             return True
     return False
+
+
+def needs_selection_model(spec: RecipeSpec, registries: Registries, *, evaluate: bool = True) -> bool:
+    """Whether a run of ``spec`` trains a selection model (``RUN/selection``): its training length
+    is chosen on the validation classes (``evaluation.checkpoint="val"``, whether or not it is
+    evaluated), or, when it is evaluated, its classifiers' settings (:func:`needs_selection`)."""
+    return spec.evaluation.checkpoint == "val" or (evaluate and needs_selection(spec, registries))
 
 
 def selection_spec(spec: RecipeSpec) -> RecipeSpec:
@@ -204,8 +214,9 @@ def open_run(
     return outcome
 
 
-def _finished_training(run: RunDir, spec: RecipeSpec) -> bool:
-    """Whether training finished in ``run`` (summary and checkpoint) with ``spec``'s episodes."""
+def _finished_training(run: RunDir, spec: RecipeSpec, stop_at: int | None = None) -> bool:
+    """Whether training finished in ``run`` (summary and checkpoint) with ``spec``'s episodes
+    (or ``stop_at``'s, the length chosen on the validation classes)."""
     import json
 
     if not run.is_trained():
@@ -214,7 +225,7 @@ def _finished_training(run: RunDir, spec: RecipeSpec) -> bool:
         done = json.loads(run.summary.read_text(encoding="utf-8")).get("episodes")
     except (OSError, ValueError, AttributeError):
         return False
-    return done is not None and done == spec.trainer.params.get("episodes")
+    return done is not None and done == (stop_at or spec.trainer.params.get("episodes"))
 
 
 def train_or_load(
@@ -229,6 +240,8 @@ def train_or_load(
     dist: DistContext | None = None,
     on_start: Callable[[int], None] | None = None,
     on_record: Callable[[int, dict[str, Any]], str | None] | None = None,
+    on_checkpoint: Callable[[int, Any], None] | None = None,
+    stop_at: tuple[int, str] | None = None,
 ) -> TrainOutcome:
     """The model of ``spec`` in ``folder``, by the one resume rule every caller shares
     (:func:`run`, :func:`run_seeds`, the selection model, the sweeps):
@@ -239,8 +252,9 @@ def train_or_load(
     * otherwise training starts at episode 0 (so does a run interrupted before its first checkpoint).
 
     The folder's ``config.toml`` is written when training starts (for a resumed run: once its
-    checkpoint is restored). The caller has set the device and the threads. ``on_record``: see
-    :func:`modgen.train.loop.train`.
+    checkpoint is restored). The caller has set the device and the threads. ``on_record``,
+    ``on_checkpoint``, ``stop_at``: see :func:`modgen.train.loop.train` (with ``stop_at``, a
+    run that finished at that episode counts as finished).
 
     Raises:
         CheckpointError, TrainingDivergedError: see :func:`modgen.train.loop.train`.
@@ -248,7 +262,7 @@ def train_or_load(
     from modgen.train.loop import train
 
     run = RunDir(folder)
-    if resume and _finished_training(run, spec):
+    if resume and _finished_training(run, spec, stop_at[0] if stop_at else None):
         return load_run(run.root, registries, device=device, data=data)
 
     def started(episode: int) -> None:  # called on the main process only
@@ -267,7 +281,126 @@ def train_or_load(
         dist=dist,
         on_start=started,
         on_record=on_record,
+        on_checkpoint=on_checkpoint,
+        stop_at=stop_at,
     )
+
+
+#: The selection model's record of its checkpoints' scores (``RUN/selection/<this>``).
+CHECKPOINTS_FILE = "checkpoints.json"
+#: The selection model's best-scoring checkpoint (``RUN/selection/checkpoints/<this>``).
+BEST_FILE = "best.pt"
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` through a temporary file (a crash leaves the old one intact)."""
+    import shutil
+    import tempfile
+
+    from modgen.rundir import record_written
+
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    record_written(target)
+
+
+def choose_checkpoint(
+    spec: RecipeSpec,
+    registries: Registries,
+    run: RunDir,
+    data: ZSLData,
+    *,
+    device: torch.device,
+    resume: bool,
+    progress: Progress | None,
+    log: Log,
+    dist: DistContext,
+    on_start: Callable[[int], None] | None = None,
+) -> tuple[TrainOutcome, int]:
+    """The training length chosen on the validation classes (``evaluation.checkpoint="val"``).
+
+    Trains the selection model (``spec`` on the ``train`` classes, ``RUN/selection``, by
+    :func:`train_or_load`) and scores it at every checkpoint by
+    :func:`~modgen.evaluate.protocols.checkpoint_score` (``ncm_cosine_unseen`` on the ``val``
+    classes it never saw). The first best episode is chosen; the scores, the choice and the
+    criterion go to ``RUN/selection/checkpoints.json``, the best checkpoint to
+    ``RUN/selection/checkpoints/best.pt``.
+
+    Returns:
+        The selection model with the chosen episode's networks, and that episode (the final
+        model trains that many episodes).
+    """
+    import json
+
+    from modgen.evaluate.protocols import CHECKPOINT_CRITERION, checkpoint_score
+    from modgen.train.checkpoint import load_checkpoint, load_weights
+
+    folder = RunDir(run.selection)
+    record_path = folder.root / CHECKPOINTS_FILE
+    best_path = folder.checkpoint.parent / BEST_FILE
+    view = data.validation_view()
+    total = int(spec.trainer.params.get("episodes", 0))
+    scores: dict[int, float] = {}
+    if resume and record_path.is_file():
+        scores = {int(k): float(v) for k, v in json.loads(record_path.read_text("utf-8"))["scores"].items()}
+    log(
+        f"checkpoint selection: training on the {len(view.seen_classes)} train classes, scoring each "
+        f"checkpoint by {CHECKPOINT_CRITERION} on the {len(view.unseen_classes)} val classes -> {folder.root}"
+    )
+
+    def write(chosen: int | None) -> None:
+        write_json(
+            record_path,
+            {
+                "criterion": f"{CHECKPOINT_CRITERION} on the val classes (%, one synthetic draw)",
+                "val_classes": [int(c) for c in view.unseen_classes],
+                "episodes": total,
+                "scores": {str(e): v for e, v in sorted(scores.items())},
+                "chosen": chosen,
+            },
+        )
+
+    def on_checkpoint(episode: int, assembly: Any) -> None:
+        value = checkpoint_score(assembly, view, spec.evaluation, seed=spec.run.seed)
+        best = max(scores.values(), default=float("-inf"))
+        scores[episode] = value
+        if value > best:  # the checkpoint just saved is this episode's: keep a copy
+            _copy_atomically(folder.checkpoint, best_path)
+        write(None)
+
+    outcome = train_or_load(
+        selection_spec(spec),
+        registries,
+        folder.root,
+        view,
+        device=device,
+        resume=resume,
+        progress=progress,
+        dist=dist,
+        on_start=on_start,
+        on_checkpoint=on_checkpoint if dist.is_main else None,
+    )
+    if not scores:  # a run without checkpoints to score: the last episode
+        scores[outcome.episodes] = checkpoint_score(
+            outcome.assembly, view, spec.evaluation, seed=spec.run.seed
+        )
+    chosen = max(scores, key=lambda e: (scores[e], -e))  # the first best
+    if chosen != outcome.episodes and best_path.is_file():
+        best = load_checkpoint(best_path, map_location=outcome.device)
+        load_weights(outcome.assembly, best["model"], best_path)
+    if dist.is_main:
+        write(chosen)
+    log(
+        f"checkpoint selection: episode {chosen} of {total} ({CHECKPOINT_CRITERION} on the val classes "
+        f"{scores[chosen]:.1f}; " + ", ".join(f"{e}: {v:.1f}" for e, v in sorted(scores.items())) + ")"
+    )
+    return outcome, chosen
 
 
 def choose_settings(
@@ -282,9 +415,13 @@ def choose_settings(
     log: Log,
     dist: DistContext,
     on_start: Callable[[int], None] | None = None,
+    model: TrainOutcome | None = None,
 ) -> Selection:
     """Train a generator on the train classes (``RUN/selection``, by :func:`train_or_load`) and
-    choose the classifiers' settings on the validation classes (``RUN/selection/selection.json``)."""
+    choose the classifiers' settings on the validation classes (``RUN/selection/selection.json``).
+
+    ``model``: the selection model already trained (by :func:`choose_checkpoint`, with its chosen
+    episode's networks), used as it is."""
     import json
 
     from modgen.evaluate.protocols import Selection, select
@@ -298,7 +435,7 @@ def choose_settings(
         f"selection: training on the {len(view.seen_classes)} train classes, judging on the "
         f"{len(view.unseen_classes)} val classes -> {folder.root}"
     )
-    outcome = train_or_load(
+    outcome = model or train_or_load(
         selection_spec(spec),
         registries,
         folder.root,

@@ -265,10 +265,11 @@ class SweepPoint:
 
 
 def training_spec(spec: RecipeSpec) -> RecipeSpec:
-    """``spec`` without its evaluation settings: what the trained model depends on."""
+    """``spec`` without its evaluation settings but ``evaluation.checkpoint`` (which fixes the
+    training length): what the trained model depends on."""
     from modgen.config import EvalConfig
 
-    return evolve(spec, evaluation=EvalConfig())
+    return evolve(spec, evaluation=EvalConfig(checkpoint=spec.evaluation.checkpoint))
 
 
 def _train_id(spec: RecipeSpec) -> str:

@@ -63,8 +63,10 @@ def _evaluate_group(
     say: Callable[[str], None],
 ) -> list[str]:
     """Train the group's model (and its selection model when needed); evaluate every point."""
+    from modgen.distributed import DistContext
     from modgen.evaluate.protocols import select
     from modgen.pipeline import (
+        choose_checkpoint,
         evaluate_with_floor,
         needs_selection,
         selection_spec,
@@ -87,9 +89,25 @@ def _evaluate_group(
     folder = root / "models" / members[0].train_id
     t0 = time.perf_counter()
     # a model finished by an earlier attempt is loaded, one a killed attempt left is resumed
-    model = train_or_load(spec, registries, folder, data, device=dev, resume=True)
-    sel_model = None
-    if any(needs_selection(p.spec, registries) for p in members):
+    sel_model = stop_at = None
+    if spec.evaluation.checkpoint == "val":  # the training length chosen on the val classes first
+        sel_model, chosen = choose_checkpoint(
+            spec,
+            registries,
+            RunDir(folder),
+            data,
+            device=dev,
+            resume=True,
+            progress=None,
+            log=say,
+            dist=DistContext(),
+        )
+        stop_at = (
+            chosen,
+            f"evaluation.checkpoint=val: episode {chosen} scored best on the validation classes",
+        )
+    model = train_or_load(spec, registries, folder, data, device=dev, resume=True, stop_at=stop_at)
+    if sel_model is None and any(needs_selection(p.spec, registries) for p in members):
         sel_model = train_or_load(
             selection_spec(spec),
             registries,

@@ -42,6 +42,8 @@ ProgressFn = Callable[[int, int, dict[str, Any]], None]
 #: Called as ``on_record(episode, record)`` for every written record; a non-empty string asks the
 #: loop to stop after this episode (the reason is kept in :attr:`TrainOutcome.stopped`).
 RecordFn = Callable[[int, dict[str, Any]], "str | None"]
+#: ``on_checkpoint(episode, assembly)``: called on the main process after each checkpoint is saved.
+CheckpointFn = Callable[[int, "Assembly"], None]
 
 
 @define
@@ -303,6 +305,8 @@ def train(
     dist: DistContext | None = None,
     on_start: Callable[[int], None] | None = None,
     on_record: RecordFn | None = None,
+    on_checkpoint: CheckpointFn | None = None,
+    stop_at: tuple[int, str] | None = None,
 ) -> TrainOutcome:
     """Train ``spec`` on ``data`` into the run folder ``out``: metrics, checkpoints, summary.
 
@@ -327,6 +331,13 @@ def train(
         on_record: called on the main process as ``on_record(episode, record)`` after each record
             is written; a non-empty string it returns stops training after that episode (saved
             as the last checkpoint; under torchrun every rank stops).
+        on_checkpoint: called on the main process as ``on_checkpoint(episode, assembly)`` after
+            each checkpoint is saved (BatchNorm calibrated, networks as saved), with the global
+            RNG forked: what it computes never changes the training stream (the checkpoint
+            selection of :func:`~modgen.pipeline.choose_settings` scores the networks there).
+        stop_at: ``(episode, reason)``: stop after that episode (saved as the last checkpoint,
+            ``reason`` as for ``on_record``): the training length chosen on the validation
+            classes (``evaluation.checkpoint="val"``).
 
     Returns:
         A :class:`TrainOutcome`.
@@ -368,7 +379,19 @@ def train(
             if on_start is not None:
                 on_start(start)
         seconds, last, stopped = _loop(
-            spec, run, data, assembly, trainer, streams, device, start, progress, main, on_record
+            spec,
+            run,
+            data,
+            assembly,
+            trainer,
+            streams,
+            device,
+            start,
+            progress,
+            main,
+            on_record,
+            on_checkpoint,
+            stop_at,
         )
     episodes = int(getattr(trainer.settings, "episodes", start)) if stopped is None else stopped[0]
     if main:
@@ -390,6 +413,8 @@ def _loop(
     progress: ProgressFn | None,
     main: bool,
     on_record: RecordFn | None = None,
+    on_checkpoint: CheckpointFn | None = None,
+    stop_at: tuple[int, str] | None = None,
 ) -> tuple[float, dict[str, float], tuple[int, str] | None]:
     total = int(trainer.settings.episodes)
     logger = MetricsLogger(run if main else None, total, spec.run.log_every, progress)
@@ -409,6 +434,8 @@ def _loop(
                 reason = _stop_request(on_record if main else None, episode, record, trainer)
                 if reason:
                     stopped = (episode, reason)
+            if stop_at is not None and episode == stop_at[0] and episode < total:
+                stopped = (episode, stop_at[1])
             stop = interrupt.requested
             if (every and episode % every == 0) or episode == total or stop or stopped:
                 if logger.count:
@@ -416,11 +443,23 @@ def _loop(
                 guard.check_state(_named_state(assembly, trainer), episode)
                 checkpointer.save(episode)
                 guard.last_good = episode
+                if on_checkpoint is not None and main:
+                    _scored(on_checkpoint, episode, assembly, device)
             if stop:  # Ctrl-C or SIGTERM: the episode finished and was saved; resume goes on from here
                 raise _stop(stop, f"interrupted after episode {episode}")
             if stopped:
                 break
     return time.perf_counter() - t0, logger.last, stopped
+
+
+def _scored(on_checkpoint: CheckpointFn, episode: int, assembly: Assembly, device: torch.device) -> None:
+    """``on_checkpoint`` with the global RNG forked and the networks' modes restored afterwards."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    modes = [(m, m.training) for m in assembly.modules()]
+    with torch.random.fork_rng(devices=devices):
+        on_checkpoint(episode, assembly)
+    for m, mode in modes:
+        m.train(mode)
 
 
 def _stop_request(
