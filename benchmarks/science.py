@@ -53,7 +53,7 @@ Usage:
         --arms zsml,amaz --baseline zsml --primary zsl:svm --margin 3
     python benchmarks/science.py --dataset digits --split test --arms amaz --control 0,2,5,10,20 \\
         --primary zsl:svm --key science:digits:control
-    python benchmarks/science.py --reanalyse benchmarks/results/science-digits-test.json
+    python benchmarks/science.py --reanalyse benchmarks/results/science-*.json
     python benchmarks/science.py --smoke   # zsml against amaz, 2 seeds, tiny networks: a smoke test
 """
 
@@ -574,15 +574,15 @@ def _doc_key(path: Path, payload: dict[str, Any]) -> str:
 
 
 def reanalyse(
-    path: Path, *, margin: float, classifiers: list[str] | None, write: bool, argv: list[str]
+    path: Path, *, margin: float, classifiers: list[str] | None, write: bool, argv: list[str], commit: str
 ) -> dict[str, Any]:
     """Recompute the statistics of a committed result from the per-seed values it stores.
 
     The run's arms, baseline, classifiers and primary measure are those of its own command and
     JSON (``classifiers`` overrides the table's); the split count comes from the runs (1 for
     results from before rotated splits). With ``write`` (a clean tree), the JSON and its docs
-    block are rewritten; the JSON keeps the run's ``commit`` and gains ``reanalysis`` (commit,
-    command, date).
+    block are rewritten; the JSON keeps the run's ``commit`` and gains ``reanalysis`` (``commit``:
+    the checkout's, checked clean once before the first file is written; command, date).
     """
     import shlex
 
@@ -591,7 +591,6 @@ def reanalyse(
     classifiers = classifiers or [c for c in original.classifiers.split(",") if c]
     results = _results_of(payload)
     primary = parse_primary(payload.get("primary"), classifiers)
-    commit = commit_for(write)
     command = "python benchmarks/science.py " + " ".join(argv)
     splits = sorted({class_split_of(r) for a in results["arms"].values() for r in a["runs"]})
     seeds = sorted({int(r.seed) for a in results["arms"].values() for r in a["runs"]})
@@ -671,7 +670,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--reanalyse",
         type=Path,
-        help="recompute a results JSON's statistics from its per-seed values and rewrite it and its docs block",
+        nargs="+",
+        metavar="FILE",
+        help="recompute results JSONs' statistics from their per-seed values and rewrite them and their docs "
+        "blocks (all files from one clean commit)",
     )
     args = p.parse_args(argv)
     if not args.margin > 0:
@@ -724,9 +726,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         [c for c in (args.classifiers or "").split(",") if c] if "--classifiers" in argv else None
     )
     if args.reanalyse is not None:
-        return reanalyse(
-            args.reanalyse, margin=args.margin, classifiers=user_classifiers, write=not args.no_doc, argv=argv
-        )
+        commit = commit_for(not args.no_doc)  # once: the first rewritten file makes the tree dirty
+        done = [
+            reanalyse(
+                path,
+                margin=args.margin,
+                classifiers=user_classifiers,
+                write=not args.no_doc,
+                argv=argv,
+                commit=commit,
+            )
+            for path in args.reanalyse
+        ]
+        return done[0] if len(done) == 1 else {"reanalysed": done}
     classifiers = [c for c in args.classifiers.split(",") if c]
     if args.from_json is not None:
         return retable(args.from_json, args.baseline, classifiers, args.margin, args.primary)
