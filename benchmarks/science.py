@@ -574,7 +574,7 @@ def _doc_key(path: Path, payload: dict[str, Any]) -> str:
 
 
 def reanalyse(
-    path: Path, *, margin: float, classifiers: list[str] | None, write: bool, argv: list[str], commit: str
+    path: Path, *, margin: float, classifiers: list[str] | None, write: bool, commit: str
 ) -> dict[str, Any]:
     """Recompute the statistics of a committed result from the per-seed values it stores.
 
@@ -588,10 +588,14 @@ def reanalyse(
 
     payload = _load(path, "--reanalyse")
     original = parse_args([*shlex.split(payload["command"])[2:], "--no-doc"])
+    argv_classifiers = classifiers is not None
     classifiers = classifiers or [c for c in original.classifiers.split(",") if c]
     results = _results_of(payload)
     primary = parse_primary(payload.get("primary"), classifiers)
-    command = "python benchmarks/science.py " + " ".join(argv)
+    # this file's own command, whatever files were reanalysed with it
+    command = f"python benchmarks/science.py --reanalyse {path} --margin {margin:g}"
+    command += f" --classifiers {','.join(classifiers)}" if argv_classifiers else ""
+    command += "" if write else " --no-doc"
     splits = sorted({class_split_of(r) for a in results["arms"].values() for r in a["runs"]})
     seeds = sorted({int(r.seed) for a in results["arms"].values() for r in a["runs"]})
     header = payload["markdown"].split("\n\n")[0]
@@ -733,7 +737,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 margin=args.margin,
                 classifiers=user_classifiers,
                 write=not args.no_doc,
-                argv=argv,
                 commit=commit,
             )
             for path in args.reanalyse
