@@ -107,6 +107,16 @@ def number_at_least(low: float) -> Any:
     return check
 
 
+def _int_to_float(value: Any) -> Any:
+    """An integer as a float (TOML's ``0`` and ``0.0`` are one setting); anything else as is."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _fraction(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, float) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{attribute.name}: expected a number in [0, 1], got {value!r}")
+
+
 def flag(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"{attribute.name}: expected true or false, got {value!r}")
@@ -274,6 +284,15 @@ class EvalConfig:
             (``RUN/selection/checkpoints.json``), and the final model trains that many episodes.
             Fixed when the run is trained.
         classifier_params: per-classifier keyword arguments, ``{name: {param: value}}``.
+        real_unseen_fraction: a positive control (0, the default: off). The fraction ``p`` of
+            each unseen class's synthetic features (ZSL set, and the unseen part of the GZSL set)
+            replaced by real features of that class, drawn from a donor half of its
+            ``test_unseen`` samples that is never measured
+            (:func:`~modgen.evaluate.sets.real_unseen_halves`); the other half is measured.
+            Selection on the validation view is not touched.
+        real_unseen_holdout: measure on the same half of ``test_unseen`` without replacing
+            anything (implied by ``real_unseen_fraction > 0``): the control's ``p = 0`` arm, so
+            that every ``p`` is measured on the same samples.
     """
 
     classifiers: tuple[str, ...] = field(
@@ -291,6 +310,13 @@ class EvalConfig:
     synthesis_bn: str = field(default="running", validator=choice(SYNTHESIS_BN))
     checkpoint: str = field(default="last", validator=choice(CHECKPOINTS))
     classifier_params: dict[str, Any] = field(factory=dict, converter=_table, validator=_params)
+    real_unseen_fraction: float = field(default=0.0, converter=_int_to_float, validator=_fraction)
+    real_unseen_holdout: bool = field(default=False, validator=flag)
+
+    @property
+    def holds_out_real_unseen(self) -> bool:
+        """Whether half of each unseen class's test samples is held out (see the attributes)."""
+        return self.real_unseen_holdout or self.real_unseen_fraction > 0
 
     @retrieval_k.validator
     def _check_k(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:

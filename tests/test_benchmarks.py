@@ -400,6 +400,59 @@ def test_science_quick_gives_paired_differences_and_the_floor():
     assert [r["seed"] for r in out["arms"]["amaz-gc"]["runs"]] == [0, 1]
 
 
+def test_science_splits_and_the_positive_control_at_smoke_size():
+    """--splits runs (split x seed), analysed with the hierarchical interval; --control gives the
+    detection curve, its arms sharing one trained model per (split, seed)."""
+    science = _load("science")
+    out = science.main(
+        ["--smoke", "--splits", "2", "--control", "0,100", "--set", "evaluation.zsl_samples=20"]
+    )
+    assert out["splits"] == [0, 1] and out["seeds"] == [0, 1] and out["primary"] == "zsl:svm"
+    assert out["baseline"] == "p0" and set(out["arms"]) == {"p0", "p100"}
+    runs = out["arms"]["p100"]["runs"]
+    assert sorted((r["preprocessing"].get("class_split", 0), r["seed"]) for r in runs) == [
+        (0, 0),
+        (0, 1),
+        (1, 0),
+        (1, 1),
+    ]
+    assert all("real_unseen" in r["preprocessing"] for r in runs)
+    assert out["differences"]["p100"]["zsl (svm)"]["method"] == "hierarchical bootstrap"
+    assert out["differences"]["p100"]["zsl (svm)"]["splits"] == 2
+    assert out["mde"]["p100"]["zsl (svm)"] >= 0 and out["verdict"]["p100"]["zsl (svm)"] == "difference"
+    (point,) = out["control"]
+    assert point["percent"] == 100 and point["mean"] > 10  # real features of the unseen classes help
+    assert "| arm | measure | role | splits | seeds |" in out["markdown"]
+    assert "Detection curve of the positive control" in out["markdown"] and "| 100 |" in out["markdown"]
+    assert "**primary**" in out["markdown"] and "secondary" in out["markdown"]
+    assert set(out["floors"]) == {"0", "1"} and "over the 2 class splits" in out["markdown"]
+
+
+def test_science_reanalyse_adds_split_count_mde_and_verdict_to_a_committed_result():
+    """--reanalyse recomputes the statistics from the per-seed values a committed JSON stores
+    (--no-doc: nothing is written); a single-split file gets split count 1 and keeps its run commit."""
+    science = _load("science")
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "science-digits-test.json"
+    before = json.loads(path.read_text())
+    out = science.main(["--reanalyse", str(path), "--no-doc", "--margin", "3"])
+    assert json.loads(path.read_text()) == before  # nothing written
+    assert out["splits"] == [0] and out["seeds"] == before["seeds"] and out["commit"] == before["commit"]
+    assert (
+        out["reanalysis"]["command"] == f"python benchmarks/science.py --reanalyse {path} --margin 3 --no-doc"
+    )
+    assert out["margin"] == 3.0
+    assert set(out["mde"]) == set(before["arms"]) - {before["baseline"]}
+    assert out["mde"]["amaz"]["zsl (softmax)"] > 5
+    row = next(line for line in out["markdown"].splitlines() if line.startswith("| amaz | zsl (softmax) |"))
+    cells = [c.strip() for c in row.split("|")]
+    assert (
+        cells[4] == "1"
+        and cells[5] == "10"
+        and cells[9].startswith(("difference", "equivalent", "inconclusive"))
+    )
+    assert "Statistics recomputed at commit" in out["markdown"]
+
+
 def test_science_retable_swaps_the_baseline_of_a_saved_result(tmp_path):
     """Any arm of a saved result can be the baseline after the fact; swapping negates the difference."""
     science = _load("science")
@@ -423,8 +476,11 @@ def test_science_retable_swaps_the_baseline_of_a_saved_result(tmp_path):
     swapped = science.main(["--from", str(path), "--baseline", "amaz", "--classifiers", "svm"])
 
     def diff(markdown: str, arm: str) -> str:
-        row = next(line for line in markdown.splitlines() if line.startswith(f"| {arm} | zsl (svm) |"))
-        return row.split("|")[5].strip()
+        lines = markdown.splitlines()
+        header = next(line for line in lines if line.startswith("| arm |")).split("|")
+        column = next(i for i, h in enumerate(header) if "paired difference" in h)
+        row = next(line for line in lines if line.startswith(f"| {arm} | zsl (svm) |"))
+        return row.split("|")[column].strip()
 
     before, after = diff(saved["markdown"], "amaz"), diff(swapped["markdown"], "zsml")
     assert "paired difference from amaz" in swapped["markdown"] and diff(swapped["markdown"], "amaz") == "-"

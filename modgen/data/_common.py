@@ -21,6 +21,9 @@ from modgen.errors import ConfigError, DataError
 __all__ = [
     "read_attribute_table",
     "check_class_choice",
+    "rotated_class_split",
+    "split_name",
+    "ROTATION_SEED",
     "stratified_split",
     "build_embedded",
     "apply_pca",
@@ -87,6 +90,80 @@ def check_class_choice(
             f"{dataset}: no seen class is left to train on (unseen={u.tolist()}, val={v.tolist()})"
         )
     return seen, u, v
+
+
+#: The seed of the permutations behind the rotated class splits (:func:`rotated_class_split`).
+ROTATION_SEED = 22
+
+
+def rotated_class_split(
+    dataset: str,
+    split: int,
+    num_classes: int,
+    unseen: Sequence[int],
+    val_classes: Sequence[int],
+    defaults: tuple[Sequence[int], Sequence[int]],
+) -> tuple[list[int], list[int]]:
+    """The unseen and validation classes of class split ``split`` (0: ``unseen``/``val_classes``).
+
+    The rule looks at class ids only, never at images or results. Split ``K >= 1`` belongs to
+    cycle ``c = (K - 1) // C`` (``C`` classes) at position ``j = (K - 1) % C``; the cycle's classes
+    are laid on a circle in the order of a seeded permutation
+    (``numpy.random.default_rng([ROTATION_SEED, c]).permutation(C)``), and from position ``j``
+    on, the next ``u`` classes are unseen and the ``v`` after them are validation classes, where
+    ``u`` and ``v`` are the counts of the fixed split. So the ``C`` splits of a cycle are all
+    different, and each class is unseen in exactly ``u`` of them and a validation class in ``v``.
+
+    Args:
+        dataset: the data set's name, for messages.
+        split: ``0`` (the given ``unseen``/``val_classes``) or ``K >= 1``.
+        num_classes: ``C``.
+        unseen, val_classes: the loader's options (the fixed split by default).
+        defaults: the fixed split's ``(unseen, val_classes)``; a rotated split refuses others.
+
+    Returns:
+        ``(unseen, val_classes)`` as lists of class ids.
+
+    Raises:
+        ConfigError: ``split`` is not an integer >= 0, or a rotated split is asked for with
+            ``unseen`` or ``val_classes`` set as well.
+
+    Example:
+        >>> rotated_class_split("digits", 0, 10, (4, 5, 6), (0, 3), ((4, 5, 6), (0, 3)))
+        ([4, 5, 6], [0, 3])
+        >>> u, v = rotated_class_split("digits", 1, 10, (4, 5, 6), (0, 3), ((4, 5, 6), (0, 3)))
+        >>> len(u), len(v), set(u) & set(v)
+        (3, 2, set())
+    """
+    if isinstance(split, bool) or not isinstance(split, (int, np.integer)) or split < 0:
+        raise ConfigError(
+            f"{dataset}: option split={split!r} must be an integer >= 0 (0: the fixed class split; "
+            "K >= 1: rotated split K); e.g. --set data.options.split=1"
+        )
+    if split == 0:
+        return [int(c) for c in unseen], [int(c) for c in val_classes]
+    if list(unseen) != list(defaults[0]) or list(val_classes) != list(defaults[1]):
+        raise ConfigError(
+            f"{dataset}: option split={split} chooses the unseen and validation classes itself; "
+            "leave the options unseen and val_classes unset, or set split=0"
+        )
+    u, v = len(defaults[0]), len(defaults[1])
+    cycle, start = divmod(int(split) - 1, num_classes)
+    order = np.random.default_rng([ROTATION_SEED, cycle]).permutation(num_classes)
+    ring = [int(order[(start + i) % num_classes]) for i in range(u + v)]
+    return sorted(ring[:u]), sorted(ring[u:])
+
+
+def split_name(name: str, split: int) -> str:
+    """The data's name with its class split: ``name`` for split 0, else ``name-splitK``, so
+    runs, checkpoints (:func:`~modgen.train.checkpoint.data_fingerprint`) and results of
+    different splits never mix.
+
+    Example:
+        >>> split_name("digits", 0), split_name("digits", 3)
+        ('digits', 'digits-split3')
+    """
+    return name if split == 0 else f"{name}-split{split}"
 
 
 def stratified_split(
@@ -184,16 +261,21 @@ def check_scaling_option(dataset: str, scaling: str) -> None:
 
 
 def finish(
-    data: ZSLData, *, validation: bool, scaling: str, pca: int | None = None, seed: int = 0
+    data: ZSLData, *, validation: bool, scaling: str, pca: int | None = None, seed: int = 0, split: int = 0
 ) -> ZSLData:
     """The loaders' last steps, in an order that never fits on held-out samples: the
     validation view (if asked), then PCA and scaling, both fitted on the resulting
-    ``trainval``."""
+    ``trainval``; a rotated class split (``split >= 1``) is named (:func:`split_name`) and
+    recorded as ``preprocessing["class_split"]``."""
     if validation:
         data = data.validation_view()
     if pca is not None:
         data = apply_pca(data, pca, seed)
-    return data.scaled(scaling)
+    data = data.scaled(scaling)
+    if split:
+        prep = dict(data.preprocessing, class_split=int(split))
+        data = attrs.evolve(data, name=split_name(data.name, split), preprocessing=prep)
+    return data
 
 
 def default_cache_dir() -> Path:

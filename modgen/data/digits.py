@@ -18,6 +18,10 @@ classes it never saw. They were chosen without looking at the test classes' resu
 whose validation task the closed-form floor (ESZSL, ridge) finds neither trivial nor hopeless
 (about 72% on the 2-way task, chance 50%; the rule and its scores are in docs/benchmarks.md, "What was tried").
 
+Rotated splits: ``split=K`` (``--set data.options.split=K``) replaces the fixed classes by the
+rotated split ``K`` of :func:`~modgen.data._common.rotated_class_split` (same counts: 3 unseen,
+2 validation digits), so that no single class choice decides a comparison.
+
 Features are the 64 pixels divided by 16 (so in ``[0, 1]``), optionally projected by PCA
 fitted on ``trainval``, or with ``features="imagenet"`` an ImageNet-pretrained backbone's
 features of the images (:mod:`modgen.data.imagenet`, cached); class attributes are
@@ -37,6 +41,7 @@ from modgen.data._common import (
     check_semantics_option,
     finish,
     read_attribute_table,
+    rotated_class_split,
     stratified_split,
 )
 from modgen.data.imagenet import IMAGENET_IMAGE_SIZE, check_imagenet_options, with_imagenet_features
@@ -69,6 +74,7 @@ def load_digits_zsl(
     seed: int = 0,
     unseen: Sequence[int] = DIGITS_UNSEEN,
     val_classes: Sequence[int] = DIGITS_VAL_CLASSES,
+    split: int = 0,
     semantics: str = "att",
     features: str = "pixels",
     backbone: str = "efficientnet-lite0",
@@ -84,6 +90,10 @@ def load_digits_zsl(
         seed: seed of the 80/20 sample split of the seen classes (keep 0 for the fixed split).
         unseen: the unseen digits.
         val_classes: the validation digits (seen digits).
+        split: the class split: 0 the fixed one (``unseen``, ``val_classes``), ``K >= 1`` the
+            rotated split ``K`` (:func:`~modgen.data._common.rotated_class_split`: 3 unseen and
+            2 validation digits chosen from class ids alone); the data is then named
+            ``digits-splitK``.
         semantics: only ``"att"`` (the hand-made table).
         features: ``"pixels"`` (64-d) or ``"imagenet"``: ``backbone``'s features of the images
             upscaled to ``image_size`` (:func:`~modgen.data.imagenet.with_imagenet_features`).
@@ -113,6 +123,9 @@ def load_digits_zsl(
         check_imagenet_options("digits", backbone, image_size)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"digits: option seed={seed!r} must be a non-negative integer")
+    unseen, val_classes = rotated_class_split(
+        "digits", split, 10, unseen, val_classes, (DIGITS_UNSEEN, DIGITS_VAL_CLASSES)
+    )
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -149,7 +162,7 @@ def load_digits_zsl(
         data = with_imagenet_features(
             data, images, backbone=backbone, image_size=image_size, cache_dir=cache_dir
         )
-    return finish(data, validation=validation, scaling=scaling, pca=pca, seed=seed)
+    return finish(data, validation=validation, scaling=scaling, pca=pca, seed=seed, split=split)
 
 
 def digits_loader(
@@ -161,6 +174,7 @@ def digits_loader(
     seed: int = 0,
     unseen: Sequence[int] = DIGITS_UNSEEN,
     val_classes: Sequence[int] = DIGITS_VAL_CLASSES,
+    split: int = 0,
     semantics: str = "att",
     features: str = "pixels",
     backbone: str = "efficientnet-lite0",
@@ -185,6 +199,7 @@ def digits_loader(
         seed=seed,
         unseen=unseen,
         val_classes=val_classes,
+        split=split,
         semantics=semantics,
         features=features,
         backbone=backbone,

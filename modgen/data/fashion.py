@@ -20,6 +20,10 @@ looking at the test classes' results, as one whose validation task the closed-fo
 neither trivial nor hopeless (ESZSL about 79% on the 2-way task, where most pairs are near 99% or
 near chance; the rule and its scores are in docs/benchmarks.md, "What was tried").
 
+Rotated splits: ``split=K`` (``--set data.options.split=K``) replaces the fixed classes by the
+rotated split ``K`` of :func:`~modgen.data._common.rotated_class_split` (same counts: 3 unseen,
+2 validation classes).
+
 Features: ``"pixels"`` (the 784 pixels / 255, optional PCA fitted on ``trainval``) or
 ``"cnn"``: the penultimate layer of a small CNN trained only on the returned data's
 ``trainval`` images (seen classes, or with ``validation=True`` the view's training classes),
@@ -54,6 +58,7 @@ from modgen.data._common import (
     finish,
     read_attribute_table,
     read_cached,
+    rotated_class_split,
     save_atomic,
 )
 from modgen.data.imagenet import IMAGENET_IMAGE_SIZE, check_imagenet_options, with_imagenet_features
@@ -157,6 +162,7 @@ def load_fashion_mnist(
     cache_dir: str | Path | None = None,
     unseen: Sequence[int] = FASHION_UNSEEN,
     val_classes: Sequence[int] = FASHION_VAL_CLASSES,
+    split: int = 0,
     semantics: str = "att",
     backbone: str = "efficientnet-lite0",
     image_size: int = IMAGENET_IMAGE_SIZE,
@@ -180,6 +186,10 @@ def load_fashion_mnist(
             :func:`default_cache_dir`; ``""``: not cached).
         unseen: the unseen class ids (label order of the idx files).
         val_classes: the validation class ids (seen classes).
+        split: the class split: 0 the fixed one (``unseen``, ``val_classes``), ``K >= 1`` the
+            rotated split ``K`` (:func:`~modgen.data._common.rotated_class_split`: 3 unseen and
+            2 validation classes chosen from class ids alone); the data is then named
+            ``fashion-mnist-splitK``.
         semantics: only ``"att"`` (the hand-made table).
         backbone: the registered backbone of ``features="imagenet"``.
         image_size: the square side the 28x28 images are upscaled to for the backbone.
@@ -199,6 +209,9 @@ def load_fashion_mnist(
     _check_options(semantics, scaling, features, pca, seed, cnn_epochs, cnn_dim, subsample)
     if features == "imagenet":
         check_imagenet_options("fashion-mnist", backbone, image_size)
+    unseen, val_classes = rotated_class_split(
+        "fashion-mnist", split, 10, unseen, val_classes, (FASHION_UNSEEN, FASHION_VAL_CLASSES)
+    )
     folder = Path(root or FASHION_MNIST_DIR).expanduser()
     if not folder.is_dir():
         raise DataError(f"fashion-mnist: folder {str(folder)!r} does not exist. {_INSTALL_HINT}")
@@ -215,7 +228,7 @@ def load_fashion_mnist(
         data = with_imagenet_features(
             data, images, backbone=backbone, image_size=image_size, cache_dir=cache_dir
         )
-    return finish(data, validation=validation, scaling=scaling, pca=pca, seed=seed)
+    return finish(data, validation=validation, scaling=scaling, pca=pca, seed=seed, split=split)
 
 
 def _check_options(
@@ -417,6 +430,7 @@ def fashion_mnist_loader(
     cache_dir: str | None = None,
     unseen: Sequence[int] = FASHION_UNSEEN,
     val_classes: Sequence[int] = FASHION_VAL_CLASSES,
+    split: int = 0,
     semantics: str = "att",
     backbone: str = "efficientnet-lite0",
     image_size: int = IMAGENET_IMAGE_SIZE,
@@ -443,6 +457,7 @@ def fashion_mnist_loader(
         cache_dir=cache_dir,
         unseen=unseen,
         val_classes=val_classes,
+        split=split,
         semantics=semantics,
         backbone=backbone,
         image_size=image_size,

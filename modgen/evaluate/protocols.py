@@ -57,7 +57,7 @@ from modgen.config import GZSL_SEEN, SELECTION_MODES
 from modgen.errors import ConfigError, DataError
 from modgen.evaluate.quality import collapse_warnings, feature_quality, ncm_accuracy, real_class_means
 from modgen.evaluate.scoring import TestSplit, classifier_grid, fit_points, gzsl_score, zsl_score
-from modgen.evaluate.sets import gzsl_set, synthetic_set, zsl_set
+from modgen.evaluate.sets import gzsl_set, real_unseen_halves, synthetic_set, with_real_unseen, zsl_set
 from modgen.runtime import resolve_device
 
 if TYPE_CHECKING:
@@ -369,8 +369,13 @@ def _measure(
     device: torch.device,
     quality: bool,
     log: Log | None,
+    donors: np.ndarray | None = None,
 ) -> _Scores:
-    """Fit and score every classifier's ZSL and GZSL grid points for every evaluation seed."""
+    """Fit and score every classifier's ZSL and GZSL grid points for every evaluation seed.
+
+    ``donors``: the real unseen samples a positive control draws from
+    (``config.real_unseen_fraction``), or ``None``.
+    """
     synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
     test = TestSplit.of(data, device)
     seen_real = None
@@ -384,6 +389,11 @@ def _measure(
         gen = torch.Generator(device=synth_device).manual_seed(eval_seed)
         with scores.timed("synthesis"):
             zs, gs = zsl_set(assembly, data, config, gen), gzsl_set(assembly, data, config, gen)
+            if donors is not None and config.real_unseen_fraction > 0:
+                # its own stream, so the synthetic features are those of fraction 0
+                rng = np.random.default_rng(eval_seed)
+                zs = with_real_unseen(zs, data, donors, config.real_unseen_fraction, rng)
+                gs = with_real_unseen(gs, data, donors, config.real_unseen_fraction, rng)
             seen = None
             if quality:
                 seen = synthetic_set(
@@ -559,6 +569,9 @@ def evaluate(
         UnknownComponentError: a classifier is not registered.
         DataError: the data cannot support the protocol (fewer than 2 unseen classes).
     """
+    donors = None
+    if config.holds_out_real_unseen:  # the positive control (EvalConfig.real_unseen_fraction)
+        data, donors = real_unseen_halves(data)
     _check(config, data, seed)
     mode = config.selection
     plans = _plans(config, registries, selection, mode)
@@ -572,6 +585,7 @@ def evaluate(
         device=_device(assembly, device),
         quality=True,
         log=log,
+        donors=donors,
     )
     zsl: dict[str, float] = {}
     zsl_std: dict[str, float] = {}

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import numpy as np
 import torch
 from attrs import frozen
 
+from modgen.errors import DataError
 from modgen.evaluate.synthesis import synthesize
 
 if TYPE_CHECKING:
@@ -32,6 +34,9 @@ __all__ = [
     "concat",
     "zsl_set",
     "gzsl_set",
+    "real_unseen_halves",
+    "with_real_unseen",
+    "REAL_UNSEEN_SEED",
     "DEFAULT_TASK_SIZE",
     "MIN_QUALITY",
 ]
@@ -139,3 +144,93 @@ def gzsl_set(assembly: Any, data: ZSLData, config: EvalConfig, generator: torch.
         None,
     )
     return concat([unseen, seen])
+
+
+# ----------------------------------------------------------------------------------------------
+# the positive control: real unseen features in place of some synthetic ones
+
+#: The seed of the fixed donor/measured halves of ``test_unseen`` (:func:`real_unseen_halves`).
+REAL_UNSEEN_SEED = 0
+
+
+def real_unseen_halves(data: ZSLData) -> tuple[ZSLData, np.ndarray]:
+    """Split each unseen class's ``test_unseen`` samples in two fixed halves: donors and measured.
+
+    A seeded permutation (:data:`REAL_UNSEEN_SEED`) of each class's test samples gives its first
+    ``floor(n / 2)`` to the donors and the rest to the measured half, so the real features a
+    positive control puts into a training set are never among the samples it is scored on.
+
+    Returns:
+        ``(measured, donors)``: the data with ``test_unseen`` cut to the measured half (its
+        ``preprocessing`` says so) and the donors' sorted sample indices.
+
+    Raises:
+        DataError: an unseen class has fewer than 2 test samples (one for each half).
+
+    Example:
+        >>> from modgen.data.digits import load_digits_zsl
+        >>> data = load_digits_zsl()
+        >>> measured, donors = real_unseen_halves(data)
+        >>> measured.test_unseen.size + donors.size == data.test_unseen.size
+        True
+    """
+    test = np.asarray(data.test_unseen)
+    labels = np.asarray(data.labels)[test]
+    rng = np.random.default_rng(REAL_UNSEEN_SEED)
+    donors, measured = [], []
+    for c in np.asarray(data.unseen_classes):
+        rows = test[labels == c]
+        if rows.size < 2:
+            raise DataError(
+                f"{data.name}: unseen class {data.class_names[int(c)]!r} has {rows.size} test sample(s); "
+                "evaluation.real_unseen_fraction needs at least 2 (a donor half and a measured half)"
+            )
+        rows = rows[rng.permutation(rows.size)]
+        donors.append(rows[: rows.size // 2])
+        measured.append(rows[rows.size // 2 :])
+    prep = dict(
+        data.preprocessing,
+        real_unseen="test_unseen halved per class: donors of real features, and the half measured",
+    )
+    kept = np.sort(np.concatenate(measured)).astype(np.int64)
+    return attrs.evolve(data, test_unseen=kept, preprocessing=prep), np.sort(np.concatenate(donors))
+
+
+def with_real_unseen(
+    part: TrainingSet,
+    data: ZSLData,
+    donors: np.ndarray,
+    fraction: float,
+    rng: np.random.Generator,
+) -> TrainingSet:
+    """``part`` with ``round(fraction * n_c)`` of the ``n_c`` synthetic features of each unseen
+    class ``c`` replaced by real features of ``c`` drawn from ``donors`` (without replacement
+    while the class's donors last), with weight 1 like every real feature. Synthetic features
+    of a class are exchangeable, so the first ones are replaced; the synthesis stream is not
+    touched, so the other features are those of ``fraction = 0``.
+
+    Example:
+        >>> from modgen.data.digits import load_digits_zsl
+        >>> data = load_digits_zsl()
+        >>> measured, donors = real_unseen_halves(data)
+        >>> y = torch.as_tensor(np.repeat(data.unseen_classes, 10))
+        >>> part = TrainingSet(torch.zeros(30, data.feature_dim), y, None)
+        >>> out = with_real_unseen(part, data, donors, 0.2, np.random.default_rng(0))
+        >>> int((out.X.abs().sum(1) > 0).sum())  # 2 of the 10 features of each of 3 classes
+        6
+    """
+    X, w = part.X.clone(), None if part.w is None else part.w.clone()
+    y = part.y.cpu().numpy()
+    donor_labels = np.asarray(data.labels)[donors]
+    for c in np.asarray(data.unseen_classes):
+        rows = np.flatnonzero(y == c)
+        k = int(round(fraction * rows.size))
+        if k == 0:
+            continue
+        pool = donors[donor_labels == c]
+        picked = rng.choice(pool, size=k, replace=k > pool.size)
+        index = torch.as_tensor(rows[:k], device=X.device)
+        X[index] = torch.as_tensor(data.features[picked], device=X.device, dtype=X.dtype)
+        if w is not None:
+            w[index] = 1.0
+    return TrainingSet(X, part.y, w)
