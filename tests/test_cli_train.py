@@ -91,7 +91,14 @@ def test_run_commands_fail_clearly(tmp_path):
     assert "Traceback" not in r.output
 
 
-def test_compare_two_recipes_three_seeds_prints_the_table_and_writes_the_plot(tmp_path):
+def test_compare_two_recipes_three_seeds_prints_the_table_and_writes_the_plot(tmp_path, monkeypatch):
+    from modgen.report import plots
+
+    figures = []
+    real = plots.comparison_figure
+    monkeypatch.setattr(
+        plots, "comparison_figure", lambda *a, **kw: figures.append(real(*a, **kw)) or figures[-1]
+    )
     app = build_app(plugin_commands=False)
     for recipe in ("amaz", "zsml"):
         args = ["-q", "train", "--recipe", recipe, "--preset", "tiny", "--episodes", "2", "--seeds", "3"]
@@ -121,6 +128,8 @@ def test_compare_two_recipes_three_seeds_prints_the_table_and_writes_the_plot(tm
     assert {"amaz", "zsml"} <= {cell.strip() for line in table for cell in line.split("|")}, r.output
     assert "zsl (svm)" in r.output and "(95% CI, n=3)" in r.output, r.output  # the paired difference
     assert png.is_file() and png.stat().st_size > 1000
+    (ax,) = figures[0].axes  # the bars say which recipe they are; the shared classifier is the title
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["amaz", "zsml"] and ax.get_title() == "svm"
 
 
 def _fake_synthesis(kind: str):
