@@ -204,3 +204,12 @@ def test_every_help_is_plain_text_with_whole_sentences(app):
     plot = " ".join(runner.invoke(app, ["plot", "--help"]).output.split())
     assert "losses Every loss part against the episode (Fig. 9)." in plot
     assert "tsne t-SNE of real and synthetic features per class (Fig. 6)." in plot
+
+
+def test_plugins_shows_modgen_version_for_its_own_plugins():
+    result = runner.invoke(build_app(plugin_commands=False), ["plugins"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[0].strip(): line for line in result.output.splitlines() if "│" in line}
+    for own in ("builtin", "builtin-commands"):
+        cells = [c.strip() for c in rows[own].split("│")]
+        assert cells[1] == __version__ and "?" not in cells, rows[own]
