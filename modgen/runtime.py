@@ -19,6 +19,7 @@ __all__ = [
     "resolve_device",
     "choose_threads",
     "apply_threads",
+    "thread_policy",
     "available_cores",
     "git_commit",
     "machine_name",
@@ -88,6 +89,31 @@ def choose_threads(requested: int, device: torch.device, n_params: int | None = 
     if device.type != "cpu" or n_params is None or n_params < SMALL_NETWORK_PARAMS:
         return 1
     return min(16, available_cores())
+
+
+def thread_policy(requested: int, device: torch.device, n_params: int | None = None) -> str:
+    """Why :func:`choose_threads` chose its number, in words (``modgen -v`` prints it).
+
+    Example:
+        >>> thread_policy(0, torch.device("cpu"), n_params=210_000)
+        '1 thread (run.threads=0, the policy: a network of 0.21M parameters < 2M on cpu runs fastest on one)'
+        >>> thread_policy(2, torch.device("cpu"))
+        '2 threads (run.threads=2, as asked)'
+    """
+    n = choose_threads(requested, device, n_params)
+    count = f"{n} thread{'s' if n != 1 else ''}"
+    if requested > 0:
+        return f"{count} (run.threads={requested}, as asked)"
+    size = (
+        f"a network of {n_params / 1e6:.2f}M parameters" if n_params is not None else "work of unknown size"
+    )
+    if device.type != "cpu":
+        why = f"on {device.type} the CPU only feeds the device"
+    elif n_params is None or n_params < SMALL_NETWORK_PARAMS:
+        why = f"{size} < {SMALL_NETWORK_PARAMS // 1_000_000}M on cpu runs fastest on one"
+    else:
+        why = f"{size} on cpu gets the available cores, up to 16 ({available_cores()} here)"
+    return f"{count} (run.threads=0, the policy: {why})"
 
 
 def apply_threads(requested: int, device: torch.device, n_params: int | None = None) -> int:

@@ -170,3 +170,46 @@ def test_plugin_command_name_clash_is_rejected(monkeypatch):
         app = build_app()
     result = runner.invoke(app, ["list", "recipe"])
     assert result.exit_code == 0 and "hijacked" not in result.output and "amaz" in result.output
+
+
+def _commands(command, path=()):
+    """``(path, click command)`` of ``command`` and every command below it."""
+    yield list(path), command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_help_is_plain_text_with_whole_sentences(app):
+    """--help of every command: no reST markup, and the command lists show each command's whole
+    first sentence (click's default cut ``plot losses`` at "(Fig." and long ones at "...")."""
+    import re
+
+    import typer
+
+    walked = list(_commands(typer.main.get_command(app)))
+    assert len(walked) > 20 and ["plot", "losses"] in [p for p, _ in walked]
+    for path, command in walked:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        text = result.output
+        assert not re.search(r"``|:[a-z]+:`|`~", text), (path, text)
+        if not hasattr(command, "commands"):
+            continue
+        listing = " ".join(text.split("Commands:", 1)[1].split())
+        assert "..." not in listing, (path, listing)
+        for name, sub in command.commands.items():
+            paragraph = " ".join((sub.help or "").split("\n\n")[0].split())
+            sentence = re.split(r"(?<=[.!?]) (?=[A-Z])", paragraph, maxsplit=1)[0]
+            assert sentence and f"{name} {sentence}" in listing, (path, name, listing)
+    plot = " ".join(runner.invoke(app, ["plot", "--help"]).output.split())
+    assert "losses Every loss part against the episode (Fig. 9)." in plot
+    assert "tsne t-SNE of real and synthetic features per class (Fig. 6)." in plot
+
+
+def test_plugins_shows_modgen_version_for_its_own_plugins():
+    result = runner.invoke(build_app(plugin_commands=False), ["plugins"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[0].strip(): line for line in result.output.splitlines() if "│" in line}
+    for own in ("builtin", "builtin-commands"):
+        cells = [c.strip() for c in rows[own].split("│")]
+        assert cells[1] == __version__ and "?" not in cells, rows[own]

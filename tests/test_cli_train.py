@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -90,7 +91,14 @@ def test_run_commands_fail_clearly(tmp_path):
     assert "Traceback" not in r.output
 
 
-def test_compare_two_recipes_three_seeds_prints_the_table_and_writes_the_plot(tmp_path):
+def test_compare_two_recipes_three_seeds_prints_the_table_and_writes_the_plot(tmp_path, monkeypatch):
+    from modgen.report import plots
+
+    figures = []
+    real = plots.comparison_figure
+    monkeypatch.setattr(
+        plots, "comparison_figure", lambda *a, **kw: figures.append(real(*a, **kw)) or figures[-1]
+    )
     app = build_app(plugin_commands=False)
     for recipe in ("amaz", "zsml"):
         args = ["-q", "train", "--recipe", recipe, "--preset", "tiny", "--episodes", "2", "--seeds", "3"]
@@ -120,6 +128,8 @@ def test_compare_two_recipes_three_seeds_prints_the_table_and_writes_the_plot(tm
     assert {"amaz", "zsml"} <= {cell.strip() for line in table for cell in line.split("|")}, r.output
     assert "zsl (svm)" in r.output and "(95% CI, n=3)" in r.output, r.output  # the paired difference
     assert png.is_file() and png.stat().st_size > 1000
+    (ax,) = figures[0].axes  # the bars say which recipe they are; the shared classifier is the title
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["amaz", "zsml"] and ax.get_title() == "svm"
 
 
 def _fake_synthesis(kind: str):
@@ -203,3 +213,37 @@ def test_a_collapsed_result_is_reported_in_results_md_the_terminal_and_compare(t
     assert len(flagged) == 1 and "| 10 |" in flagged[0].replace("  ", " "), r.output
     r = runner.invoke(app, ["compare", str(tmp_path / "perfect"), "-c", "svm"])
     assert r.exit_code == 0 and "warnings" not in r.output, r.output
+
+
+def _train_output(tmp_path, *flags):
+    """stderr of a tiny train (selection on the val classes, one classifier) with root ``flags``."""
+    app = build_app(plugin_commands=False)
+    args = [*flags, "train", "--preset", "tiny", "--episodes", "2", "--out", str(tmp_path)]
+    for s in ("evaluation.seeds=1", 'evaluation.classifiers=["svm"]', "evaluation.zsl_samples=10"):
+        args += ["--set", s]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.stderr
+
+
+def test_verbose_shows_sizes_device_threads_grids_and_where_time_went(tmp_path):
+    """-v: the resolved sizes, device, thread policy, each classifier's grid and seconds, the time
+    of each stage; the default shows the steps only."""
+    verbose = _train_output(tmp_path / "v", "-v")
+    assert "preset: tiny (--preset)" in verbose
+    assert "sizes: generator hidden=16, modulator hidden=16" in verbose
+    assert "episodes (meta trainer); tasks (episodic): n_way=2, k_support=2, k_query=2, tasks=2" in verbose
+    assert "device: cpu (" in verbose
+    assert "threads: 1 thread (run.threads=0, the policy: a network of" in verbose
+    assert "selection of svm over a grid of 4 points on 2 val classes: ZSL C=" in verbose
+    assert "svm on cpu, evaluation seed 1/1: 1 ZSL + 1 GZSL grid points (C=" in verbose
+    times = next(line for line in verbose.splitlines() if line.startswith("time: "))
+    stages = re.findall(r"([a-z -]+) \d+\.\d s", times.removeprefix("time: "))
+    assert [s.strip(", ") for s in stages] == ["selection", "training", "evaluation", "closed-form floor"], (
+        times
+    )
+    plain = _train_output(tmp_path / "plain")
+    assert "trained 2 episodes" in plain  # the steps are still there
+    for detail in ("sizes:", "threads:", "device:", "selection of svm", "grid points"):
+        assert detail not in plain, detail
+    assert not any(line.startswith("time: ") for line in plain.splitlines())

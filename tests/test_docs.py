@@ -354,3 +354,22 @@ def test_the_component_examples_on_the_plugin_kinds_page_pass_their_contracts(tm
     assert len(tests) == 3, sorted(tests)
     for fn in tests.values():
         fn(*([tmp_path] if inspect.signature(fn).parameters else []))
+
+
+def test_the_library_page_runs_from_install_to_features_for_your_own_classifier(
+    tmp_path, monkeypatch
+) -> None:
+    """docs/library.md's python blocks, in order, in one namespace, in a scratch folder."""
+    text = (DOCS / "library.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 6 and "pip install modgen-zsl" in text
+    assert any("modgen.synthesize(run," in b for b in blocks)
+    assert any("net.generator(" in b and "loss.backward()" in b for b in blocks)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"__name__": "library_md"}
+    exec(compile("\n\n".join(blocks), str(DOCS / "library.md"), "exec"), namespace)
+    assert (tmp_path / "runs" / "embedded" / "results.json").is_file()
+    made, mine = namespace["made"], namespace["own_loop"]
+    assert made.features.shape[0] == 100 * len(namespace["run"].data.unseen_classes)  # type: ignore[attr-defined]
+    assert set(made.labels.tolist()) == set(namespace["run"].data.unseen_classes.tolist())  # type: ignore[attr-defined]
+    assert mine.features.shape == (100, namespace["data"].feature_dim)  # type: ignore[attr-defined]

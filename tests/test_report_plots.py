@@ -95,3 +95,53 @@ def test_plot_sweep_writes_png(tmp_path):
         plot_sweep([1, 2, 3], [0.1, 0.2], None, "x", tmp_path / "bad.png")
     with pytest.raises(ConfigError, match=r"expected a .png file name"):
         plot_sweep([1, 2], [0.1, 0.2], None, "x", tmp_path / "bad.jpg")
+
+
+def _drawn(fig):
+    fig.canvas.draw()
+    return fig, fig.canvas.get_renderer()
+
+
+def test_tsne_legend_is_outside_the_axes():
+    from modgen.report.plots import tsne_figure
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(120, 2))
+    labels = np.repeat(np.arange(6), 20)
+    sources = np.tile(["real", "synthetic"], 60)
+    fig, renderer = _drawn(tsne_figure(emb, labels, {i: f"class {i}" for i in range(6)}, sources))
+    (ax,) = fig.axes
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    legend = fig.legends[0].get_window_extent(renderer)
+    axes = ax.get_window_extent(renderer)
+    assert legend.x0 >= axes.x1, (legend, axes)  # beside the points, not over them
+    assert fig.bbox.x0 <= legend.x0 and legend.x1 <= fig.bbox.x1 + 1  # and inside the figure
+    assert "class 3 (synthetic)" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_comparison_bars_are_labelled_by_name_inside_the_figure():
+    from modgen.report.plots import comparison_figure
+
+    names = ["amaz-digits-5d1f2e3a", "zsml-digits-0a9b8c7d", "clswgan-digits-77aa66bb"]
+    labels = [[n, f"recipe-{n.split('-')[0]}", "softmax"] for n in names]
+    fig, renderer = _drawn(comparison_figure(labels, [40.0, 45.0, 30.0], [1.0, 2.0, 0.5], "ZSL top-1 (%)"))
+    (ax,) = fig.axes
+    ticks = [t for t in ax.get_yticklabels() if t.get_text()]
+    assert [t.get_text() for t in ticks] == [f"{n} / recipe-{n.split('-')[0]}" for n in names]
+    for tick in ticks:  # whole, not cut at the figure's edge
+        box = tick.get_window_extent(renderer)
+        assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1, (tick.get_text(), box, fig.bbox)
+    assert ax.get_title() == "softmax"  # what every bar shares goes to the title
+    assert ax.get_xlabel() == "ZSL top-1 (%)"
+
+
+def test_loss_titles_are_prose():
+    from modgen.report.plots import LOSS_LABELS, losses_figure
+    from modgen.train.base import loss_parts
+
+    keys = list(loss_parts(1, {"wasserstein": 1, "gp": 1}, 1, 1, {"adv": 1, "attr": 1, "cls": 1}, 1, 1))
+    assert set(keys) <= set(LOSS_LABELS), set(keys) - set(LOSS_LABELS)  # every logged part has a name
+    fig = losses_figure({k: ([0, 1], [1.0, 0.5]) for k in [*keys, "loss/plugin_term"]})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == len(keys) + 1 and "plugin term" in titles
+    assert all(t and "/" not in t and "_" not in t.split(" L_")[0] for t in titles), titles

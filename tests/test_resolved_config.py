@@ -127,14 +127,53 @@ def test_threads_reach_a_finished_run_s_evaluation(tmp_path, monkeypatch):
 
 
 def test_load_run_and_synthesize_are_at_the_top(tmp_path):
+    """modgen.synthesize(run, semantics): a folder or a loaded run (or a bare assembly), and
+    class ids, a class selection or attribute vectors -> features."""
+    import numpy as np
     import torch
 
     import modgen
+    from modgen.errors import ConfigError, DataError, ShapeError
 
-    assert {"load_run", "synthesize"} <= set(modgen.__all__)
+    assert {"load_run", "synthesize", "nn", "classify", "evaluate"} <= set(modgen.__all__)
+    regs = modgen.get_registries(entry_points=False)
     app = build_app(plugin_commands=False)
     _train(app, "--preset", "tiny", "--out", str(tmp_path / "a"), "--no-eval")
-    outcome = modgen.load_run(tmp_path / "a", modgen.get_registries(entry_points=False), device="cpu")
-    semantics = torch.as_tensor(outcome.data.semantics[:2], dtype=torch.float32)
-    made = modgen.synthesize(outcome.assembly, semantics, 3, generator=torch.Generator().manual_seed(0))
-    assert made.features.shape == (6, outcome.data.feature_dim)
+    outcome = modgen.load_run(tmp_path / "a", regs, device="cpu")
+    data = outcome.data
+    unseen = [int(c) for c in data.unseen_classes]
+
+    by_folder = modgen.synthesize(tmp_path / "a", unseen, 4, registries=regs, device="cpu")
+    assert by_folder.features.shape == (4 * len(unseen), data.feature_dim)
+    assert by_folder.labels.tolist() == [c for c in unseen for _ in range(4)]  # class ids, not rows
+    by_name = modgen.synthesize(outcome, "unseen", 4)
+    torch.testing.assert_close(by_name.features, by_folder.features)  # same seed, same features
+    vectors = np.asarray(data.semantics[unseen], dtype=np.float32)
+    by_vector = modgen.synthesize(outcome, vectors, 4)
+    torch.testing.assert_close(by_vector.features, by_folder.features)
+    assert by_vector.labels.tolist() == [i for i in range(len(unseen)) for _ in range(4)]  # rows
+    bare = modgen.synthesize(
+        outcome.assembly, torch.as_tensor(vectors), 3, generator=torch.Generator().manual_seed(1)
+    )
+    assert bare.features.shape == (3 * len(unseen), data.feature_dim)
+    assert torch.isfinite(bare.features).all()
+
+    with pytest.raises(ConfigError, match=r"class ids need the run's data"):
+        modgen.synthesize(outcome.assembly, unseen, 2)
+    with pytest.raises(DataError, match=r"class id 999 is not a class of"):
+        modgen.synthesize(outcome, [999], 2)
+    with pytest.raises(ShapeError, match=r"semantics must be attribute vectors \(C, A\) or class ids"):
+        modgen.synthesize(outcome, np.zeros((2, 3, 4)), 2)
+
+
+def test_import_modgen_stays_light_and_reaches_the_component_packages():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, modgen\n"
+        "print('torch' in sys.modules)\n"
+        "print(modgen.nn.AttributeModulator.__name__, modgen.classify.__name__, modgen.evaluate.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["False", "AttributeModulator modgen.classify modgen.evaluate"], out

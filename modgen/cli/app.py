@@ -57,13 +57,19 @@ def build_app(registries: Any = None, *, plugin_commands: bool = True) -> typer.
         version: bool = typer.Option(
             False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
-        verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More detail (-vv: debugging)."),
+        verbose: int = typer.Option(
+            0,
+            "--verbose",
+            "-v",
+            count=True,
+            help="More detail: the resolved sizes, device, thread policy, each classifier's grid and "
+            "where time went (-vv: every library's debugging too).",
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only results and errors; no progress."),
     ) -> None:
         """modgen: modulated generators for zero-shot learning."""
         ctx.obj = state
-        level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-        logging.basicConfig(format="%(message)s", level=level, force=True)
+        _log_levels(quiet, verbose)
         state.quiet = quiet  # type: ignore[attr-defined]
         state.verbose = verbose  # type: ignore[attr-defined]
 
@@ -76,6 +82,16 @@ def build_app(registries: Any = None, *, plugin_commands: bool = True) -> typer.
     state.loaded = loaded
     add_commands(app, loaded, first=commands.NAME)
     return app
+
+
+def _log_levels(quiet: bool, verbose: int) -> None:
+    """Steps (logger ``modgen`` at INFO) by default; ``-q``: warnings only; ``-v``: modgen's detail
+    lines (DEBUG of ``modgen.*``: sizes, device, threads, grids, seconds); ``-vv``: every library's
+    DEBUG too."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(format="%(message)s", level=level, force=True)
+    # set on every call: the level outlives one invocation of the app (tests run many)
+    logging.getLogger("modgen").setLevel(logging.DEBUG if verbose and not quiet else logging.NOTSET)
 
 
 def _root_commands(app: typer.Typer) -> None:

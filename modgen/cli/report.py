@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -94,16 +95,33 @@ def compare_cmd(
         from modgen.report.plots import plot_comparison
 
         mi = len(header) - len(metric)
-        shown = [i for i, h in enumerate(header[: header.index("classifier") + 1]) if h != "warnings"]
-        labels = [" / ".join(str(r[i]) for i in shown) for r in raw]
         png = plot_comparison(
-            labels,
+            _bar_labels(header, raw),
             [r[mi] if r[mi] is not None else 0.0 for r in raw],
             [r[mi + len(metric)] or 0.0 for r in raw],
             METRICS.get(metric[0], metric[0]),
             plot,
         )
         err_console().print(f"plot: {png}")
+
+
+def _bar_labels(header: list[str], raw: list[list[Any]]) -> list[list[str]]:
+    """Each row's label parts for the bar plot: the recipe name where recipes differ, else the one
+    or two settings that differ (``key=value``), else the run's name; then the classifier.
+    plot_comparison moves the parts every bar shares (one classifier) into the title."""
+    end = header.index("classifier")
+    settings = [i for i in range(1, end) if header[i] != "warnings"]
+    by_name = [i for i in settings if header[i] == "recipe"]
+    if by_name:
+        chosen = [[str(r[by_name[0]])] for r in raw]
+    elif 0 < len(settings) <= 2:
+        chosen = [[f"{header[i]}={r[i]}" for i in settings] for r in raw]
+    else:
+        chosen = [[str(r[0])] for r in raw]
+    parts = [[*c, str(r[end])] for c, r in zip(chosen, raw, strict=True)]
+    if len({tuple(p) for p in parts}) < len(parts):  # not enough to tell the bars apart
+        parts = [[str(r[0]), *p] for p, r in zip(parts, raw, strict=True)]
+    return parts
 
 
 def plot_losses_cmd(

@@ -43,6 +43,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -332,6 +333,10 @@ def check_data(config: EvalConfig, data: ZSLData) -> None:
             )
 
 
+#: Detail lines (each classifier's grid and seconds, what selection chose): ``modgen -v`` shows them.
+detail = logging.getLogger("modgen.evaluate")
+
+
 def _check(config: EvalConfig, data: ZSLData, seed: Any) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"evaluate: seed must be an integer >= 0, got {seed!r}")
@@ -425,6 +430,7 @@ def _measure(
                 log(
                     f"evaluation seed {i + 1}/{config.seeds}: {clf} ({len(zsl_points) + len(gzsl_points)} fits)"
                 )
+            t0 = time.perf_counter()
             with scores.timed(f"{clf} fit"):
                 zsl_fits = fit_points(registries, clf, fixed, zsl_points, zs, device=device, seed=eval_seed)
                 gzsl_fits = fit_points(registries, clf, fixed, gzsl_points, gs, device=device, seed=eval_seed)
@@ -435,6 +441,17 @@ def _measure(
                     scores.per_class.setdefault((clf, j), []).append(per_class)
                 for j, est in enumerate(gzsl_fits):
                     scores.gzsl.setdefault((clf, j), []).append(gzsl_score(est, test))
+            detail.debug(
+                "%s on %s, evaluation seed %d/%d: %d ZSL + %d GZSL grid points (%s) fitted and scored in %.2f s",
+                clf,
+                device,
+                i + 1,
+                config.seeds,
+                len(zsl_points),
+                len(gzsl_points),
+                "; ".join(_key(p) for p in zsl_points),
+                time.perf_counter() - t0,
+            )
     return scores
 
 
@@ -526,6 +543,16 @@ def select(
                 "scores": {_key(p): s for p, s in zip(points, h, strict=True)},
             },
         }
+        detail.debug(
+            "selection of %s over a grid of %d points on %d val classes: ZSL %s (%.1f), GZSL %s (H %.1f)",
+            clf,
+            len(points),
+            len(view.unseen_classes),
+            _key(points[iz]),
+            z[iz],
+            _key(points[ih]),
+            h[ih],
+        )
     return Selection(record)
 
 
@@ -607,6 +634,12 @@ def evaluate(
             for c in classes
         }
         record[clf] = _record(mode, selection, clf, zsl_points, gzsl_points, z_means, h_means, iz, ih)
+    detail.debug(
+        "evaluation of %d classifier(s) over %d evaluation seed(s): %s",
+        len(plans),
+        config.seeds,
+        ", ".join(f"{k} {v:.2f} s" for k, v in scores.seconds.items()),
+    )
     quality = {m: _stat([q[m] for q in scores.quality])[0] for m in scores.quality[0]}
     quality_std = {m: _stat([q[m] for q in scores.quality])[1] for m in scores.quality[0]}
     return EvaluationResult(

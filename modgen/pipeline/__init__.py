@@ -16,8 +16,9 @@ A package of private modules whose public names are re-exported here (scikit-lea
   train, choose the classifiers' settings on the validation classes, evaluate, and write the run
   folder (:mod:`modgen.rundir`); several seeds and their mean ± std; what ``modgen train`` does
   with a spec; a finished run evaluated again.
-* analyses (:func:`synthesize_run`, :func:`retrieve_run`, :func:`synthesis_curve`,
-  :func:`tsne_run`) — what a finished run is used for afterwards.
+* analyses (:func:`synthesize_features`, which is ``modgen.synthesize``, :func:`synthesize_run`,
+  :func:`retrieve_run`, :func:`synthesis_curve`, :func:`tsne_run`) — what a finished run is used
+  for afterwards.
 
 The command line, sweeps, the examples and the documentation's embedding page all call these.
 
@@ -32,7 +33,14 @@ Example:
 
 from __future__ import annotations
 
-from modgen.pipeline._analyses import class_ids, retrieve_run, synthesis_curve, synthesize_run, tsne_run
+from modgen.pipeline._analyses import (
+    class_ids,
+    retrieve_run,
+    synthesis_curve,
+    synthesize_features,
+    synthesize_run,
+    tsne_run,
+)
 from modgen.pipeline._folder import check_folder, prepare_folder, resume_spec
 from modgen.pipeline._run import RunResult, evaluate_run, finished_run, run, run_seeds, run_spec
 from modgen.pipeline._spec import (
@@ -96,6 +104,7 @@ __all__ = [
     "evaluate_run",
     # a finished run, afterwards
     "class_ids",
+    "synthesize_features",
     "synthesize_run",
     "retrieve_run",
     "synthesis_curve",

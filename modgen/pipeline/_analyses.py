@@ -7,19 +7,28 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modgen.errors import ConfigError, DataError
 from modgen.pipeline._stages import open_run
 from modgen.rundir import RunDir, check_writable_folder, os_error, write_json
 
 if TYPE_CHECKING:
+    import torch
+
     from modgen.data.zsldata import ZSLData
     from modgen.evaluate.synthesis import SyntheticFeatures
     from modgen.registry import Registries
     from modgen.train.loop import TrainOutcome
 
-__all__ = ["class_ids", "synthesize_run", "retrieve_run", "synthesis_curve", "tsne_run"]
+__all__ = [
+    "class_ids",
+    "synthesize_features",
+    "synthesize_run",
+    "retrieve_run",
+    "synthesis_curve",
+    "tsne_run",
+]
 
 
 def class_ids(data: ZSLData, classes: str) -> list[int]:
@@ -65,6 +74,129 @@ def _synthesize(
         generator=gen,
         batch_norm=outcome.spec.evaluation.synthesis_bn,
     )
+
+
+def synthesize_features(
+    run: str | os.PathLike[str] | TrainOutcome | Any,
+    semantics: Any,
+    n: int = 100,
+    *,
+    sigma: float | None = None,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    registries: Registries | None = None,
+    device: str = "auto",
+    batch_norm: str | None = None,
+    **options: Any,
+) -> SyntheticFeatures:
+    """Features from a trained generator for classes given by their semantics (``modgen.synthesize``).
+
+    ``run`` is a run folder, a loaded run (:func:`load_run`'s result) or a bare
+    :class:`~modgen.assembly.Assembly`; ``semantics`` says which classes:
+
+    * ``(C, A)`` numbers: an attribute vector per class, any class, seen by the run or not;
+    * ``(C,)`` integers: class ids of the run's data (rows of ``data.semantics``);
+    * a string: ``"unseen"``, ``"seen"``, ``"all"`` or comma-separated class names of the run's data.
+
+    Class ids and names need the run's data, so not a bare assembly. The generation is the
+    evaluation's (:func:`modgen.evaluate.synthesis.synthesize`, each class its own task), with the
+    run's ``evaluation.sigma_test`` and ``evaluation.synthesis_bn`` unless ``sigma`` or
+    ``batch_norm`` is given.
+
+    Args:
+        run: a run folder, a loaded run, or an assembly.
+        semantics: attribute vectors, class ids or a class selection (above).
+        n: features per class.
+        sigma: the noise's standard deviation (default: the run's ``evaluation.sigma_test``, 1.0
+            for a bare assembly).
+        seed: seeds the noise when no ``generator`` is given.
+        generator: the source of the noise (default: a ``torch.Generator`` seeded by ``seed``).
+        registries: where a run folder's components are looked up (default: built-ins and
+            installed plugins).
+        device: where a run folder's networks are loaded (``auto``: CUDA when available).
+        batch_norm: ``"running"`` or ``"batch"`` (default: the run's ``evaluation.synthesis_bn``).
+        **options: ``replicate``, ``chunk_classes``, ``context_tasks`` of
+            :func:`modgen.evaluate.synthesis.synthesize`.
+
+    Returns:
+        :class:`~modgen.evaluate.synthesis.SyntheticFeatures`: ``features (C * n, D)``,
+        ``labels (C * n,)`` (the class ids when the classes were given by id or name, else the
+        row of ``semantics``) and ``reconstructed`` (``AD(x_hat)``).
+
+    Raises:
+        ShapeError: ``semantics`` is not ``(C, A)`` or ``(C,)`` integers.
+        DataError: a class id or name the run's data does not have.
+        ConfigError: class ids or names given with a bare assembly.
+        CheckpointError: ``run`` is not a run folder.
+
+    Example:
+        >>> import modgen, torch
+        >>> from modgen.assembly import build_assembly
+        >>> from modgen.recipes import zsml
+        >>> asm = build_assembly(zsml(), modgen.get_registries(entry_points=False), attr_dim=4,
+        ...                      feature_dim=6, num_classes=3, seed=0)
+        >>> made = modgen.synthesize(asm, torch.eye(2, 4), 3)
+        >>> made.features.shape, made.labels.tolist()
+        (torch.Size([6, 6]), [0, 0, 0, 1, 1, 1])
+        >>> run = modgen.load_run("runs/mine")            # doctest: +SKIP
+        >>> modgen.synthesize(run, "unseen", 100).labels  # doctest: +SKIP
+    """
+    import numpy as np
+    import torch
+
+    from modgen.errors import ShapeError
+    from modgen.evaluate.synthesis import synthesize
+
+    if isinstance(run, (str, os.PathLike)):
+        from modgen.pipeline._stages import load_run
+
+        run = load_run(run, registries, device=device)
+    outcome = run if hasattr(run, "assembly") and hasattr(run, "data") else None
+    assembly: Any = outcome.assembly if outcome is not None else run
+    data = outcome.data if outcome is not None else None
+    ids: list[int] | None = None
+    if isinstance(semantics, str):
+        if data is None:
+            raise ConfigError(
+                f"synthesize: classes {semantics!r} need the run's data; pass a run folder or a loaded run, "
+                "or the classes' attribute vectors (C, A)"
+            )
+        ids = class_ids(data, semantics)
+    else:
+        values = semantics.detach().cpu().numpy() if hasattr(semantics, "detach") else np.asarray(semantics)
+        if values.ndim == 1 and values.dtype.kind in "iu":
+            if data is None:
+                raise ConfigError(
+                    "synthesize: class ids need the run's data; pass a run folder or a loaded run, "
+                    "or the classes' attribute vectors (C, A)"
+                )
+            bad = [int(c) for c in values if not 0 <= int(c) < len(data.class_names)]
+            if bad:
+                raise DataError(
+                    f"synthesize: class id {bad[0]} is not a class of {data.name} "
+                    f"(ids 0..{len(data.class_names) - 1})"
+                )
+            ids = [int(c) for c in values]
+        elif values.ndim != 2:
+            raise ShapeError(
+                f"synthesize: semantics must be attribute vectors (C, A) or class ids (C,), got shape {values.shape}"
+            )
+    attributes = semantics if ids is None else data.semantics[ids]  # type: ignore[union-attr]
+    params = next(iter(assembly.parameters()), None)
+    where = params.device if params is not None else torch.device("cpu")
+    evaluation = outcome.spec.evaluation if outcome is not None else None
+    made = synthesize(
+        assembly,
+        torch.as_tensor(np.asarray(attributes) if ids is not None else attributes),
+        n,
+        sigma=sigma if sigma is not None else (evaluation.sigma_test if evaluation is not None else 1.0),
+        generator=generator if generator is not None else torch.Generator(device=where).manual_seed(seed),
+        batch_norm=batch_norm or (evaluation.synthesis_bn if evaluation is not None else "running"),
+        **options,
+    )
+    if ids is None:
+        return made
+    return made._replace(labels=torch.as_tensor(ids, device=made.labels.device)[made.labels])
 
 
 def synthesize_run(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,9 @@ __all__ = ["RunResult", "finished_run", "run", "run_seeds", "run_spec", "evaluat
 
 Log = Callable[[str], None]
 Progress = Callable[[int, int, dict[str, Any]], None]
+
+#: Detail lines (sizes, device, threads, where time went): ``modgen -v`` shows them.
+detail = logging.getLogger("modgen.pipeline")
 
 
 @frozen
@@ -165,6 +170,8 @@ def run(
     check_data(spec, data, selection=model_needed)
     n_params = preflight_run(spec, registries, data, device, dist, selection=model_needed, evaluate=evaluate)
     threads = apply_threads(spec.run.threads, device, n_params)  # once, for every network of the run
+    if dist.is_main:
+        _log_setup(spec, device, n_params)
     started: list[int] = []
 
     def on_start(_episode: int) -> None:
@@ -220,6 +227,8 @@ def _run_locked(
     on_start: Callable[[int], None],
 ) -> RunResult:
     selection = model = stop_at = None
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
     if spec.evaluation.checkpoint == "val":
         model, chosen = choose_checkpoint(
             spec,
@@ -252,6 +261,8 @@ def _run_locked(
             on_start=on_start,
             model=model,
         )
+    if model is not None or selection_needed:
+        seconds["selection"] = time.perf_counter() - t0
     loggers = _open_loggers(spec, registries, folder) if dist.is_main else None
     try:
         outcome = train_or_load(
@@ -270,14 +281,19 @@ def _run_locked(
         say(
             f"trained {outcome.episodes - outcome.start} episodes in {outcome.seconds:.1f} s on {outcome.device}"
         )
+        seconds["training"] = outcome.seconds
         if outcome.stopped is not None and dist.is_main:
             say(f"stopped early after episode {outcome.episodes}: {outcome.stopped}")
             record_stop(folder, outcome.episodes, outcome.stopped)
         result = None
         if evaluate and dist.is_main:
             say("evaluating ...")
+            t0 = time.perf_counter()
             result = evaluate_with_floor(spec, registries, outcome.assembly, data, selection, say)
             say("evaluation time: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items()))
+            floor = result.seconds.get("closed-form floor", 0.0)
+            seconds["evaluation"] = time.perf_counter() - t0 - floor
+            seconds["closed-form floor"] = floor
             write_evaluation(folder, result, "final", outcome.episodes)
             if loggers is not None:
                 loggers.log_metrics(_eval_metrics(folder), outcome.episodes)
@@ -286,7 +302,29 @@ def _run_locked(
     finally:
         if loggers is not None:
             loggers.close()
+    if dist.is_main:
+        detail.debug("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
     return RunResult(folder, spec, outcome, result, selection)
+
+
+def _log_setup(spec: RecipeSpec, device: torch.device, n_params: int | None) -> None:
+    """The detail lines of a run's start: the resolved sizes, the device and the thread policy."""
+    from modgen.runtime import machine_name, thread_policy
+
+    widths = ", ".join(
+        f"{slot} {key}={value}"
+        for slot in ("generator", "modulator", "critic", "aux_classifier", "attribute_decoder")
+        for key, value in getattr(spec, slot).params.items()
+        if "hidden" in key or "width" in key
+    )
+    tasks = ", ".join(f"{k}={v}" for k, v in spec.task_sampler.params.items())
+    detail.debug(
+        f"sizes: {widths or 'each network at its defaults'}; {spec.trainer.params.get('episodes')} "
+        f"episodes ({spec.trainer.name} trainer); tasks ({spec.task_sampler.name}): {tasks}"
+    )
+    params = f", {n_params / 1e6:.2f}M parameters" if n_params is not None else ""
+    detail.debug(f"device: {device} ({machine_name(device)}){params}")
+    detail.debug(f"threads: {thread_policy(spec.run.threads, device, n_params)}")
 
 
 def _open_loggers(spec: RecipeSpec, registries: Registries, folder: RunDir) -> LoggerSet:

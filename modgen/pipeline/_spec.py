@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -205,6 +206,14 @@ def resolve_spec(
     )
     if chosen:
         spec = _apply_preset(spec, registries, chosen, overridden)
+    why = (
+        "--preset"
+        if preset is not None
+        else ("sizes from the data" if chosen == "auto" else "the data set's own")
+    )
+    logging.getLogger("modgen.pipeline").debug(
+        f"preset: {chosen} ({why})" if chosen else "preset: none (the config file is a whole spec)"
+    )
     spec = validate_spec(apply_overrides(spec, overrides), registries)
     if any(v is not None for v in (episodes, seed, device, threads)):  # they win over valid overrides
         spec = with_run_settings(spec, episodes=episodes, seed=seed, device=device, threads=threads)

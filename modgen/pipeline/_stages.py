@@ -152,7 +152,7 @@ def check_classifiers(spec: RecipeSpec, registries: Registries) -> None:
 
 def load_run(
     path: str | os.PathLike[str],
-    registries: Registries,
+    registries: Registries | None = None,
     *,
     device: str | torch.device = "auto",
     data: ZSLData | None = None,
@@ -161,7 +161,8 @@ def load_run(
 
     Args:
         path: the run folder.
-        registries: component registries.
+        registries: component registries (default: :func:`modgen.plugins.get_registries`, the
+            built-ins and the installed plugins).
         device: where to load the networks (``auto``: CUDA when available).
         data: the run's data when the caller has it (default: loaded through the run's spec).
 
@@ -169,6 +170,11 @@ def load_run(
         CheckpointError: the folder has no config.toml or checkpoint, or they do not match.
     """
     from modgen.runtime import resolve_device
+
+    if registries is None:
+        from modgen.plugins import get_registries
+
+        registries = get_registries()
     from modgen.train.checkpoint import data_fingerprint, load_checkpoint, load_weights
     from modgen.train.loop import TrainOutcome, build_for_data
 

@@ -23,17 +23,45 @@ import numpy as np
 from modgen.errors import ConfigError, DataError, ShapeError
 from modgen.rundir import read_jsonl, record_written
 
-__all__ = ["LOSS_LABELS", "read_metrics", "plot_losses", "plot_tsne", "plot_sweep", "plot_comparison"]
+__all__ = [
+    "LOSS_LABELS",
+    "loss_title",
+    "read_metrics",
+    "plot_losses",
+    "losses_figure",
+    "plot_tsne",
+    "tsne_figure",
+    "plot_sweep",
+    "plot_comparison",
+    "comparison_figure",
+]
 
-#: Panel titles of the loss parts the trainers log (others are shown by their key).
+#: Panel titles of the loss parts the trainers log (:func:`modgen.train.base.loss_parts`).
 LOSS_LABELS: dict[str, str] = {
     "loss/d": "critic L_D",
+    "loss/wasserstein": "critic Wasserstein estimate",
+    "loss/gp": "critic gradient penalty",
     "loss/adv": "generator adversarial",
     "loss/g": "generator L_G",
+    "loss/gc": "generator and classifier L_GC",
     "loss/attr": "attribute loss",
     "loss/cls": "classification L_C",
     "loss/ad": "attribute decoder L_AD",
+    "loss/ad_real": "attribute decoder on real features",
+    "loss/cls_real": "classifier C on real features",
 }
+
+
+def loss_title(key: str) -> str:
+    """The prose title of a logged loss key: :data:`LOSS_LABELS`, else the key in words.
+
+    Example:
+        >>> loss_title("loss/ad_real"), loss_title("loss/my_plugin_term")
+        ('attribute decoder on real features', 'my plugin term')
+    """
+    if key in LOSS_LABELS:
+        return LOSS_LABELS[key]
+    return key.removeprefix("loss/").replace("/", " ").replace("_", " ").strip() or key
 
 
 def _figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] = (5.0, 4.0)) -> tuple[Any, Any]:
@@ -134,18 +162,30 @@ def plot_losses(
             f"{metrics_jsonl_path}: no loss values to plot (expected keys "
             f"{', '.join(wanted) if wanted else 'starting with loss/'})"
         )
+    return _save(losses_figure(series), out_png)
+
+
+def losses_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> Any:
+    """The figure of :func:`plot_losses`: one panel per loss key, ``{key: (episodes, values)}``,
+    titled in prose (:func:`loss_title`).
+
+    Example:
+        >>> fig = losses_figure({"loss/d": ([0, 25], [1.5, 0.9]), "loss/ad_real": ([0, 25], [0.3, 0.2])})
+        >>> [ax.get_title() for ax in fig.axes]
+        ['critic L_D', 'attribute decoder on real features']
+    """
     n = len(series)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
     fig, axes = _figure(nrows, ncols, size=(4.0, 3.0))
     for ax, (key, (xs, ys)) in zip(axes.ravel(), series.items(), strict=False):
         ax.plot(xs, ys, linewidth=1.0)
-        ax.set_title(LOSS_LABELS.get(key, key))
+        ax.set_title(loss_title(key))
         ax.set_xlabel("episode")
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return _save(fig, out_png)
+        fig.delaxes(ax)
+    return fig
 
 
 def plot_tsne(
@@ -211,6 +251,30 @@ def plot_tsne(
     emb = TSNE(
         n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=max(250, int(max_iter))
     ).fit_transform(X.astype(np.float32))
+    return _save(tsne_figure(emb, y, names, src, title=title), out_png)
+
+
+def tsne_figure(
+    embedding: Any, labels: Any, names: Mapping[int, str], sources: Any, *, title: str = ""
+) -> Any:
+    """The figure of :func:`plot_tsne` from a 2-d embedding: a colour per class, a marker per
+    source; the legend (at most 20 classes) sits outside the axes, right of them, never over
+    the points.
+
+    Args:
+        embedding: ``(n, 2)`` points.
+        labels: ``(n,)`` integer class labels.
+        names: label -> class name.
+        sources: ``(n,)`` a source label per point (``""``: one source).
+        title: the axes title.
+
+    Example:
+        >>> emb = np.random.default_rng(0).normal(size=(6, 2))
+        >>> fig = tsne_figure(emb, np.array([0, 0, 0, 1, 1, 1]), {0: "cat", 1: "dog"}, np.array([""] * 6))
+        >>> [t.get_text() for t in fig.legends[0].get_texts()]
+        ['cat', 'dog']
+    """
+    emb, y, src = np.asarray(embedding), np.asarray(labels), np.asarray(sources).astype(str)
     fig, axes = _figure(size=(6.0, 5.0))
     ax = axes[0, 0]
     classes = np.unique(y)
@@ -233,12 +297,21 @@ def plot_tsne(
                 label=label,
             )
     if len(classes) <= 20:
-        ax.legend(markerscale=3, fontsize="small", loc="best")
+        handles, texts = ax.get_legend_handles_labels()
+        # "outside": constrained layout makes room for it beside the axes
+        fig.legend(
+            handles,
+            texts,
+            loc="outside right upper",
+            markerscale=3,
+            fontsize="small",
+            ncols=math.ceil(len(texts) / 20),
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
         ax.set_title(title)
-    return _save(fig, out_png)
+    return fig
 
 
 def _class_name_lookup(class_names: Any, labels: np.ndarray) -> dict[int, str]:
@@ -263,7 +336,7 @@ def _class_name_lookup(class_names: Any, labels: np.ndarray) -> dict[int, str]:
 
 
 def plot_comparison(
-    labels: Sequence[str],
+    labels: Sequence[str | Sequence[str]],
     means: Sequence[float],
     stds: Sequence[float],
     ylabel: str,
@@ -271,7 +344,8 @@ def plot_comparison(
     *,
     title: str = "",
 ) -> Path:
-    """A bar per compared group with its ± std, e.g. ZSL top-1 of recipes over seeds.
+    """A bar per compared group with its ± std, e.g. ZSL top-1 of recipes over seeds
+    (:func:`comparison_figure`).
 
     Example:
         >>> import tempfile, os
@@ -279,26 +353,69 @@ def plot_comparison(
         ...                 os.path.join(tempfile.mkdtemp(), "c.png")).suffix
         '.png'
     """
+    return _save(comparison_figure(labels, means, stds, ylabel, title=title), out_png)
+
+
+def comparison_figure(
+    labels: Sequence[str | Sequence[str]],
+    means: Sequence[float],
+    stds: Sequence[float],
+    ylabel: str,
+    *,
+    title: str = "",
+) -> Any:
+    """The figure of :func:`plot_comparison`: one horizontal bar per group, its label inside the
+    figure however long.
+
+    Args:
+        labels: a label per bar, a string or its parts (run, setting, classifier); parts shared
+            by every bar move into the title, the rest label the bars (``" / "`` between parts).
+        means: the bar lengths.
+        stds: the error bars.
+        ylabel: what the bars measure (the value axis).
+        title: the start of the title.
+
+    Raises:
+        ShapeError: labels, means and stds differ in length.
+
+    Example:
+        >>> fig = comparison_figure([["amaz", "softmax"], ["zsml", "softmax"]], [60.0, 65.0], [3.0, 2.0],
+        ...                         "ZSL top-1 (%)")
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()], fig.axes[0].get_title()
+        (['amaz', 'zsml'], 'softmax')
+    """
     if not (len(labels) == len(means) == len(stds)):
         raise ShapeError("plot_comparison: labels, means and stds must have the same length")
-    fig, axes = _figure(size=(max(4.0, 0.9 * len(labels) + 1.5), 3.6))
+    parts = [[label] if isinstance(label, str) else [str(x) for x in label] for label in labels]
+    width = max((len(p) for p in parts), default=0)
+    shared = [
+        i
+        for i in range(width)
+        if len(parts) > 1 and all(len(p) == width for p in parts) and len({p[i] for p in parts}) == 1
+    ]
+    names = [" / ".join(x for i, x in enumerate(p) if i not in shared) or " / ".join(p) for p in parts]
+    heading = " / ".join(parts[0][i] for i in shared) if shared else ""
+    longest = max((len(n) for n in names), default=0)
+    fig, axes = _figure(size=(max(5.0, 3.5 + 0.07 * longest), max(2.4, 0.45 * len(names) + 1.4)))
     ax = axes[0, 0]
-    xs = np.arange(len(labels))
-    ax.bar(
-        xs,
+    ys = np.arange(len(names))
+    ax.barh(
+        ys,
         np.asarray(means, dtype=float),
-        yerr=np.asarray(stds, dtype=float),
+        xerr=np.asarray(stds, dtype=float),
         capsize=3,
         color="tab:blue",
         alpha=0.8,
     )
-    ax.set_xticks(xs)
-    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize="small")
-    ax.set_ylabel(ylabel)
-    ax.grid(axis="y", alpha=0.3)
-    if title:
-        ax.set_title(title)
-    return _save(fig, out_png)
+    ax.set_yticks(ys)
+    ax.set_yticklabels(names, fontsize="small")
+    ax.invert_yaxis()  # the first group on top, as in the table
+    ax.set_xlabel(ylabel)
+    ax.grid(axis="x", alpha=0.3)
+    full = ": ".join(t for t in (title, heading) if t)
+    if full:
+        ax.set_title(full)
+    return fig
 
 
 def plot_sweep(
