@@ -15,6 +15,7 @@ right would score with a nearest-mean classifier).
 
 Usage:
     python benchmarks/probes/closed_form_directions.py --dataset fashion-mnist
+    python benchmarks/probes/closed_form_directions.py --dataset digits --view val --set data.options.features=imagenet
     python benchmarks/probes/closed_form_directions.py --smoke   # digits, one ridge strength
 """
 
@@ -46,13 +47,25 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     p.add_argument(
         "--alphas", default=None, help="ridge strengths, comma-separated (default 1e-3,1e-1,10,1000; smoke 1)"
     )
+    p.add_argument(
+        "--view",
+        choices=("test", "val"),
+        default="test",
+        help="test: the test split (train on trainval, measure the unseen classes); val: the validation "
+        "view (train on the train classes, measure the val classes; the test classes are not read)",
+    )
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="--set KEY=VALUE for the data")
     add_smoke_flag(p, "the embedded digits, one ridge strength")
     args = p.parse_args(argv)
     args.dataset = args.dataset or ("digits" if args.smoke else "fashion-mnist")
     args.alphas = args.alphas or ("1" if args.smoke else "1e-3,1e-1,10,1000")
     torch.set_num_threads(1)
     registries = get_registries(entry_points=False)
-    data = load_dataset(registries, resolve_spec(registries, "zsml", dataset=args.dataset).data)
+    data = load_dataset(
+        registries, resolve_spec(registries, "zsml", dataset=args.dataset, overrides=args.overrides).data
+    )
+    if args.view == "val":
+        data = data.validation_view()
     X, y, S = data.features, data.labels, data.semantics
     tv, te = data.trainval, data.test_unseen
     seen, unseen = data.seen_classes, data.unseen_classes
@@ -81,7 +94,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     record("real unseen class means (oracle)", cosine_nearest(xte, real))
 
     names = [data.class_names[c] for c in unseen]
-    print(f"{args.dataset} test split, ZSL top-1 (%) overall and per unseen class:\n")
+    where = "test split" if args.view == "test" else "validation view (train -> val classes)"
+    print(f"{args.dataset} {where}, --set {args.overrides}; ZSL top-1 (%) overall and per unseen class:\n")
     print("| map | all | " + " | ".join(names) + " |")
     print("|---|---:|" + "---:|" * len(names))
     for label, row in rows.items():
