@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from modgen.errors import ShapeError
+from modgen.errors import ConfigError, ShapeError
 from modgen.interfaces import Modulation
 from modgen.nn import _checks
 from modgen.nn.blocks import DEFAULT_BN_EPS, DEFAULT_DROPOUT, DEFAULT_LEAKY_SLOPE, FBD, FDL
@@ -44,6 +44,12 @@ class MLPGenerator(nn.Module):
         bn_eps: BatchNorm eps (paper's "BatchNorm(0.8)").
         output_activation: ``none`` (the paper), ``relu`` (non-negative ResNet features) or
             ``sigmoid`` (features scaled to [0, 1]).
+        attribute_skip: add a linear map of the attributes, ``W a + b``, to the output before
+            ``output_activation`` (not in the paper; default off). It bypasses the hidden
+            layers' per-task BatchNorm, which in small tasks (2-way) keeps only how the task's
+            classes differ, so a class's absolute position reaches the output through a path
+            that is the same in every task and at synthesis — the path the linear
+            attributes-to-class-means map transfers along.
 
     ``forward(z, a, modulation=None)``: ``z`` ``(..., n, Z)``, ``a`` ``(..., n, A)`` ->
     ``x_hat`` ``(..., n, D)``.
@@ -69,6 +75,7 @@ class MLPGenerator(nn.Module):
         dropout: float = DEFAULT_DROPOUT,
         bn_eps: float = DEFAULT_BN_EPS,
         output_activation: str = "none",
+        attribute_skip: bool = False,
     ) -> None:
         super().__init__()
         owner = "MLPGenerator"
@@ -82,12 +89,16 @@ class MLPGenerator(nn.Module):
         self.output_activation = _checks.choice(
             owner, "output_activation", output_activation, OUTPUT_ACTIVATIONS
         )
+        if not isinstance(attribute_skip, bool):
+            raise ConfigError(f"{owner}: attribute_skip must be true or false, got {attribute_skip!r}")
+        self.attribute_skip = attribute_skip
         h = self.hidden
         self.fdl = FDL(self.noise_dim + self.attr_dim, h, dropout=p, leaky_slope=slope)
         self.fbd1 = FBD(h, h, dropout=p, bn_eps=eps)
         self.fbd2 = FBD(h, h, dropout=p, bn_eps=eps)
         self.act = nn.LeakyReLU(slope)
         self.out = nn.Linear(h, self.feature_dim)
+        self.skip = nn.Linear(self.attr_dim, self.feature_dim) if attribute_skip else None
         self.modulated_dims: list[int] = [self.noise_dim + self.attr_dim, h, h, h, h, self.feature_dim]
         # o_1 and o_2 each feed an FBD block (FC without bias -> per-task BatchNorm).
         self.bn_cancelled_shifts: list[int] = [1, 2]
@@ -114,6 +125,8 @@ class MLPGenerator(nn.Module):
             o = layer(o)
             if modulation is not None:
                 o = modulation(j, o)
+        if self.skip is not None:
+            o = o + self.skip(a)
         if self.output_activation == "relu":
             o = torch.relu(o)
         elif self.output_activation == "sigmoid":
