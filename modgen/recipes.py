@@ -411,6 +411,7 @@ class AutoSizes:
     scaling: str | None  # set data.options.scaling to this (None: leave the data as it is)
     output_activation: str
     reason: str
+    checkpoint: str = "last"  # evaluation.checkpoint: "val" where there are >= 2 validation classes
 
 
 def auto_sizes(shapes: DataShapes) -> AutoSizes:
@@ -424,7 +425,9 @@ def auto_sizes(shapes: DataShapes) -> AutoSizes:
       below 5,000, 256 below 20,000, else 512 (the paper's 2048/4096 are GPU sizes: name
       no preset on a GPU to keep the recipe's own).
     * **Episodes**: 600 below 5,000 samples, 1,200 below 20,000, else 2,000; a checkpoint every
-      tenth of them.
+      tenth of them. With at least 2 validation classes the evaluated checkpoint is chosen on
+      them (``evaluation.checkpoint=val``: the selection model is scored at every checkpoint
+      and the final model trains the best episode's count), so these counts are an upper bound.
     * **Features and G's output**: non-negative features (a pretrained CNN's ReLU-pooled
       features) are min-max scaled to ``[0, 1]`` on ``trainval`` where the loader can, and G ends
       in a sigmoid, as f-CLSWGAN/tf-VAEGAN preprocess; on features already in ``[0, 1]`` the
@@ -459,13 +462,22 @@ def auto_sizes(shapes: DataShapes) -> AutoSizes:
         scaling, activation, why = None, "relu", "non-negative features: G ends in a ReLU"
     else:
         scaling, activation, why = None, "none", "signed features: G's output stays linear"
+    val = shapes.seen - shapes.train if shapes.train else 0
+    checkpoint = "val" if val >= 2 else "last"
+    length = (
+        f"at most {episodes} episodes, the checkpoint chosen on the {val} val classes"
+        if checkpoint == "val"
+        else f"{episodes} episodes"
+    )
     reason = (
         f"auto preset: {n_way}-way tasks ({classes} classes in the smaller training view), "
         f"{k_support}/{k_query} shots, {tasks} tasks an episode; widths {width}/{width // 2} and "
-        f"{episodes} episodes for {shapes.samples:,} training samples of {shapes.feature_dim}-d "
+        f"{length} for {shapes.samples:,} training samples of {shapes.feature_dim}-d "
         f"features; {why}"
     )
-    return AutoSizes(width, episodes, n_way, k_support, k_query, tasks, scaling, activation, reason)
+    return AutoSizes(
+        width, episodes, n_way, k_support, k_query, tasks, scaling, activation, reason, checkpoint
+    )
 
 
 def auto_preset(spec: RecipeSpec, registries: Registries, *, shapes: DataShapes) -> RecipeSpec:
@@ -490,6 +502,7 @@ def auto_preset(spec: RecipeSpec, registries: Registries, *, shapes: DataShapes)
         run={"log_every": max(1, sizes.episodes // 24), "checkpoint_every": sizes.episodes // 10},
     )
     tuned = tune(tuned, registries, generator={"output_activation": sizes.output_activation})
+    tuned = evolve(tuned, evaluation=evolve(tuned.evaluation, checkpoint=sizes.checkpoint))
     if sizes.scaling is not None:
         tuned = tune(tuned, registries, data={"options": {**spec.data.options, "scaling": sizes.scaling}})
     return tuned

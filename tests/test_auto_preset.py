@@ -57,6 +57,32 @@ def test_generator_output_matches_the_features(changes, scaling, activation):
     assert sizes.output_activation in sizes.reason.lower() or "linear" in sizes.reason
 
 
+@pytest.mark.parametrize(
+    "changes, checkpoint",
+    [
+        ({}, "val"),  # 7 seen, 5 train: 2 val classes to choose the training length on
+        ({"seen": 6, "train": 5}, "last"),  # one val class: nothing to choose on
+        ({"train": 0, "seen": 12}, "last"),  # no validation split
+    ],
+)
+def test_the_training_length_is_chosen_on_the_val_classes_where_there_are_two(changes, checkpoint):
+    sizes = auto_sizes(shapes(**changes))
+    assert sizes.checkpoint == checkpoint
+    assert ("chosen on the 2 val classes" in sizes.reason) == (checkpoint == "val")
+
+
+def test_auto_sets_the_checkpoint_rule_in_the_spec(registries):
+    spec = resolve_spec(registries, "amaz", dataset="digits", overrides=["data.options.features=imagenet"])
+    assert spec.evaluation.checkpoint == "val"
+    own = resolve_spec(
+        registries,
+        "amaz",
+        dataset="digits",
+        overrides=["data.options.features=imagenet", "evaluation.checkpoint=last"],
+    )
+    assert own.evaluation.checkpoint == "last"  # an override still wins
+
+
 def test_a_folder_without_a_preset_gets_auto_sizes(registries, tmp_path):
     folder = write_tiny_xlsa17(tmp_path)  # 4 seen classes (3 in the validation view), D=5
     spec = resolve_spec(registries, "amaz", data=str(folder))
