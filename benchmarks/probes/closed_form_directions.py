@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         help="test: the test split (train on trainval, measure the unseen classes); val: the validation "
         "view (train on the train classes, measure the val classes; the test classes are not read)",
     )
-    p.add_argument("--set", dest="overrides", action="append", default=[], help="--set KEY=VALUE for the data")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="--set KEY=VALUE for the data"
+    )
     add_smoke_flag(p, "the embedded digits, one ridge strength")
     args = p.parse_args(argv)
     args.dataset = args.dataset or ("digits" if args.smoke else "fashion-mnist")
