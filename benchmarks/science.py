@@ -256,7 +256,11 @@ def paired_table(results: dict[str, Any], baseline: str, classifiers: list[str])
         lines.append("")
         lines.append(
             "Closed-form floor on the same split: "
-            + "; ".join(f"{m} ZSL {v['zsl']:.1f}" for m, v in floor.items())
+            + "; ".join(
+                f"{m} ZSL {v['zsl']:.1f}"
+                + (f" (on a grid edge: {', '.join(v['edge'])})" if v.get("edge") else "")
+                for m, v in floor.items()
+            )
             + "."
         )
     return "\n".join(lines) + "\n"

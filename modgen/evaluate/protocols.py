@@ -204,8 +204,9 @@ def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
     Returns:
         ``{"dataset", "name", "selected_on", "gzsl_seen", "n_seeds", "seeds", "eval_seeds",
         "zsl": {clf: {"mean", "std"}}, "gzsl": {clf: {"u"|"s"|"h": {"mean", "std"}}},
-        "quality": {measure: {"mean", "std"}}, "floor": {...}, "warnings": ["seed S: ..."]}``;
-        JSON-able. ``warnings`` lists every result's warnings, each prefixed with its seed.
+        "quality": {measure: {"mean", "std"}}, "floor": {method: {measure: {"mean", "std"},
+        "edge": [...]}}, "warnings": ["seed S: ..."]}``; JSON-able. A floor's ``edge`` names the
+        parameters any seed chose on an end of its grid. ``warnings`` lists every result's warnings, each prefixed with its seed.
 
     Raises:
         DataError: no results, or results of different data sets, selection modes or
@@ -256,9 +257,13 @@ def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
             "quality": {m: stat([r.quality[m] for r in results]) for m in measures},
             "floor": {
                 f: {
-                    k: stat([r.floor[f][k] for r in results])
-                    for k, v in first.floor[f].items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    **{
+                        k: stat([r.floor[f][k] for r in results])
+                        for k, v in first.floor[f].items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    },
+                    # a parameter chosen on a grid edge in any seed
+                    "edge": sorted({k for r in results for k in r.floor[f].get("edge", [])}),
                 }
                 for f in floors
             },
