@@ -347,6 +347,7 @@ def _measure(
 ) -> _Scores:
     """Fit and score every classifier's ZSL and GZSL grid points for every evaluation seed."""
     from modgen.classify import WarmStarts
+
     synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
     test = TestSplit.of(data, device)
     seen_real = None
