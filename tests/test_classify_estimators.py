@@ -468,10 +468,9 @@ def test_warm_starts_carry_svm_solutions_to_the_next_draw(second):
     hot = fit_grid(est, points, X, y, sample_weight=w, warm_starts=warm)
     cold = fit_grid(est, points, X, y, sample_weight=w)
     for h, c in zip(hot, cold, strict=True):
-        # the same stopping rule: within it of the same minimum (measured: up to 1e-4 relative,
-        # the warm start the lower one), never worse beyond float32 noise
-        hot_obj, cold_obj = svm_objective(h, X, y, w), svm_objective(c, X, y, w)
-        assert hot_obj == pytest.approx(cold_obj, rel=1e-3) and hot_obj <= cold_obj * (1 + 1e-5)
+        # the same stopping rule from another start: the same minimum within it (measured: up
+        # to 1.4e-5 relative, either side)
+        assert svm_objective(h, X, y, w) == pytest.approx(svm_objective(c, X, y, w), rel=1e-4)
         assert (h.predict(X) == c.predict(X)).mean() >= 0.99
     assert sum(h.n_iter_ for h in hot) < sum(c.n_iter_ for c in cold)
     # other classes or another width: not a valid start, so not used

@@ -218,7 +218,7 @@ class _Problem:
             gb = torch.zeros(self.k, device=self.X.device)
             for xs, sign, ws in self._chunks():
                 g = (-2.0 / n) * ws[:, None] * sign
-                gW.addmm_(xs.T, g)
+                gW += (g.T @ xs).T
                 gb += g.sum(0)
             self._grad0_per_C = max(float(gW.abs().max()), float(gb.abs().max()), 1e-12)
         return self._grad0_per_C
@@ -248,15 +248,21 @@ class _Problem:
 
         def closure() -> torch.Tensor:
             with torch.no_grad():
-                loss = 0.5 * scale_reg * (W * W).sum()
+                # The loss summed in float64: the line search compares losses whose float32
+                # rounding stalled L-BFGS short of the minimum (0.5% above it on small problems).
+                loss = 0.5 * scale_reg * (W * W).sum(dtype=torch.float64)
                 gW = scale_reg * W.clone()
                 gb = torch.zeros_like(b)
+                # Both products with the (rows, D) chunk in the layouts BLAS runs fastest on one
+                # core: scores as xs @ (W^T contiguous)^T, the gradient as (g^T @ xs)^T, 2-9x
+                # faster than addmm(b, xs, W) and xs^T @ g at (2700, 1280) x 9 classes.
+                Wt = W.T.contiguous()
                 for xs, sign, ws in self._chunks():
-                    hinge = torch.relu(1.0 - sign * torch.addmm(b, xs, W))
-                    loss = loss + scale_loss * (ws[:, None] * hinge * hinge).sum()
+                    hinge = torch.relu(1.0 - sign * torch.addmm(b, xs, Wt.T))
+                    loss = loss + scale_loss * (ws[:, None] * hinge * hinge).sum(dtype=torch.float64)
                     # d/dscore of s * max(0, 1 - y f)^2 = -2 s y max(0, 1 - y f)
                     g = (-2.0 * scale_loss) * ws[:, None] * sign * hinge
-                    gW.addmm_(xs.T, g)
+                    gW += (g.T @ xs).T
                     gb += g.sum(0)
                 W.grad, b.grad = gW, gb
             return loss
