@@ -446,7 +446,11 @@ def _floor_lines(results: dict[str, Any]) -> list[str]:
     return [
         "",
         "Closed-form floor on the same split: "
-        + "; ".join(f"{m} ZSL {v['zsl']:.1f}" for m, v in floor.items())
+        + "; ".join(
+            f"{m} ZSL {v['zsl']:.1f}"
+            + (f" (on a grid edge: {', '.join(v['edge'])})" if v.get("edge") else "")
+            for m, v in floor.items()
+        )
         + ".",
     ]
 

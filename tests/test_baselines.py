@@ -10,11 +10,14 @@ import pytest
 
 from modgen.baselines import (
     DEFAULT_GRIDS,
+    MAX_EXTENSION,
     FloorResult,
+    _GridFit,
     closed_form_floor,
     eszsl_fit,
     eszsl_scores,
     fit_predict,
+    floor_measurements,
     ridge_fit,
     ridge_predict,
 )
@@ -216,3 +219,86 @@ def test_data_errors() -> None:
         eszsl_fit(np.eye(2), [0, 5], np.eye(2), 1.0, 1.0)
     with pytest.raises(DataError, match="2-D"):
         ridge_fit(np.zeros(3), np.zeros((3, 1)), 1.0)
+
+
+# -- the whole grid from one decomposition ---------------------------------------------------------
+
+
+def _wide(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` samples of ``d`` non-negative features over 5 classes with 4-d semantics."""
+    rng = np.random.default_rng(seed)
+    sem = rng.random((5, 4))
+    y = np.arange(n) % 5
+    X = np.maximum(sem[y] @ rng.normal(size=(4, d)) + 0.3 * rng.normal(size=(n, d)), 0.0)
+    return X, y, sem
+
+
+@pytest.mark.parametrize("n,d", [(40, 30), (30, 60)])  # the primal and the dual form
+@pytest.mark.parametrize("targets", ["pm1", "binary"])
+def test_grid_fit_equals_the_direct_eszsl_solve(n: int, d: int, targets: str) -> None:
+    X, y, sem = _wide(n, d)
+    fit = _GridFit("eszsl", X, y, sem, targets)
+    for gamma, lam in [(1e-3, 1e3), (1e-2, 1.0), (1.0, 1e-2), (10.0, 10.0), (1e3, 1e-3)]:
+        direct = eszsl_fit(X, y, sem, gamma, lam, targets=targets)
+        np.testing.assert_allclose(
+            fit.eszsl_V(gamma, lam), direct, rtol=1e-6, atol=1e-9 * np.abs(direct).max()
+        )
+
+
+@pytest.mark.parametrize("n,d", [(40, 30), (30, 60)])
+def test_grid_fit_equals_the_direct_ridge_solve(n: int, d: int) -> None:
+    X, y, sem = _wide(n, d)
+    fit = _GridFit("ridge", X, y, sem, "pm1")
+    for alpha in (1e-3, 1e-1, 1.0, 10.0, 1e3):
+        W, _, _ = ridge_fit(X, sem[y], alpha)
+        np.testing.assert_allclose(fit.ridge_W(alpha), W, rtol=1e-6, atol=1e-9 * np.abs(W).max())
+
+
+@pytest.mark.parametrize("method", ["eszsl", "ridge"])
+def test_grid_fit_predicts_as_fit_predict_at_every_point(method: str) -> None:
+    view = load_digits_zsl(val_classes=(3, 9)).validation_view()
+    X, y = view.features[view.trainval], view.labels[view.trainval]
+    test_x = view.features[view.test_unseen]
+    predict = _GridFit(method, X, y, view.semantics, "pm1").predictor(test_x, view.unseen_classes)
+    axes = {k: [1e-3, 1e-1, 10.0, 1e3] for k in DEFAULT_GRIDS[method]}
+    for combo in itertools.product(*axes.values()):
+        point = dict(zip(axes, combo, strict=True))
+        (direct,) = fit_predict(method, point, X, y, view.semantics, view.unseen_classes, [test_x])
+        np.testing.assert_array_equal(predict(point), direct)
+
+
+# -- grid edges ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["eszsl", "ridge"])
+@pytest.mark.parametrize("data", [load_digits_zsl, _toy], ids=["digits", "synthetic"])
+def test_default_selection_is_off_the_edge(method: str, data) -> None:
+    r = closed_form_floor(data(), method=method)
+    assert r.edge == ()
+    assert len(r.val_scores) <= (13 + 2 * MAX_EXTENSION) ** len(r.params)
+    grid = {k: sorted({float(p.split("=")[1]) for p in _points(r, k)}) for k in r.params}
+    for k, v in r.params.items():
+        assert grid[k][0] < v < grid[k][-1], (k, v, grid[k])
+
+
+def _points(r, k: str) -> list[str]:
+    return [part for key in r.val_scores for part in key.split(",") if part.startswith(f"{k}=")]
+
+
+def test_a_forced_tiny_grid_flags_its_edge() -> None:
+    r = closed_form_floor(load_digits_zsl(), method="ridge", grid={"alpha": [1e-3, 1e-2]})
+    assert r.params == {"alpha": 1e-2} and r.edge == ("alpha",)
+    grown = closed_form_floor(load_digits_zsl(), method="ridge", grid={"alpha": [1e-3, 1e-2]}, extend=6)
+    assert grown.edge == () and grown.params["alpha"] > 1e-2 and len(grown.val_scores) > 2
+    assert floor_measurements(load_digits_zsl())["ridge"]["edge"] == []
+
+
+def test_the_extension_stops_at_its_limit() -> None:
+    r = closed_form_floor(load_digits_zsl(), method="ridge", grid={"alpha": [1e-3]}, extend=1)
+    assert sorted(r.val_scores) == ["alpha=0.0001", "alpha=0.001", "alpha=0.01"]  # one decade each end
+    assert r.params == {"alpha": 0.01} and r.edge == ("alpha",)
+
+
+def test_extend_is_checked() -> None:
+    with pytest.raises(ConfigError, match="extend: expected an integer >= 0"):
+        closed_form_floor(_toy(), method="ridge", extend=-1)

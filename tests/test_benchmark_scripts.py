@@ -38,6 +38,7 @@ SMOKE: dict[str, tuple[list[str], list[str]] | str] = {
     "classifiers.py": (["--smoke"], [r"ZSL top-1 mean \d", r"fit_grid \d", r"LinearSVC \d+ ms"]),
     "default_run.py": (["--smoke"], [TABLE, r"Evaluation's parts"]),
     "evaluation_speed.py": (["--smoke"], [TABLE, r"\| same settings \| \d"]),
+    "floor_speed.py": (["--smoke"], [TABLE, r"Floor chosen: eszsl", r"1e-3\.\.1e3 grids\): \d"]),
     "science.py": "test_science_quick_gives_paired_differences_and_the_floor",
     "speed.py": "test_speed_quick_runs_and_writes_json_and_markdown",
     "stability.py": (["--smoke"], [TABLE, r"\| zsml \| svm \| \d"]),

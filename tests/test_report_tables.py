@@ -162,3 +162,15 @@ def test_comparison_shows_a_warnings_column_only_when_a_group_has_warnings():
     assert header == ["run", "warnings", "classifier", "seeds", "zsl"]
     assert [r[1] for r in rows] == ["", "", "unseen collapse 1/2 seeds", "unseen collapse 1/2 seeds"]
     assert [r[1] for r in raw] == [r[1] for r in rows]
+
+
+def test_a_floor_chosen_on_a_grid_edge_is_flagged():
+    inside = {"zsl": 60.0, "gzsl_h": 30.0, "params": {"alpha": 1.0}, "edge": []}
+    on_edge = {**inside, "params": {"alpha": 1e6}, "edge": ["alpha"]}
+    a = attrs.evolve(result(0), floor={"ridge": inside, "eszsl": inside})
+    b = attrs.evolve(result(1), floor={"ridge": on_edge, "eszsl": inside})
+    assert "| ridge (chosen on a grid edge: alpha) | 60.0 ± 0.0 |" in results_markdown(b)
+    agg = aggregate([a, b])
+    assert agg["floor"]["ridge"]["edge"] == ["alpha"] and agg["floor"]["eszsl"]["edge"] == []
+    md = results_markdown(agg)
+    assert "| ridge (chosen on a grid edge: alpha) |" in md and "| eszsl | 60.0 ± 0.0 |" in md

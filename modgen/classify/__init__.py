@@ -13,7 +13,8 @@ Each is a scikit-learn classifier (``clone``, ``cross_val_score``, pipelines; te
 ``sklearn.utils.estimator_checks``) that also takes torch tensors on any device. A weighted
 classifier is its unweighted class plus another ``weighting`` default, made by
 :func:`variant`. :func:`fit_grid` fits one classifier at several hyper-parameter values
-together (stacked softmax networks, a warm-started ``C`` path for the SVM).
+together (stacked softmax networks, a warm-started ``C`` path for the SVM); :class:`WarmStarts`
+carries the SVMs' solutions from one such fit to the next (evaluation seeds, weightings).
 
 Example:
     >>> from modgen.registry import Registries
@@ -36,7 +37,7 @@ from modgen.classify._base import (
     resolve_sample_weights,
 )
 from modgen.classify._variant import variant
-from modgen.classify.grid import fit_grid
+from modgen.classify.grid import WarmStarts, fit_grid
 from modgen.classify.softmax import SoftmaxClassifier, WeightedSoftmaxClassifier
 from modgen.classify.svm import (
     LinearSVMClassifier,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FINAL_CLASSIFIERS",
     "WEIGHTINGS",
+    "WarmStarts",
     "ClassifierNotFittedError",
     "InputTypeError",
     "LinearSVMClassifier",

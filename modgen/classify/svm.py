@@ -31,6 +31,7 @@ from sklearn.base import clone
 
 from modgen.classify._base import TorchClassifierBase
 from modgen.classify._variant import variant
+from modgen.classify.grid import WarmStarts
 from modgen.errors import ConfigError
 
 __all__ = [
@@ -72,7 +73,8 @@ class LinearSVMClassifier(TorchClassifierBase):
     The solver starts from zero and has no randomness, so there is no ``random_state``.
     :func:`~modgen.classify.fit_grid` solves several ``C`` in increasing order, each started
     from the previous solution (same stopping rule, so the same accuracy, in fewer
-    iterations).
+    iterations); with :class:`~modgen.classify.WarmStarts` it starts from an earlier fit's
+    solution at the same ``C`` (another evaluation seed's draw, or the other weighting).
 
     Attributes:
         classes_: ``(C,)`` the sorted labels seen in ``fit``.
@@ -122,19 +124,30 @@ class LinearSVMClassifier(TorchClassifierBase):
         return fitted
 
     def _fit_grid(
-        self, points: Sequence[Mapping[str, Any]], X: Any, y: Any, sample_weight: Any | None
+        self,
+        points: Sequence[Mapping[str, Any]],
+        X: Any,
+        y: Any,
+        sample_weight: Any | None,
+        warm_starts: WarmStarts | None = None,
     ) -> list[LinearSVMClassifier] | None:
         """Every point along the ``C`` path, or ``None`` when points differ in more than ``C``."""
         if any(set(p) - {"C"} for p in points):
             return None
         estimators = [clone(self).set_params(**p) for p in points]
-        return estimators[0]._fit_path(estimators, X, y, sample_weight)
+        return estimators[0]._fit_path(estimators, X, y, sample_weight, warm_starts)
 
     def _fit_path(
-        self, estimators: Sequence[LinearSVMClassifier], X: Any, y: Any, sample_weight: Any | None
+        self,
+        estimators: Sequence[LinearSVMClassifier],
+        X: Any,
+        y: Any,
+        sample_weight: Any | None,
+        warm_starts: WarmStarts | None = None,
     ) -> list[LinearSVMClassifier]:
         """Fit ``estimators`` (differing in ``C`` only) on the same data, in increasing ``C``,
-        each L-BFGS run started from the solution of the previous one."""
+        each L-BFGS run started from the solution of the previous one, or from the last one
+        ``warm_starts`` holds at that ``C`` for the same classes, width and ``center``."""
         for est in estimators:
             est._check_params()
         Xt, y_index, w, device = self._prepare_fit(X, y, sample_weight, self.weighting)
@@ -156,10 +169,17 @@ class LinearSVMClassifier(TorchClassifierBase):
         b = torch.zeros(k, device=device)
         for i in sorted(range(len(estimators)), key=lambda i: float(estimators[i].C)):
             est = estimators[i]
+            key = ("torch-svm", float(est.C), tuple(self.classes_.tolist()), d, bool(self.center))
+            earlier = None if warm_starts is None else warm_starts.get(key)
+            if earlier is not None:  # stored in raw coordinates: b_centred = b_raw + mu . W
+                W = earlier[0].to(device)
+                b = earlier[1].to(device) + mu @ W
             W, b, n_iter = problem.solve(float(est.C), int(est.max_iter), float(est.tol), W, b)
             est.classes_, est.n_features_in_, est.n_iter_ = self.classes_, self.n_features_in_, n_iter
             est.coef_ = W.T.contiguous().cpu().numpy()
             est.intercept_ = (b - mu @ W).cpu().numpy()
+            if warm_starts is not None:
+                warm_starts.put(key, (W, b - mu @ W))
         return list(estimators)
 
     def _scores(self, X: torch.Tensor) -> torch.Tensor:
@@ -198,7 +218,7 @@ class _Problem:
             gb = torch.zeros(self.k, device=self.X.device)
             for xs, sign, ws in self._chunks():
                 g = (-2.0 / n) * ws[:, None] * sign
-                gW.addmm_(xs.T, g)
+                gW += (g.T @ xs).T
                 gb += g.sum(0)
             self._grad0_per_C = max(float(gW.abs().max()), float(gb.abs().max()), 1e-12)
         return self._grad0_per_C
@@ -228,15 +248,21 @@ class _Problem:
 
         def closure() -> torch.Tensor:
             with torch.no_grad():
-                loss = 0.5 * scale_reg * (W * W).sum()
+                # The loss summed in float64: the line search compares losses whose float32
+                # rounding stalled L-BFGS short of the minimum (0.5% above it on small problems).
+                loss = 0.5 * scale_reg * (W * W).sum(dtype=torch.float64)
                 gW = scale_reg * W.clone()
                 gb = torch.zeros_like(b)
+                # Both products with the (rows, D) chunk in the layouts BLAS runs fastest on one
+                # core: scores as xs @ (W^T contiguous)^T, the gradient as (g^T @ xs)^T, 2-9x
+                # faster than addmm(b, xs, W) and xs^T @ g at (2700, 1280) x 9 classes.
+                Wt = W.T.contiguous()
                 for xs, sign, ws in self._chunks():
-                    hinge = torch.relu(1.0 - sign * torch.addmm(b, xs, W))
-                    loss = loss + scale_loss * (ws[:, None] * hinge * hinge).sum()
+                    hinge = torch.relu(1.0 - sign * torch.addmm(b, xs, Wt.T))
+                    loss = loss + scale_loss * (ws[:, None] * hinge * hinge).sum(dtype=torch.float64)
                     # d/dscore of s * max(0, 1 - y f)^2 = -2 s y max(0, 1 - y f)
                     g = (-2.0 * scale_loss) * ws[:, None] * sign * hinge
-                    gW.addmm_(xs.T, g)
+                    gW += (g.T @ xs).T
                     gb += g.sum(0)
                 W.grad, b.grad = gW, gb
             return loss

@@ -129,7 +129,10 @@ def _print_result(result: Any) -> None:
             )
         )
     for name, f in result.floor.items():
-        out.print(f"closed-form floor {name}: ZSL {f['zsl']:.1f}, GZSL H {f.get('gzsl_h', float('nan')):.1f}")
+        edge = f", chosen on a grid edge: {', '.join(f['edge'])}" if f.get("edge") else ""
+        out.print(
+            f"closed-form floor {name}: ZSL {f['zsl']:.1f}, GZSL H {f.get('gzsl_h', float('nan')):.1f}{edge}"
+        )
     for warning in result.warnings:
         out.print(f"warning: {warning}", style="bold yellow")
 

@@ -207,8 +207,9 @@ def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
     Returns:
         ``{"dataset", "name", "selected_on", "gzsl_seen", "n_seeds", "seeds", "eval_seeds",
         "zsl": {clf: {"mean", "std"}}, "gzsl": {clf: {"u"|"s"|"h": {"mean", "std"}}},
-        "quality": {measure: {"mean", "std"}}, "floor": {...}, "warnings": ["seed S: ..."]}``;
-        JSON-able. ``warnings`` lists every result's warnings, each prefixed with its seed.
+        "quality": {measure: {"mean", "std"}}, "floor": {method: {measure: {"mean", "std"},
+        "edge": [...]}}, "warnings": ["seed S: ..."]}``; JSON-able. A floor's ``edge`` names the
+        parameters any seed chose on an end of its grid. ``warnings`` lists every result's warnings, each prefixed with its seed.
 
     Raises:
         DataError: no results, or results of different data sets, selection modes or
@@ -259,9 +260,13 @@ def aggregate(results: Sequence[EvaluationResult]) -> dict[str, Any]:
             "quality": {m: stat([r.quality[m] for r in results]) for m in measures},
             "floor": {
                 f: {
-                    k: stat([r.floor[f][k] for r in results])
-                    for k, v in first.floor[f].items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    **{
+                        k: stat([r.floor[f][k] for r in results])
+                        for k, v in first.floor[f].items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool)
+                    },
+                    # a parameter chosen on a grid edge in any seed
+                    "edge": sorted({k for r in results for k in r.floor[f].get("edge", [])}),
                 }
                 for f in floors
             },
@@ -381,6 +386,8 @@ def _measure(
     ``donors``: the real unseen samples a positive control draws from
     (``config.real_unseen_fraction``), or ``None``.
     """
+    from modgen.classify import WarmStarts
+
     synth_device = next((p.device for p in assembly.parameters()), torch.device("cpu"))
     test = TestSplit.of(data, device)
     seen_real = None
@@ -390,6 +397,9 @@ def _measure(
             torch.as_tensor(data.features[trainval], device=device), data.labels[trainval], data.seen_classes
         )
     scores = _Scores()
+    # The SVMs' solutions carried from seed to seed and between weightings (same minimiser,
+    # fewer iterations: modgen.classify.grid); the softmax classifiers ignore it.
+    warm = WarmStarts()
     for i, eval_seed in enumerate(evaluation_seeds(seed, config.seeds)):
         gen = torch.Generator(device=synth_device).manual_seed(eval_seed)
         with scores.timed("synthesis"):
@@ -432,8 +442,12 @@ def _measure(
                 )
             t0 = time.perf_counter()
             with scores.timed(f"{clf} fit"):
-                zsl_fits = fit_points(registries, clf, fixed, zsl_points, zs, device=device, seed=eval_seed)
-                gzsl_fits = fit_points(registries, clf, fixed, gzsl_points, gs, device=device, seed=eval_seed)
+                zsl_fits = fit_points(
+                    registries, clf, fixed, zsl_points, zs, device=device, seed=eval_seed, warm_starts=warm
+                )
+                gzsl_fits = fit_points(
+                    registries, clf, fixed, gzsl_points, gs, device=device, seed=eval_seed, warm_starts=warm
+                )
             with scores.timed(f"{clf} scoring"):
                 for j, est in enumerate(zsl_fits):
                     top1, per_class = zsl_score(est, test)

@@ -26,6 +26,7 @@ from modgen.errors import ConfigError
 from modgen.evaluate.metrics import harmonic_mean, per_class_accuracies
 
 if TYPE_CHECKING:
+    from modgen.classify import WarmStarts
     from modgen.data.zsldata import ZSLData
     from modgen.evaluate.sets import TrainingSet
     from modgen.registry import Registries
@@ -132,11 +133,17 @@ def fit_points(
     *,
     device: torch.device,
     seed: int,
+    warm_starts: WarmStarts | None = None,
 ) -> list[Any]:
     """One fitted classifier per grid point, all on the same training set, through
     :func:`modgen.classify.fit_grid` (grid points fitted together where the classifier allows it:
-    the softmax classifiers as one stacked model, the SVMs along a warm-started ``C`` path)."""
+    the softmax classifiers as one stacked model, the SVMs along a warm-started ``C`` path, from
+    the solutions ``warm_starts`` holds of earlier fits)."""
     from modgen.classify import fit_grid
 
     base = make_classifier(registries, name, fixed, device=device, seed=seed)
-    return list(fit_grid(base, [dict(p) for p in points], train.X, train.y, sample_weight=train.w))
+    return list(
+        fit_grid(
+            base, [dict(p) for p in points], train.X, train.y, sample_weight=train.w, warm_starts=warm_starts
+        )
+    )

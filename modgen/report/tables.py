@@ -176,11 +176,17 @@ def results_markdown(result: EvaluationResult | Mapping[str, Any]) -> str:
     if s.get("floor"):
         lines += ["", "## Closed-form floor on the same split", ""]
         f_rows = [
-            [name, format_stat(v.get("zsl"), n), format_stat(v.get("gzsl_h"), n)]
+            [_floor_name(name, v), format_stat(v.get("zsl"), n), format_stat(v.get("gzsl_h"), n)]
             for name, v in s["floor"].items()
         ]
         lines.append(markdown_table(["method", "ZSL top-1", "GZSL H"], f_rows))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _floor_name(name: str, floor: Mapping[str, Any]) -> str:
+    """A floor method's name, flagged when a parameter was chosen on an end of its grid."""
+    edge = floor.get("edge") or []
+    return f"{name} (chosen on a grid edge: {', '.join(edge)})" if edge else name
 
 
 def _metric(agg: Mapping[str, Any], clf: str, metric: str) -> Mapping[str, float] | None:
