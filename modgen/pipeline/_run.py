@@ -229,38 +229,19 @@ def _run_locked(
     selection = model = stop_at = None
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
+    # the selection model's steps share the run's folder, data and settings
+    steps: dict[str, Any] = dict(
+        device=device, resume=resume, progress=progress, log=say, dist=dist, on_start=on_start
+    )
     if spec.evaluation.checkpoint == "val":
-        model, chosen = choose_checkpoint(
-            spec,
-            registries,
-            folder,
-            data,
-            device=device,
-            resume=resume,
-            progress=progress,
-            log=say,
-            dist=dist,
-            on_start=on_start,
-        )
+        model, chosen = choose_checkpoint(spec, registries, folder, data, **steps)
         stop_at = (
             chosen,
             f"evaluation.checkpoint=val: episode {chosen} scored best on the validation classes "
             "(selection/checkpoints.json)",
         )
     if selection_needed:
-        selection = choose_settings(
-            spec,
-            registries,
-            folder,
-            data,
-            device=device,
-            resume=resume,
-            progress=progress,
-            log=say,
-            dist=dist,
-            on_start=on_start,
-            model=model,
-        )
+        selection = choose_settings(spec, registries, folder, data, model=model, **steps)
     if model is not None or selection_needed:
         seconds["selection"] = time.perf_counter() - t0
     loggers = _open_loggers(spec, registries, folder) if dist.is_main else None
