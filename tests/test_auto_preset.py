@@ -81,6 +81,35 @@ def test_auto_sets_the_checkpoint_rule_in_the_spec(registries):
         overrides=["data.options.features=imagenet", "evaluation.checkpoint=last"],
     )
     assert own.evaluation.checkpoint == "last"  # an override still wins
+    assert spec.generator.params["attribute_skip"] is True
+
+
+def test_the_attribute_skip_adds_a_linear_path_and_is_off_in_the_recipes_own_sizes(registries):
+    import torch
+
+    from modgen.errors import ConfigError
+    from modgen.nn.generator import MLPGenerator
+
+    assert (
+        resolve_spec(registries, "amaz", dataset="digits").generator.params.get("attribute_skip", False)
+        is False
+    )
+    g = MLPGenerator(
+        attr_dim=3, feature_dim=4, noise_dim=2, hidden=8, dropout=0.0, attribute_skip=True
+    ).eval()
+    z, a = torch.randn(1, 5, 2), torch.randn(1, 5, 3)
+    W = torch.randn(4, 3)
+    with torch.no_grad():
+        g.skip.weight.zero_()
+        g.skip.bias.zero_()
+        base = g(z, a)
+        g.skip.weight.copy_(W)
+        g.skip.bias.fill_(0.5)
+        out = g(z, a)
+    assert torch.allclose(out - base, a @ W.T + 0.5, atol=1e-5)
+    assert MLPGenerator(attr_dim=3, feature_dim=4, noise_dim=2, hidden=8).skip is None
+    with pytest.raises(ConfigError, match="attribute_skip must be true or false, got 'yes'"):
+        MLPGenerator(attr_dim=3, feature_dim=4, noise_dim=2, hidden=8, attribute_skip="yes")
 
 
 def test_a_folder_without_a_preset_gets_auto_sizes(registries, tmp_path):
