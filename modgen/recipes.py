@@ -413,6 +413,7 @@ class AutoSizes:
     reason: str
     checkpoint: str = "last"  # evaluation.checkpoint: "val" where there are >= 2 validation classes
     attribute_skip: bool = True  # generator.attribute_skip (where the generator takes it)
+    selection: str = "val"  # evaluation.selection: "none" with fewer than 2 validation classes
 
 
 def auto_sizes(shapes: DataShapes) -> AutoSizes:
@@ -475,6 +476,9 @@ def auto_sizes(shapes: DataShapes) -> AutoSizes:
         if checkpoint == "val"
         else f"{episodes} episodes"
     )
+    selection = "val" if val >= 2 else "none"
+    if selection == "none":
+        why += f"; the classifiers keep their default settings ({val} val classes: too few to choose on)"
     reason = (
         f"auto preset: {n_way}-way tasks ({classes} classes in the smaller training view), "
         f"{k_support}/{k_query} shots, {tasks} tasks an episode; widths {width}/{width // 2} and "
@@ -482,7 +486,18 @@ def auto_sizes(shapes: DataShapes) -> AutoSizes:
         f"features; {why}; a linear attribute path in G"
     )
     return AutoSizes(
-        width, episodes, n_way, k_support, k_query, tasks, scaling, activation, reason, checkpoint
+        width,
+        episodes,
+        n_way,
+        k_support,
+        k_query,
+        tasks,
+        scaling,
+        activation,
+        reason,
+        checkpoint,
+        True,
+        selection,
     )
 
 
@@ -512,7 +527,10 @@ def auto_preset(spec: RecipeSpec, registries: Registries, *, shapes: DataShapes)
         registries,
         generator={"output_activation": sizes.output_activation, "attribute_skip": sizes.attribute_skip},
     )
-    tuned = evolve(tuned, evaluation=evolve(tuned.evaluation, checkpoint=sizes.checkpoint))
+    evaluation = evolve(tuned.evaluation, checkpoint=sizes.checkpoint)
+    if sizes.selection == "none" and evaluation.selection == "val":
+        evaluation = evolve(evaluation, selection="none")
+    tuned = evolve(tuned, evaluation=evaluation)
     if sizes.scaling is not None:
         tuned = tune(tuned, registries, data={"options": {**spec.data.options, "scaling": sizes.scaling}})
     return tuned

@@ -69,6 +69,8 @@ def test_the_training_length_is_chosen_on_the_val_classes_where_there_are_two(ch
     sizes = auto_sizes(shapes(**changes))
     assert sizes.checkpoint == checkpoint
     assert ("chosen on the 2 val classes" in sizes.reason) == (checkpoint == "val")
+    assert sizes.selection == ("val" if checkpoint == "val" else "none")
+    assert ("too few to choose on" in sizes.reason) == (checkpoint != "val")
 
 
 def test_auto_sets_the_checkpoint_rule_in_the_spec(registries):
@@ -160,3 +162,18 @@ def test_train_prints_what_auto_chose(tmp_path):
     lines = [line for line in result.output.splitlines() if line.startswith("auto preset:")]
     assert len(lines) == 1
     assert "1-way tasks" in lines[0] and "G ends in a sigmoid" in lines[0]
+
+
+def test_a_folder_with_one_val_class_trains_and_evaluates_under_auto(tmp_path):
+    """The issue's promise: any xlsa17-layout folder with at least 4 seen classes runs, evaluation
+    included (one val class: nothing to choose the classifiers' settings or the length on)."""
+    folder = write_tiny_xlsa17(tmp_path)
+    result = runner.invoke(
+        build_app(),
+        ["train", "--recipe", "amaz", "--data", str(folder), "--episodes", "2", "--out", str(tmp_path / "run")]
+        + ["--set", "generator.hidden=16", "--set", "modulator.hidden=16", "--set", "evaluation.seeds=1"]
+        + ["--set", 'evaluation.classifiers=["softmax"]'],
+    )
+    assert result.exit_code == 0, result.output
+    assert "too few to choose on" in result.output
+    assert "ZSL top-1" in result.output
