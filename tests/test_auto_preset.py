@@ -58,31 +58,32 @@ def test_generator_output_matches_the_features(changes, scaling, activation):
 
 
 @pytest.mark.parametrize(
-    "changes, checkpoint",
+    "changes, checkpoint, selection",
     [
-        ({}, "val"),  # 7 seen, 5 train: 2 val classes to choose the training length on
-        ({"seen": 6, "train": 5}, "last"),  # one val class: nothing to choose on
-        ({"train": 0, "seen": 12}, "last"),  # no validation split
+        ({"seen": 45, "train": 32}, "val", "val"),  # 13 val classes (AWA2's split) to choose on
+        ({}, "last", "val"),  # 7 seen, 5 train: 2 val classes, a criterion too noisy for the length
+        ({"seen": 6, "train": 5}, "last", "none"),  # one val class: nothing to choose on
+        ({"train": 0, "seen": 12}, "last", "none"),  # no validation split
     ],
 )
-def test_the_training_length_is_chosen_on_the_val_classes_where_there_are_two(changes, checkpoint):
+def test_the_training_length_is_chosen_where_there_are_enough_val_classes(changes, checkpoint, selection):
     sizes = auto_sizes(shapes(**changes))
     assert sizes.checkpoint == checkpoint
-    assert ("chosen on the 2 val classes" in sizes.reason) == (checkpoint == "val")
-    assert sizes.selection == ("val" if checkpoint == "val" else "none")
-    assert ("too few to choose on" in sizes.reason) == (checkpoint != "val")
+    assert ("the checkpoint chosen on the 13 val classes" in sizes.reason) == (checkpoint == "val")
+    assert sizes.selection == selection
+    assert ("too few to choose on" in sizes.reason) == (selection == "none")
 
 
 def test_auto_sets_the_checkpoint_rule_in_the_spec(registries):
     spec = resolve_spec(registries, "amaz", dataset="digits", overrides=["data.options.features=imagenet"])
-    assert spec.evaluation.checkpoint == "val"
+    assert spec.evaluation.checkpoint == "last"  # 2 val classes: too few to choose the length on
     own = resolve_spec(
         registries,
         "amaz",
         dataset="digits",
-        overrides=["data.options.features=imagenet", "evaluation.checkpoint=last"],
+        overrides=["data.options.features=imagenet", "evaluation.checkpoint=val"],
     )
-    assert own.evaluation.checkpoint == "last"  # an override still wins
+    assert own.evaluation.checkpoint == "val"  # an override still wins
     assert spec.generator.params["attribute_skip"] is True
 
 
@@ -170,7 +171,17 @@ def test_a_folder_with_one_val_class_trains_and_evaluates_under_auto(tmp_path):
     folder = write_tiny_xlsa17(tmp_path)
     result = runner.invoke(
         build_app(),
-        ["train", "--recipe", "amaz", "--data", str(folder), "--episodes", "2", "--out", str(tmp_path / "run")]
+        [
+            "train",
+            "--recipe",
+            "amaz",
+            "--data",
+            str(folder),
+            "--episodes",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+        ]
         + ["--set", "generator.hidden=16", "--set", "modulator.hidden=16", "--set", "evaluation.seeds=1"]
         + ["--set", 'evaluation.classifiers=["softmax"]'],
     )
