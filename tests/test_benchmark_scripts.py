@@ -47,6 +47,7 @@ SMOKE: dict[str, tuple[list[str], list[str]] | str] = {
     "probes/closed_form_directions.py": (["--smoke"], [TABLE, r"real unseen class means"]),
     "probes/per_task_speed.py": (["--smoke"], [TABLE, r"\| task-vmap \| \d", r"\| reference \| \d"]),
     "probes/imagenet_floor.py": (["--smoke"], [TABLE, r"\| eszsl \| \d", r"\| test split \| \d"]),
+    "probes/power_plan.py": (["--smoke"], [TABLE, r"\| zsml \| eszsl \| [+-]\d", r"splits needed"]),
     "probes/modulation_transfer.py": (["--smoke"], [TABLE, r"\| 0 \| \d"]),
     "probes/training_length.py": (["--smoke"], [TABLE, r"\| 4 \| \d+ \| \d"]),
     # its --smoke runs in tests/test_benchmarks_mutation.py::test_smoke_run_kills_its_mutants
