@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     margin = float(d.get("margin") or 3.0)
     arms = d["arms"]
     print(
-        f"{args.file}: commit {d['commit'][:12]}, {d.get('splits', 1)} class splits x {d['seeds']} seeds, "
+        f"{args.file}: commit {d['commit'][:12]}, {_count(d.get('splits', 1))} class splits x {_count(d['seeds'])} seeds, "
         f"primary zsl ({clf}); margin {margin:g}\n"
     )
     out: dict[str, Any] = {"floor": {}, "plan": {}}
