@@ -55,6 +55,7 @@ from modgen.pipeline._spec import (
 from modgen.pipeline._stages import (
     check_classifiers,
     check_data,
+    checkpoint_stop,
     choose_checkpoint,
     choose_settings,
     evaluate_with_floor,
@@ -91,6 +92,7 @@ __all__ = [
     "load_run",
     "open_run",
     "choose_checkpoint",
+    "checkpoint_stop",
     "choose_settings",
     "selection_for",
     "evaluate_with_floor",

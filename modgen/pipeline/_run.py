@@ -21,6 +21,7 @@ from modgen.pipeline._spec import default_run_folder, read_spec, run_folder, spe
 from modgen.pipeline._stages import (
     check_classifiers,
     check_data,
+    checkpoint_stop,
     choose_checkpoint,
     choose_settings,
     evaluate_with_floor,
@@ -235,11 +236,7 @@ def _run_locked(
     )
     if spec.evaluation.checkpoint == "val":
         model, chosen = choose_checkpoint(spec, registries, folder, data, **steps)
-        stop_at = (
-            chosen,
-            f"evaluation.checkpoint=val: episode {chosen} scored best on the validation classes "
-            "(selection/checkpoints.json)",
-        )
+        stop_at = checkpoint_stop(chosen)
     if selection_needed:
         selection = choose_settings(spec, registries, folder, data, model=model, **steps)
     if model is not None or selection_needed:

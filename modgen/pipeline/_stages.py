@@ -39,6 +39,7 @@ __all__ = [
     "open_run",
     "train_or_load",
     "choose_checkpoint",
+    "checkpoint_stop",
     "choose_settings",
     "selection_for",
     "evaluate_with_floor",
@@ -296,6 +297,16 @@ def train_or_load(
 CHECKPOINTS_FILE = "checkpoints.json"
 #: The selection model's best-scoring checkpoint (``RUN/selection/checkpoints/<this>``).
 BEST_FILE = "best.pt"
+
+
+def checkpoint_stop(chosen: int) -> tuple[int, str]:
+    """``stop_at`` for the final model of :func:`choose_checkpoint`'s choice: the episode and
+    the reason its run records."""
+    return (
+        chosen,
+        f"evaluation.checkpoint=val: episode {chosen} scored best on the validation classes "
+        f"(selection/{CHECKPOINTS_FILE})",
+    )
 
 
 def _copy_atomically(source: Path, target: Path) -> None:

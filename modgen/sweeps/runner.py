@@ -66,6 +66,7 @@ def _evaluate_group(
     from modgen.distributed import DistContext
     from modgen.evaluate.protocols import select
     from modgen.pipeline import (
+        checkpoint_stop,
         choose_checkpoint,
         evaluate_with_floor,
         needs_selection,
@@ -102,10 +103,7 @@ def _evaluate_group(
             log=say,
             dist=DistContext(),
         )
-        stop_at = (
-            chosen,
-            f"evaluation.checkpoint=val: episode {chosen} scored best on the validation classes",
-        )
+        stop_at = checkpoint_stop(chosen)
     model = train_or_load(spec, registries, folder, data, device=dev, resume=True, stop_at=stop_at)
     if sel_model is None and any(needs_selection(p.spec, registries) for p in members):
         sel_model = train_or_load(
