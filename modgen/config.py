@@ -51,6 +51,7 @@ __all__ = [
     "SELECTION_MODES",
     "GZSL_SEEN",
     "SYNTHESIS_BN",
+    "MODULATION_TASKS",
     "CHECKPOINTS",
     "spec_to_dict",
     "spec_from_dict",
@@ -75,6 +76,8 @@ GZSL_SEEN: tuple[str, ...] = ("synthetic", "real")
 CHECKPOINTS = ("last", "val")
 #: Values of ``EvalConfig.synthesis_bn`` (see :func:`modgen.evaluate.synthesis.synthesize`).
 SYNTHESIS_BN: tuple[str, ...] = ("running", "batch")
+#: Values of ``EvalConfig.modulation_task`` (see :func:`modgen.evaluate.synthesis.synthesize`).
+MODULATION_TASKS: tuple[str, ...] = ("own", "nearest_seen")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,6 +276,11 @@ class EvalConfig:
             the class alone as a task) or ``K``: the mean modulation over ``K`` training-like
             tasks of the class with ``N - 1`` other target classes
             (:func:`~modgen.evaluate.synthesis.synthesize`).
+        modulation_task: the task whose modulation a class gets at synthesis: ``own`` (the
+            paper: the class's own attribute as the task) or ``nearest_seen``: the ``N`` seen
+            classes nearest to it by attribute cosine, so the modulator only meets seen classes'
+            attributes (:func:`~modgen.evaluate.synthesis.nearest_seen_tasks`; on the validation
+            view the seen classes are the ``train`` classes). Not with ``context_tasks``.
         synthesis_bn: where the generator's BatchNorm takes its statistics at synthesis:
             ``running`` (the running statistics calibrated over training-like episodes) or
             ``batch`` (the statistics of each synthesis call's samples, all its target classes
@@ -307,6 +315,7 @@ class EvalConfig:
     seeds: int = field(default=3, validator=int_at_least(1))
     task_size: int = field(default=0, validator=int_at_least(0))
     context_tasks: int = field(default=0, validator=int_at_least(0))
+    modulation_task: str = field(default="own", validator=choice(MODULATION_TASKS))
     synthesis_bn: str = field(default="running", validator=choice(SYNTHESIS_BN))
     checkpoint: str = field(default="last", validator=choice(CHECKPOINTS))
     classifier_params: dict[str, Any] = field(factory=dict, converter=_table, validator=_params)
@@ -317,6 +326,14 @@ class EvalConfig:
     def holds_out_real_unseen(self) -> bool:
         """Whether half of each unseen class's test samples is held out (see the attributes)."""
         return self.real_unseen_holdout or self.real_unseen_fraction > 0
+
+    @modulation_task.validator
+    def _check_modulation_task(self, attribute: attrs.Attribute[Any], value: str) -> None:
+        if value != "own" and self.context_tasks:
+            raise ConfigError(
+                f"evaluation.modulation_task={value!r} and evaluation.context_tasks="
+                f"{self.context_tasks} both choose the synthesis task; set one of them"
+            )
 
     @retrieval_k.validator
     def _check_k(self, attribute: attrs.Attribute[Any], value: tuple[Any, ...]) -> None:

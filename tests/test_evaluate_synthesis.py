@@ -234,3 +234,84 @@ def test_evaluation_synthesis_bn_reaches_every_synthesis_of_the_evaluation(monke
         sets.zsl_set(asm, data, config, torch.Generator().manual_seed(0))
         sets.gzsl_set(asm, data, config, torch.Generator().manual_seed(0))
     assert calls == ["batch", "batch", "running", "running"]
+
+
+# ---- the task whose modulation a class gets (evaluation.modulation_task) --------------------
+
+
+def test_nearest_seen_tasks_picks_the_nearest_seen_classes_by_cosine():
+    from modgen.evaluate.synthesis import nearest_seen_tasks
+
+    seen = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    target = torch.tensor([[2.0, 0.1, 0.0], [0.0, 0.2, 3.0]])  # scale does not matter: cosine
+    tasks = nearest_seen_tasks(target, seen, 2)
+    assert tasks.shape == (2, 2, 3)
+    torch.testing.assert_close(tasks[0], seen[[0, 3]])
+    torch.testing.assert_close(tasks[1], seen[[2, 1]])
+    # never more than the seen classes there are
+    assert nearest_seen_tasks(target, seen, 10).shape == (2, 4, 3)
+    with pytest.raises(ShapeError, match="nearest_seen_tasks"):
+        nearest_seen_tasks(target, seen[:, :2], 2)
+
+
+def test_task_attributes_modulate_each_class_by_the_given_task(assembly):
+    """Own-task attributes passed explicitly give the paper's synthesis bit for bit; another task
+    changes only the modulation (G's input still carries the class's attribute)."""
+    attrs = class_attributes(3)
+    own = attrs[:, None, :].expand(3, N_REP, A)
+    paper = synthesize(assembly, attrs, 5, generator=torch.Generator().manual_seed(1), replicate=N_REP)
+    given = synthesize(assembly, attrs, 5, generator=torch.Generator().manual_seed(1), task_attributes=own)
+    torch.testing.assert_close(given.features, paper.features)
+    other = torch.rand(3, 2, A, generator=torch.Generator().manual_seed(5))
+    moved = synthesize(assembly, attrs, 5, generator=torch.Generator().manual_seed(1), task_attributes=other)
+    assert not torch.allclose(moved.features, paper.features)
+    gen = torch.Generator().manual_seed(1)
+    z = [torch.randn((5, A), generator=gen) for _ in range(3)]
+    assembly.eval()
+    with torch.no_grad():
+        x_2 = assembly.generator(z[2][None], attrs[2].expand(1, 5, A), assembly.modulator(other[2:3]))[0]
+    assembly.train()
+    torch.testing.assert_close(moved.features[10:], x_2)
+    with pytest.raises(ShapeError, match=r"task_attributes must be \(3, N, 5\)"):
+        synthesize(assembly, attrs, 5, generator=torch.Generator(), task_attributes=other[:2])
+    with pytest.raises(ConfigError, match="not both"):
+        synthesize(assembly, attrs, 5, generator=torch.Generator(), task_attributes=own, context_tasks=2)
+
+
+def test_modulation_task_is_validated_and_reaches_the_evaluation_synthesis(monkeypatch):
+    import modgen.evaluate.sets as sets
+    from modgen.config import EvalConfig
+    from modgen.data.digits import load_digits_zsl
+    from modgen.evaluate.synthesis import nearest_seen_tasks
+
+    with pytest.raises(ConfigError, match="modulation_task"):
+        EvalConfig(modulation_task="nearest")
+    with pytest.raises(ConfigError, match="set one of them"):
+        EvalConfig(modulation_task="nearest_seen", context_tasks=3)
+    assert EvalConfig().modulation_task == "own"
+    data = load_digits_zsl()
+    spec = apply_overrides(amaz(), ["generator.hidden=16", "modulator.hidden=8"])
+    asm = build_assembly(
+        spec,
+        get_registries(entry_points=False),
+        attr_dim=data.attr_dim,
+        feature_dim=data.feature_dim,
+        num_classes=len(data.seen_classes),
+        seed=0,
+    )
+    seen_calls = []
+
+    def recording(*args, **kwargs):
+        seen_calls.append(kwargs["task_attributes"])
+        return synthesize(*args, **kwargs)
+
+    monkeypatch.setattr(sets, "synthesize", recording)
+    config = EvalConfig(modulation_task="nearest_seen", task_size=2, zsl_samples=4)
+    sets.zsl_set(asm, data, config, torch.Generator().manual_seed(0))
+    semantics = torch.as_tensor(data.semantics)
+    expected = nearest_seen_tasks(
+        semantics[torch.as_tensor(data.unseen_classes)], semantics[torch.as_tensor(data.seen_classes)], 2
+    )
+    torch.testing.assert_close(seen_calls[0], expected)
+    sets.zsl_set(asm, data, EvalConfig(zsl_samples=4), torch.Generator().manual_seed(0))
+    assert seen_calls[1] is None

@@ -47,7 +47,7 @@ def curve(
     from modgen.evaluate.protocols import evaluation_seeds
     from modgen.evaluate.quality import feature_quality, real_class_means
     from modgen.evaluate.scoring import TestSplit
-    from modgen.evaluate.sets import synthetic_set
+    from modgen.evaluate.sets import configured_synthetic_set
     from modgen.pipeline import resolve_spec, selection_spec, train_or_load
     from modgen.plugins import get_registries
     from modgen.testing.presets import tiny
@@ -75,15 +75,8 @@ def curve(
     def on_checkpoint(episode: int, assembly: Any) -> None:
         gen = torch.Generator().manual_seed(evaluation_seeds(seed, 1)[0])
         cfg = spec.evaluation
-        kw = dict(
-            sigma=cfg.sigma_test,
-            generator=gen,
-            task_size=cfg.task_size,
-            context_tasks=cfg.context_tasks,
-            batch_norm=cfg.synthesis_bn,
-        )
-        unseen = synthetic_set(assembly, view, view.unseen_classes, cfg.zsl_samples, **kw)
-        seen = synthetic_set(assembly, view, view.seen_classes, cfg.zsl_samples, **kw)
+        unseen = configured_synthetic_set(assembly, view, view.unseen_classes, cfg.zsl_samples, cfg, gen)
+        seen = configured_synthetic_set(assembly, view, view.seen_classes, cfg.zsl_samples, cfg, gen)
         q = feature_quality(
             unseen, seen, view.unseen_classes, view.seen_classes, test, (), seen_real_means=real
         )

@@ -58,7 +58,13 @@ from modgen.config import GZSL_SEEN, SELECTION_MODES
 from modgen.errors import ConfigError, DataError
 from modgen.evaluate.quality import collapse_warnings, feature_quality, ncm_accuracy, real_class_means
 from modgen.evaluate.scoring import TestSplit, classifier_grid, fit_points, gzsl_score, zsl_score
-from modgen.evaluate.sets import gzsl_set, real_unseen_halves, synthetic_set, with_real_unseen, zsl_set
+from modgen.evaluate.sets import (
+    configured_synthetic_set,
+    gzsl_set,
+    real_unseen_halves,
+    with_real_unseen,
+    zsl_set,
+)
 from modgen.runtime import resolve_device
 
 if TYPE_CHECKING:
@@ -411,16 +417,8 @@ def _measure(
                 gs = with_real_unseen(gs, data, donors, config.real_unseen_fraction, rng)
             seen = None
             if quality:
-                seen = synthetic_set(
-                    assembly,
-                    data,
-                    data.seen_classes,
-                    config.zsl_samples,
-                    sigma=config.sigma_test,
-                    generator=gen,
-                    task_size=config.task_size,
-                    context_tasks=config.context_tasks,
-                    batch_norm=config.synthesis_bn,
+                seen = configured_synthetic_set(
+                    assembly, data, data.seen_classes, config.zsl_samples, config, gen
                 )
         if seen is not None:
             with scores.timed("classifier-free measures"):

@@ -22,7 +22,7 @@ import torch
 from attrs import frozen
 
 from modgen.errors import DataError
-from modgen.evaluate.synthesis import synthesize
+from modgen.evaluate.synthesis import nearest_seen_tasks, synthesize
 
 if TYPE_CHECKING:
     from modgen.config import EvalConfig
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TrainingSet",
     "synthetic_set",
+    "configured_synthetic_set",
     "concat",
     "zsl_set",
     "gzsl_set",
@@ -72,13 +73,20 @@ def synthetic_set(
     task_size: int = DEFAULT_TASK_SIZE,
     context_tasks: int = 0,
     batch_norm: str = "running",
+    modulation_task: str = "own",
 ) -> TrainingSet:
     """``n`` synthetic features of each class of ``classes`` (global ids), with quality weights.
 
     ``task_size``, ``context_tasks`` and ``batch_norm``: see
-    :func:`~modgen.evaluate.synthesis.synthesize`.
+    :func:`~modgen.evaluate.synthesis.synthesize`; ``modulation_task``: ``own`` or
+    ``nearest_seen`` (the ``task_size`` classes of ``data.seen_classes`` nearest to each class:
+    :func:`~modgen.evaluate.synthesis.nearest_seen_tasks`).
     """
     class_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(classes))]
+    tasks = None
+    if modulation_task == "nearest_seen":
+        seen_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(data.seen_classes))]
+        tasks = nearest_seen_tasks(class_attrs, seen_attrs, task_size or DEFAULT_TASK_SIZE)
     out = synthesize(
         assembly,
         class_attrs,
@@ -88,6 +96,7 @@ def synthetic_set(
         replicate=task_size or DEFAULT_TASK_SIZE,
         context_tasks=context_tasks,
         batch_norm=batch_norm,
+        task_attributes=tasks,
     )
     labels = torch.as_tensor(np.asarray(classes), device=out.labels.device)[out.labels]
     weighter = getattr(assembly, "quality_weighter", None)
@@ -108,9 +117,10 @@ def concat(parts: list[TrainingSet]) -> TrainingSet:
     return TrainingSet(X, y, w)
 
 
-def _synthetic(
+def configured_synthetic_set(
     assembly: Any, data: ZSLData, classes: np.ndarray, n: int, config: EvalConfig, generator: torch.Generator
 ) -> TrainingSet:
+    """:func:`synthetic_set` with the synthesis settings of ``config`` (an ``EvalConfig``)."""
     return synthetic_set(
         assembly,
         data,
@@ -121,12 +131,15 @@ def _synthetic(
         task_size=config.task_size,
         context_tasks=config.context_tasks,
         batch_norm=config.synthesis_bn,
+        modulation_task=config.modulation_task,
     )
 
 
 def zsl_set(assembly: Any, data: ZSLData, config: EvalConfig, generator: torch.Generator) -> TrainingSet:
     """ZSL's training set: ``zsl_samples`` synthetic features of every unseen class."""
-    return _synthetic(assembly, data, data.unseen_classes, config.zsl_samples, config, generator)
+    return configured_synthetic_set(
+        assembly, data, data.unseen_classes, config.zsl_samples, config, generator
+    )
 
 
 def gzsl_set(assembly: Any, data: ZSLData, config: EvalConfig, generator: torch.Generator) -> TrainingSet:
@@ -135,8 +148,10 @@ def gzsl_set(assembly: Any, data: ZSLData, config: EvalConfig, generator: torch.
     unseen ones, so context tasks mix both) or the real ``trainval`` features."""
     if config.gzsl_seen == "synthetic":
         classes = np.concatenate([data.unseen_classes, data.seen_classes])
-        return _synthetic(assembly, data, classes, config.gzsl_samples, config, generator)
-    unseen = _synthetic(assembly, data, data.unseen_classes, config.gzsl_samples, config, generator)
+        return configured_synthetic_set(assembly, data, classes, config.gzsl_samples, config, generator)
+    unseen = configured_synthetic_set(
+        assembly, data, data.unseen_classes, config.gzsl_samples, config, generator
+    )
     dev = unseen.X.device
     seen = TrainingSet(
         torch.as_tensor(data.features[data.trainval], device=dev),

@@ -35,7 +35,7 @@ from modgen.config import SYNTHESIS_BN
 from modgen.errors import ConfigError, ShapeError
 from modgen.nn.blocks import pooled_batch_statistics
 
-__all__ = ["SyntheticFeatures", "synthesize", "default_chunk_classes"]
+__all__ = ["SyntheticFeatures", "synthesize", "default_chunk_classes", "nearest_seen_tasks"]
 
 # Elements of the widest activation ``(chunk, n, width)`` held at once by default.
 _CHUNK_ELEMENTS = 1 << 24
@@ -109,6 +109,33 @@ def _context_tasks(attrs: Tensor, size: int, count: int, generator: torch.Genera
     return out
 
 
+def nearest_seen_tasks(target: Any, seen: Any, size: int) -> Tensor:
+    """``(C, N, A)``: for each target class, the task of the ``N`` seen classes whose attributes
+    are nearest to its own (cosine), nearest first; ``N = min(size, number of seen classes)``.
+
+    A modulator has only ever met tasks of seen classes; this keeps it on them and leaves the
+    class's own attribute to the generator's input (``evaluation.modulation_task=nearest_seen``).
+
+    Example:
+        >>> seen = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        >>> nearest_seen_tasks(torch.tensor([[0.9, 0.1]]), seen, 2).tolist()
+        [[[1.0, 0.0], [1.0, 1.0]]]
+    """
+    target_t = torch.as_tensor(target, dtype=torch.float32)
+    seen_t = torch.as_tensor(seen, dtype=torch.float32).to(target_t.device)
+    if seen_t.ndim != 2 or seen_t.shape[0] < 1 or target_t.ndim != 2 or seen_t.shape[1] != target_t.shape[1]:
+        raise ShapeError(
+            f"nearest_seen_tasks: expected target (C, A) and seen (S >= 1, A), got "
+            f"{tuple(target_t.shape)} and {tuple(seen_t.shape)}"
+        )
+    n = min(_positive_int("size", size), seen_t.shape[0])
+    similarity = (
+        torch.nn.functional.normalize(target_t, dim=1) @ torch.nn.functional.normalize(seen_t, dim=1).T
+    )
+    order = similarity.topk(n, dim=1).indices  # ties: topk's order, deterministic on one device
+    return seen_t[order]
+
+
 class _MeanModulation:
     """The mean of several modulations' outputs: ``(j, o) -> mean_k m_k(j, o)``."""
 
@@ -140,6 +167,7 @@ def synthesize(
     chunk_classes: int | None = None,
     context_tasks: int = 0,
     batch_norm: str = "running",
+    task_attributes: Any = None,
 ) -> SyntheticFeatures:
     """Synthesise ``n_per_class`` features for each class.
 
@@ -157,6 +185,9 @@ def synthesize(
       task — applied as the mean of the ``K`` modulated outputs of each layer. In training the
       task encoder only ever saw tasks of ``N`` distinct classes; a lone class is outside that
       distribution.
+    * ``task_attributes``: a task of your choosing for each class, ``(C, N, A)`` (for example
+      the ``N`` seen classes nearest to it: :func:`nearest_seen_tasks`). The modulator sees only
+      these attributes; the generator's own input still carries the class's attribute.
 
     Where the generator's BatchNorm takes its statistics (``batch_norm``):
 
@@ -179,6 +210,8 @@ def synthesize(
         chunk_classes: classes per batch (default: :func:`default_chunk_classes`).
         context_tasks: ``K`` tasks of the expected modulation (0: each class alone).
         batch_norm: ``"running"`` or ``"batch"`` (above).
+        task_attributes: ``(C, N, A)``: the task whose modulation each class gets (above);
+            not together with ``context_tasks``.
 
     Returns:
         A :class:`SyntheticFeatures`.
@@ -186,7 +219,8 @@ def synthesize(
     Raises:
         ShapeError: ``class_attributes`` is not ``(C, attr_dim)``.
         ConfigError: a count is not a positive integer, ``sigma`` is negative or ``batch_norm``
-            is not ``running`` or ``batch``.
+            is not ``running`` or ``batch``, or ``task_attributes`` is given with
+            ``context_tasks``.
 
     Example:
         >>> from modgen.assembly import build_assembly
@@ -224,6 +258,16 @@ def synthesize(
     if isinstance(context_tasks, bool) or not isinstance(context_tasks, int) or context_tasks < 0:
         raise ConfigError(f"synthesize: context_tasks must be an integer >= 0, got {context_tasks!r}")
     tasks = _context_tasks(attrs_t, replicate, context_tasks, generator) if context_tasks else None
+    own = None
+    if task_attributes is not None:
+        if context_tasks:
+            raise ConfigError("synthesize: give task_attributes or context_tasks, not both")
+        own = torch.as_tensor(task_attributes).detach().to(device=device, dtype=torch.float32)
+        if own.ndim != 3 or own.shape[0] != C or own.shape[2] != A:
+            raise ShapeError(
+                f"synthesize: task_attributes must be ({C}, N, {A}) (one task per class), "
+                f"got shape {tuple(own.shape)}"
+            )
     decoder = getattr(assembly, "attribute_decoder", None)
     feats: list[Tensor] = []
     recs: list[Tensor] = []
@@ -231,7 +275,9 @@ def synthesize(
         for start in range(0, C, chunk):
             a = attrs_t[start : start + chunk]
             c = a.shape[0]
-            if tasks is None:
+            if own is not None:
+                modulation = assembly.modulator(own[start : start + chunk])
+            elif tasks is None:
                 modulation = assembly.modulator(a[:, None, :].expand(c, replicate, A))
             else:
                 modulation = _mean_modulation([assembly.modulator(t[start : start + chunk]) for t in tasks])

@@ -56,6 +56,22 @@ def class_ids(data: ZSLData, classes: str) -> list[int]:
     return [lookup[n] for n in names]
 
 
+def _run_synthesis_options(outcome: TrainOutcome, attributes: Any) -> dict[str, Any]:
+    """The synthesis task of the run's evaluation settings (``task_size``, ``modulation_task``)
+    for classes of these attributes."""
+    import torch
+
+    from modgen.evaluate.sets import DEFAULT_TASK_SIZE
+    from modgen.evaluate.synthesis import nearest_seen_tasks
+
+    evaluation = outcome.spec.evaluation
+    size = evaluation.task_size or DEFAULT_TASK_SIZE
+    if evaluation.modulation_task != "nearest_seen":
+        return {"replicate": size}
+    seen = torch.as_tensor(outcome.data.semantics[list(outcome.data.seen_classes)])
+    return {"replicate": size, "task_attributes": nearest_seen_tasks(torch.as_tensor(attributes), seen, size)}
+
+
 def _synthesize(
     outcome: TrainOutcome, ids: Sequence[int], n: int, sigma: float, seed: int
 ) -> SyntheticFeatures:
@@ -73,6 +89,7 @@ def _synthesize(
         sigma=sigma,
         generator=gen,
         batch_norm=outcome.spec.evaluation.synthesis_bn,
+        **_run_synthesis_options(outcome, semantics.cpu()),
     )
 
 
@@ -101,7 +118,8 @@ def synthesize_features(
     Class ids and names need the run's data, so not a bare assembly. The generation is the
     evaluation's (:func:`modgen.evaluate.synthesis.synthesize`, each class its own task), with the
     run's ``evaluation.sigma_test`` and ``evaluation.synthesis_bn`` unless ``sigma`` or
-    ``batch_norm`` is given.
+    ``batch_norm`` is given, and a loaded run's synthesis task (``evaluation.task_size``,
+    ``evaluation.modulation_task``) unless ``options`` say otherwise.
 
     Args:
         run: a run folder, a loaded run, or an assembly.
@@ -115,7 +133,7 @@ def synthesize_features(
             installed plugins).
         device: where a run folder's networks are loaded (``auto``: CUDA when available).
         batch_norm: ``"running"`` or ``"batch"`` (default: the run's ``evaluation.synthesis_bn``).
-        **options: ``replicate``, ``chunk_classes``, ``context_tasks`` of
+        **options: ``replicate``, ``chunk_classes``, ``context_tasks``, ``task_attributes`` of
             :func:`modgen.evaluate.synthesis.synthesize`.
 
     Returns:
@@ -185,6 +203,8 @@ def synthesize_features(
     params = next(iter(assembly.parameters()), None)
     where = params.device if params is not None else torch.device("cpu")
     evaluation = outcome.spec.evaluation if outcome is not None else None
+    if outcome is not None and not options.get("context_tasks"):
+        options = {**_run_synthesis_options(outcome, np.asarray(attributes, dtype=np.float32)), **options}
     made = synthesize(
         assembly,
         torch.as_tensor(np.asarray(attributes) if ids is not None else attributes),
