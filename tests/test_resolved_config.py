@@ -158,6 +158,24 @@ def test_load_run_and_synthesize_are_at_the_top(tmp_path):
     assert bare.features.shape == (3 * len(unseen), data.feature_dim)
     assert torch.isfinite(bare.features).all()
 
+    # a run evaluated with the nearest seen classes' task synthesises that way here too
+    import attrs
+
+    from modgen.evaluate.synthesis import nearest_seen_tasks, synthesize
+
+    spec = outcome.spec
+    nearest = attrs.evolve(spec, evaluation=attrs.evolve(spec.evaluation, modulation_task="nearest_seen"))
+    near_run = attrs.evolve(outcome, spec=nearest)
+    by_task = modgen.synthesize(near_run, "unseen", 4)
+    sem = torch.as_tensor(np.asarray(data.semantics, dtype=np.float32))
+    size = spec.evaluation.task_size
+    tasks = nearest_seen_tasks(sem[unseen], sem[[int(c) for c in data.seen_classes]], size)
+    expected = synthesize(
+        outcome.assembly, sem[unseen], 4, generator=torch.Generator().manual_seed(0), task_attributes=tasks
+    )
+    torch.testing.assert_close(by_task.features, expected.features)
+    assert not torch.allclose(by_task.features, by_name.features)
+
     with pytest.raises(ConfigError, match=r"class ids need the run's data"):
         modgen.synthesize(outcome.assembly, unseen, 2)
     with pytest.raises(DataError, match=r"class id 999 is not a class of"):
