@@ -247,6 +247,65 @@ def run_arms(
     return out
 
 
+def _one_seed(job: tuple[Any, ...]) -> dict[str, Any]:
+    """A worker of :func:`run_arms_parallel`: every arm of one seed, on one torch thread."""
+    import torch
+
+    from modgen.plugins import get_registries
+
+    arms, dataset, split, seed, workdir, overrides, quick, class_splits = job
+    torch.set_num_threads(1)
+    return run_arms(
+        arms,
+        dataset,
+        split,
+        [seed],
+        get_registries(entry_points=False),
+        workdir / f"seed{seed}",
+        overrides,
+        quick=quick,
+        class_splits=class_splits,
+    )
+
+
+def run_arms_parallel(
+    jobs: int,
+    arms: list[Arm],
+    dataset: str,
+    split: str,
+    seeds: list[int],
+    workdir: Path,
+    overrides: list[str],
+    quick: bool,
+    class_splits: list[int],
+) -> dict[str, Any]:
+    """:func:`run_arms` with the seeds spread over ``jobs`` worker processes (each runs every
+    arm of its seed, so arms that differ only in evaluation settings still share a model); the
+    results are merged in (class split, seed) order, the same as one process gives."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    work = [(arms, dataset, split, seed, workdir, overrides, quick, class_splits) for seed in seeds]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(pool.map(_one_seed, work))
+    out: dict[str, Any] = {"arms": {}, "floors": parts[0]["floors"], "floor": parts[0]["floor"]}
+    for arm in arms:
+        merged: dict[str, Any] = {"runs": [], "diverged": [], "seconds": []}
+        for part in parts:
+            got = part["arms"][arm.name]
+            for key in merged:
+                merged[key].extend(got[key])
+        order = sorted(range(len(merged["runs"])), key=lambda i: _key(merged["runs"][i]))
+        out["arms"][arm.name] = {
+            "recipe": arm.recipe,
+            "overrides": arm.overrides,
+            "runs": [merged["runs"][i] for i in order],
+            "diverged": sorted(merged["diverged"], key=lambda d: (d["split"], d["seed"])),
+            "seconds": [merged["seconds"][i] for i in order],
+        }
+    return out
+
+
 #: Fixed closed-form parameters on the validation view, which has no validation split of its own
 #: to select them on (the middle of the default grids).
 VIEW_FLOOR_PARAMS = {"eszsl": {"gamma": 1.0, "lambda": 1.0}, "ridge": {"alpha": 1.0}}
@@ -661,6 +720,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the positive control: percents of real unseen features, e.g. 0,2,5,10,20 (the first arm's recipe)",
     )
     p.add_argument("--set", action="append", default=[], help="override for every arm")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes, one torch thread each; a worker runs every arm of one seed (default 1)",
+    )
     p.add_argument("--key", default=None, help="docs block key (default science:<dataset>:<split>)")
     p.add_argument("--no-doc", action="store_true", help="write nothing into the repository (a dry run)")
     p.add_argument("--quick", action="store_true", help="tiny networks (implies --no-doc)")
@@ -688,6 +753,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--margin {args.margin}: must be > 0")
     if args.splits < 1:
         p.error(f"--splits {args.splits}: must be >= 1")
+    if args.jobs < 1:
+        p.error(f"--jobs {args.jobs}: must be >= 1")
     if args.smoke:
         args.quick = True
         args.dataset = args.dataset or "digits"
@@ -760,18 +827,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     class_splits = list(range(args.splits))
     command = "python benchmarks/science.py " + " ".join(argv)
     t0 = time.perf_counter()
+    # one torch thread a run: the thread policy would give wide networks two, and parallel
+    # workers would then oversubscribe the cores (an explicit --set run.threads=... wins)
+    overrides = ["run.threads=1", *args.set]
     with tempfile.TemporaryDirectory(prefix="modgen-science-") as tmp:
-        results = run_arms(
-            arms,
-            args.dataset,
-            args.split,
-            seeds,
-            registries,
-            Path(tmp),
-            args.set,
-            quick=args.quick,
-            class_splits=class_splits,
-        )
+        if args.jobs > 1:
+            results = run_arms_parallel(
+                args.jobs,
+                arms,
+                args.dataset,
+                args.split,
+                seeds,
+                Path(tmp),
+                overrides,
+                args.quick,
+                class_splits,
+            )
+        else:
+            results = run_arms(
+                arms,
+                args.dataset,
+                args.split,
+                seeds,
+                registries,
+                Path(tmp),
+                overrides,
+                quick=args.quick,
+                class_splits=class_splits,
+            )
     machine = machine_info("cpu")
     design = (
         f"{len(class_splits)} class split{'s' if len(class_splits) > 1 else ''} x {len(seeds)} paired seeds"

@@ -414,7 +414,13 @@ class AutoSizes:
     checkpoint: str = "last"  # evaluation.checkpoint: "val" where there are >= 2 validation classes
     attribute_skip: bool = True  # generator.attribute_skip (where the generator takes it)
     selection: str = "val"  # evaluation.selection: "none" with fewer than 2 validation classes
+    critic_lr: float = 1e-3  # the most the critic's Adam rate (trainer.beta1) may be at this width
 
+
+#: The critic's Adam rate (``trainer.beta1``) the ``auto`` preset allows at width 128; wider
+#: networks get at most ``CRITIC_LR_AT_128 * 128 / width`` (docs/benchmarks.md, "Divergence at
+#: width 512").
+CRITIC_LR_AT_128 = 1e-3
 
 #: The fewest validation classes on which the ``auto`` preset chooses the training length
 #: (``evaluation.checkpoint=val``). With 2 (the embedded data sets' splits) the criterion swings
@@ -439,6 +445,11 @@ def auto_sizes(shapes: DataShapes) -> AutoSizes:
       tenth of them. With at least :data:`MIN_VAL_CLASSES_FOR_CHECKPOINT` validation classes the
       evaluated checkpoint is chosen on them (``evaluation.checkpoint=val``: the selection model is scored at every checkpoint
       and the final model trains the best episode's count), so these counts are an upper bound.
+    * **The critic's learning rate** (``trainer.beta1``) at most ``1e-3 * 128 / width``
+      (:data:`CRITIC_LR_AT_128`): 1e-3 at 128 (the digits preset's), 2.5e-4 at 512. At width 512
+      the meta trainer's critic at 1e-3 diverged on 2 of the first 3 seeds of ImageNet-feature
+      fashion-mnist (its gradient penalty exploded first); a trainer whose critic rate is
+      already lower (``plain``: 1e-4) keeps it.
     * **A linear attribute path in G** (``generator.attribute_skip=true``, where the generator
       takes it): on the ImageNet-feature digits' validation view it lifted clswgan's cosine
       nearest-mean accuracy on the val classes by +35.7 [+13.4, +58.1] points and zsml's ZSL
@@ -492,7 +503,8 @@ def auto_sizes(shapes: DataShapes) -> AutoSizes:
         f"auto preset: {n_way}-way tasks ({classes} classes in the smaller training view), "
         f"{k_support}/{k_query} shots, {tasks} tasks an episode; widths {width}/{width // 2} and "
         f"{length} for {shapes.samples:,} training samples of {shapes.feature_dim}-d "
-        f"features; {why}; a linear attribute path in G"
+        f"features; {why}; a linear attribute path in G; the critic's learning rate at most "
+        f"{CRITIC_LR_AT_128 * 128 / width:g}"
     )
     return AutoSizes(
         width,
@@ -507,7 +519,18 @@ def auto_sizes(shapes: DataShapes) -> AutoSizes:
         checkpoint,
         True,
         selection,
+        CRITIC_LR_AT_128 * 128 / width,
     )
+
+
+def _trainer_setting(spec: RecipeSpec, registries: Registries, name: str) -> Any:
+    """The value ``spec``'s trainer would use for ``name`` (its own default where unset), or
+    ``None`` when the trainer has no such setting."""
+    from modgen.train.settings import settings_of
+
+    trainer = registries.trainer.get(spec.trainer.name)
+    settings = settings_of(trainer, spec.trainer.params, name=spec.trainer.name)
+    return settings.get(name) if isinstance(settings, dict) else getattr(settings, name, None)
 
 
 def auto_preset(spec: RecipeSpec, registries: Registries, *, shapes: DataShapes) -> RecipeSpec:
@@ -536,6 +559,9 @@ def auto_preset(spec: RecipeSpec, registries: Registries, *, shapes: DataShapes)
         registries,
         generator={"output_activation": sizes.output_activation, "attribute_skip": sizes.attribute_skip},
     )
+    critic_lr = _trainer_setting(tuned, registries, "beta1")
+    if critic_lr is not None and critic_lr > sizes.critic_lr:
+        tuned = tune(tuned, registries, trainer={"beta1": sizes.critic_lr})
     evaluation = evolve(tuned.evaluation, checkpoint=sizes.checkpoint)
     if sizes.selection == "none" and evaluation.selection == "val":
         evaluation = evolve(evaluation, selection="none")

@@ -87,6 +87,26 @@ def test_auto_sets_the_checkpoint_rule_in_the_spec(registries):
     assert spec.generator.params["attribute_skip"] is True
 
 
+@pytest.mark.parametrize(
+    "recipe, samples, beta1",
+    [
+        ("amaz", 1000, 1e-3),  # width 128: the meta trainer's own 1e-3, as in the digits preset
+        ("zsml", 8000, 5e-4),  # width 256
+        ("amaz", 30000, 2.5e-4),  # width 512: 1e-3 diverged on fashion-mnist's ImageNet features
+        ("clswgan", 30000, 1e-4),  # the plain trainer's critic is already slower: kept
+    ],
+)
+def test_the_critic_learning_rate_shrinks_with_the_width(registries, recipe, samples, beta1):
+    from modgen.recipes import auto_preset, builtin_recipes
+    from modgen.train.settings import settings_of
+
+    sizes = auto_sizes(shapes(samples=samples))
+    spec = auto_preset(builtin_recipes()[recipe](), registries, shapes=shapes(samples=samples))
+    trainer = registries.trainer.get(spec.trainer.name)
+    assert settings_of(trainer, spec.trainer.params, name=spec.trainer.name).beta1 == pytest.approx(beta1)
+    assert f"the critic's learning rate at most {sizes.critic_lr:g}" in sizes.reason
+
+
 def test_the_attribute_skip_adds_a_linear_path_and_is_off_in_the_recipes_own_sizes(registries):
     import torch
 

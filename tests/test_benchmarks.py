@@ -402,15 +402,27 @@ def test_science_quick_gives_paired_differences_and_the_floor():
 
 def test_science_splits_and_the_positive_control_at_smoke_size():
     """--splits runs (split x seed), analysed with the hierarchical interval; --control gives the
-    detection curve, its arms sharing one trained model per (split, seed)."""
+    detection curve, its arms sharing one trained model per (split, seed); --jobs spreads the
+    seeds over worker processes."""
     science = _load("science")
     out = science.main(
-        ["--smoke", "--splits", "2", "--control", "0,100", "--set", "evaluation.zsl_samples=20"]
+        [
+            "--smoke",
+            "--splits",
+            "2",
+            "--control",
+            "0,100",
+            "--set",
+            "evaluation.zsl_samples=20",
+            "--jobs",
+            "2",
+        ]
     )
     assert out["splits"] == [0, 1] and out["seeds"] == [0, 1] and out["primary"] == "zsl:svm"
     assert out["baseline"] == "p0" and set(out["arms"]) == {"p0", "p100"}
     runs = out["arms"]["p100"]["runs"]
-    assert sorted((r["preprocessing"].get("class_split", 0), r["seed"]) for r in runs) == [
+    # two worker processes, one seed each; merged in (split, seed) order as one process gives
+    assert [(r["preprocessing"].get("class_split", 0), r["seed"]) for r in runs] == [
         (0, 0),
         (0, 1),
         (1, 0),
