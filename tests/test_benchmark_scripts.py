@@ -44,6 +44,7 @@ SMOKE: dict[str, tuple[list[str], list[str]] | str] = {
     "stability.py": (["--smoke"], [TABLE, r"\| zsml \| svm \| \d"]),
     "startup.py": (["--smoke"], [TABLE, r"\| modgen --version \| \d"]),
     "threads.py": (["--smoke"], [TABLE, r"\| train \| \d", r"\| evaluate \| \d"]),
+    "probes/divergence_trace.py": (["--smoke"], [TABLE, r"\| 6 \| \d", r"Reached the last episode"]),
     "probes/closed_form_directions.py": (["--smoke"], [TABLE, r"real unseen class means"]),
     "probes/per_task_speed.py": (["--smoke"], [TABLE, r"\| task-vmap \| \d", r"\| reference \| \d"]),
     "probes/imagenet_floor.py": (["--smoke"], [TABLE, r"\| eszsl \| \d", r"\| test split \| \d"]),
