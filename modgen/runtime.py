@@ -62,6 +62,11 @@ def resolve_device(device: Any, *, key: str = "device") -> torch.device:
 #: a shared 2-core machine); bigger ones use the cores they are given.
 SMALL_NETWORK_PARAMS = 2_000_000
 
+#: Parameters from which a run's networks are GPU-sized (the paper's: 21M for clswgan, 64M for
+#: amaz at AWA2's shapes; the ``auto`` preset's widest, 512, stays under 10M); on a CPU such a run
+#: gets a one-line hint (:func:`cpu_size_hint`).
+GPU_SIZED_PARAMS = 20_000_000
+
 
 def available_cores() -> int:
     """CPU cores this process may run on (its affinity mask where the OS has one)."""
@@ -155,3 +160,21 @@ def machine_name(device: Any) -> str:
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
     return f"{platform.processor() or platform.machine()} ({available_cores()} cores)"
+
+
+def cpu_size_hint(device: torch.device, n_params: int | None, episodes: Any) -> str | None:
+    """One line for a GPU-sized run about to train on a CPU (``None`` otherwise).
+
+    Example:
+        >>> cpu_size_hint(torch.device("cpu"), 64_000_000, 15000)[:43]
+        'GPU-sized networks on a CPU: 64M parameters'
+        >>> cpu_size_hint(torch.device("cpu"), 3_000_000, 2000) is None
+        True
+    """
+    if device.type != "cpu" or n_params is None or n_params < GPU_SIZED_PARAMS:
+        return None
+    return (
+        f"GPU-sized networks on a CPU: {n_params / 1e6:.0f}M parameters, {episodes} episodes (the "
+        "paper's sizes); this takes hours here. `--preset auto` sizes the networks from the data; "
+        "`--device cuda` runs on a GPU"
+    )

@@ -195,3 +195,20 @@ def test_import_modgen_stays_light_and_reaches_the_component_packages():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split("\n")[:2] == ["False", "AttributeModulator modgen.classify modgen.evaluate"], out
+
+
+def test_gpu_sized_networks_on_a_cpu_get_a_one_line_hint(tmp_path, monkeypatch):
+    """A run whose networks are GPU-sized (here: the threshold lowered under the tiny preset's)
+    says so before training on a CPU, with the way out; a small run says nothing."""
+    import modgen.runtime as runtime
+
+    app = build_app(plugin_commands=False)
+    args = ["train", "--recipe", "amaz", *FAST, "--preset", "tiny", "--no-eval", "--device", "cpu"]
+    quiet = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert quiet.exit_code == 0, quiet.output
+    assert "GPU-sized" not in quiet.output
+    monkeypatch.setattr(runtime, "GPU_SIZED_PARAMS", 1)
+    hinted = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b")])
+    assert hinted.exit_code == 0, hinted.output
+    line = next(x for x in hinted.output.splitlines() if "GPU-sized networks on a CPU" in x)
+    assert "--preset auto" in line and "--device cuda" in line

@@ -150,7 +150,7 @@ def run(
         TrainingDivergedError, CheckpointError, DataError: see :func:`modgen.train.loop.train`.
     """
     from modgen.distributed import setup_distributed
-    from modgen.runtime import apply_threads, resolve_device
+    from modgen.runtime import apply_threads, cpu_size_hint, resolve_device
 
     say = log or (lambda _line: None)
     spec = validate_spec(spec, registries)
@@ -173,6 +173,9 @@ def run(
     threads = apply_threads(spec.run.threads, device, n_params)  # once, for every network of the run
     if dist.is_main:
         _log_setup(spec, device, n_params)
+        hint = cpu_size_hint(device, n_params, spec.trainer.params.get("episodes"))
+        if hint is not None and not resume:
+            logging.getLogger("modgen").warning(hint)
     started: list[int] = []
 
     def on_start(_episode: int) -> None:
