@@ -622,6 +622,42 @@ def retable(
     return {**payload, "baseline": baseline, "markdown": table}
 
 
+#: Points above chance the unseen classes' nearest synthetic class mean must reach to count as
+#: transfer (issue 21's target: chance + 15).
+TRANSFER_MARGIN = 15.0
+
+
+def fit_report(path: Path) -> str:
+    """Each arm's per-seed fit in a saved results JSON: the nearest synthetic class mean (cosine)
+    on the seen classes beside the ceiling the real seen class means reach on the same samples
+    (``ncm_cosine_seen_real``), and on the unseen classes against chance + :data:`TRANSFER_MARGIN`;
+    seeds that diverged are counted, never dropped silently."""
+    payload = _load(path, "--fit")
+    out = [f"{path.name} (commit {payload['commit']}, {payload['dataset']}, {payload['split']})"]
+    for name, arm in payload["arms"].items():
+        runs = arm["runs"]
+        if not runs:
+            out.append(f"  {name}: no finished run; diverged {len(arm.get('diverged', []))}")
+            continue
+        seen = [r["quality"]["ncm_cosine_seen"] for r in runs]
+        real = [r["quality"].get("ncm_cosine_seen_real", float("nan")) for r in runs]
+        unseen = [r["quality"]["ncm_cosine_unseen"] for r in runs]
+        per_class = next(iter(runs[0]["zsl_per_class"].values()))  # the unseen classes' accuracies
+        chance = 100.0 / len(per_class)
+        share = [s / c for s, c in zip(seen, real, strict=True)]
+        target = chance + TRANSFER_MARGIN
+        out.append(
+            f"  {name}: seeds {[int(r['seed']) for r in runs]}; diverged {len(arm.get('diverged', []))}\n"
+            f"    NCM seen {[round(x, 1) for x in seen]} (mean {sum(seen) / len(seen):.1f}; real means "
+            f"{sum(real) / len(real):.1f}; share of that ceiling min {min(share):.2f}, mean "
+            f"{sum(share) / len(share):.2f})\n"
+            f"    NCM unseen {[round(x, 1) for x in unseen]} (mean {sum(unseen) / len(unseen):.1f}, min "
+            f"{min(unseen):.1f}; chance {chance:.1f}; seeds at or above chance + {TRANSFER_MARGIN:g}: "
+            f"{sum(u >= target for u in unseen)} of {len(unseen)})"
+        )
+    return "\n".join(out)
+
+
 def _doc_key(path: Path, payload: dict[str, Any]) -> str:
     """The docs block a results file belongs to: its recorded ``key``, else the block of
     docs/benchmarks.md whose name gives the file's name."""
@@ -748,6 +784,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="recompute results JSONs' statistics from their per-seed values and rewrite them and their docs "
         "blocks (all files from one clean commit)",
     )
+    p.add_argument(
+        "--fit",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="print each arm's per-seed fit of saved results JSONs: nearest synthetic class mean on "
+        "the seen classes against the real means' ceiling, on the unseen against chance + 15, "
+        "diverged seeds (no training; writes nothing)",
+    )
     args = p.parse_args(argv)
     if not args.margin > 0:
         p.error(f"--margin {args.margin}: must be > 0")
@@ -765,7 +810,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.seeds = args.seeds or (2 if args.smoke else 10)
     args.classifiers = args.classifiers or ("svm" if args.smoke else "softmax,svm")
     args.no_doc = args.no_doc or args.quick
-    if args.reanalyse is not None:
+    if args.reanalyse is not None or args.fit is not None:
         return args
     if args.control is not None:
         try:
@@ -800,6 +845,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     user_classifiers = (
         [c for c in (args.classifiers or "").split(",") if c] if "--classifiers" in argv else None
     )
+    if args.fit is not None:
+        lines = [fit_report(path) for path in args.fit]
+        print("\n\n".join(lines))
+        return {"fit": lines}
     if args.reanalyse is not None:
         commit = commit_for(not args.no_doc)  # once: the first rewritten file makes the tree dirty
         done = [

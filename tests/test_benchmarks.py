@@ -514,3 +514,23 @@ def test_committed_results_come_from_clean_commits():
     page = (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")
     assert not dirty, f"results recorded from a dirty tree: {dirty}"
     assert "+dirty" not in page, "docs/benchmarks.md holds a table measured on a dirty tree"
+
+
+def test_science_fit_reports_each_seed_against_the_ceiling_and_chance():
+    """--fit reads a committed results JSON (no training): per arm, the seen classes' nearest
+    synthetic mean beside the real means' ceiling, and the unseen classes against chance + 15."""
+
+    science = _load("science")
+    path = Path(__file__).resolve().parents[1] / "benchmarks/results/science-digits-imagenet-test.json"
+    payload = json.loads(path.read_text())
+    out = science.main(["--fit", str(path)])
+    text = out["fit"][0]
+    runs = payload["arms"]["zsml"]["runs"]
+    seen = [round(r["quality"]["ncm_cosine_seen"], 1) for r in runs]
+    assert f"NCM seen {seen}" in text
+    real = sum(r["quality"]["ncm_cosine_seen_real"] for r in runs) / len(runs)
+    assert f"real means {real:.1f}" in text
+    unseen = [r["quality"]["ncm_cosine_unseen"] for r in runs]
+    above = sum(u >= 100 / 3 + 15 for u in unseen)
+    assert f"chance 33.3; seeds at or above chance + 15: {above} of {len(unseen)}" in text
+    assert text.count("diverged 0") == len(payload["arms"])
