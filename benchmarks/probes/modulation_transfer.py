@@ -45,7 +45,7 @@ def measure(seed: int, dataset: str, overrides: list[str], out: Path, *, smoke: 
     spec = resolve_spec(registries, "amaz", dataset=dataset, overrides=[*overrides, f"run.seed={seed}"])
     if smoke:
         spec = tiny(spec, registries)
-    view = load_dataset(registries, spec.data).validation_view()
+    view = load_dataset(registries, selection_spec(spec).data)  # scaled on the train classes, as the pipeline
     model = train_or_load(
         selection_spec(spec), registries, out / f"s{seed}", view, device=torch.device("cpu")
     )

@@ -63,7 +63,7 @@ def curve(
     spec = resolve_spec(registries, recipe, dataset=dataset, overrides=sets)
     if smoke:
         spec = tiny(spec, registries)
-    view = load_dataset(registries, spec.data).validation_view()
+    view = load_dataset(registries, selection_spec(spec).data)  # scaled on the train classes, as the pipeline
     test = TestSplit.of(view, "cpu")
     trainval = np.asarray(view.trainval)
     real = real_class_means(
