@@ -332,7 +332,8 @@ class EvalConfig:
         if value != "own" and self.context_tasks:
             raise ConfigError(
                 f"evaluation.modulation_task={value!r} and evaluation.context_tasks="
-                f"{self.context_tasks} both choose the synthesis task; set one of them"
+                f"{self.context_tasks} both choose the synthesis task; set one of them "
+                "(evaluation.modulation_task=own to keep context_tasks)"
             )
 
     @retrieval_k.validator

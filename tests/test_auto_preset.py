@@ -208,3 +208,26 @@ def test_a_folder_with_one_val_class_trains_and_evaluates_under_auto(tmp_path):
     assert result.exit_code == 0, result.output
     assert "too few to choose on" in result.output
     assert "ZSL top-1" in result.output
+
+
+def test_auto_modulates_by_the_nearest_seen_classes_task_where_there_is_a_modulator(registries):
+    imagenet = ["data.options.features=imagenet"]
+    tasks = {
+        recipe: resolve_spec(
+            registries, recipe, dataset="digits", overrides=imagenet
+        ).evaluation.modulation_task
+        for recipe in ("amaz", "zsml", "clswgan")
+    }
+    assert tasks == {"amaz": "nearest_seen", "zsml": "own", "clswgan": "own"}
+    # the digits' own preset (64-d pixels) and the recipe's own sizes keep the paper's task
+    assert resolve_spec(registries, "amaz", dataset="digits").evaluation.modulation_task == "own"
+    # context tasks asked for choose the synthesis task themselves: no conflict with the preset
+    ctx = resolve_spec(
+        registries, "amaz", dataset="digits", overrides=[*imagenet, "evaluation.context_tasks=5"]
+    ).evaluation
+    assert (ctx.modulation_task, ctx.context_tasks) == ("own", 5)
+    own = resolve_spec(
+        registries, "amaz", dataset="digits", overrides=[*imagenet, "evaluation.modulation_task=own"]
+    )
+    assert own.evaluation.modulation_task == "own"
+    assert "nearest seen classes' task" in auto_sizes(shapes()).reason

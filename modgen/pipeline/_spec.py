@@ -144,6 +144,12 @@ def _apply_preset(spec: RecipeSpec, registries: Registries, name: str, data: Rec
         spec = preset(spec, registries)
     if not isinstance(spec, RecipeSpec):
         raise PluginError(f"preset {name!r} returned {type(spec).__name__}, expected a RecipeSpec")
+    if data.evaluation.context_tasks and spec.evaluation.modulation_task != data.evaluation.modulation_task:
+        # context tasks asked for (--set evaluation.context_tasks=K) choose the synthesis task
+        # themselves: the preset's modulation_task gives way instead of conflicting with them
+        spec = evolve(
+            spec, evaluation=evolve(spec.evaluation, modulation_task=data.evaluation.modulation_task)
+        )
     return spec
 
 
