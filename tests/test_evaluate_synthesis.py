@@ -207,14 +207,10 @@ def test_synthesis_batch_norm_option_is_validated_and_threaded_from_the_config(c
     assert EvalConfig().synthesis_bn == "running"
 
 
-def test_evaluation_synthesis_bn_reaches_every_synthesis_of_the_evaluation(monkeypatch):
-    import modgen.evaluate.sets as sets
-    from modgen.config import EvalConfig
-    from modgen.data.digits import load_digits_zsl
-
-    data = load_digits_zsl()
+def _small_amaz_for(data):
+    """A small amaz assembly sized for ``data``."""
     spec = apply_overrides(amaz(), ["generator.hidden=16", "modulator.hidden=8"])
-    asm = build_assembly(
+    return build_assembly(
         spec,
         get_registries(entry_points=False),
         attr_dim=data.attr_dim,
@@ -222,6 +218,15 @@ def test_evaluation_synthesis_bn_reaches_every_synthesis_of_the_evaluation(monke
         num_classes=len(data.seen_classes),
         seed=0,
     )
+
+
+def test_evaluation_synthesis_bn_reaches_every_synthesis_of_the_evaluation(monkeypatch):
+    import modgen.evaluate.sets as sets
+    from modgen.config import EvalConfig
+    from modgen.data.digits import load_digits_zsl
+
+    data = load_digits_zsl()
+    asm = _small_amaz_for(data)
     calls = []
 
     def recording(*args, **kwargs):
@@ -290,15 +295,7 @@ def test_modulation_task_is_validated_and_reaches_the_evaluation_synthesis(monke
         EvalConfig(modulation_task="nearest_seen", context_tasks=3)
     assert EvalConfig().modulation_task == "own"
     data = load_digits_zsl()
-    spec = apply_overrides(amaz(), ["generator.hidden=16", "modulator.hidden=8"])
-    asm = build_assembly(
-        spec,
-        get_registries(entry_points=False),
-        attr_dim=data.attr_dim,
-        feature_dim=data.feature_dim,
-        num_classes=len(data.seen_classes),
-        seed=0,
-    )
+    asm = _small_amaz_for(data)
     seen_calls = []
 
     def recording(*args, **kwargs):
