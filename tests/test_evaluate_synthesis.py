@@ -207,6 +207,18 @@ def test_synthesis_batch_norm_option_is_validated_and_threaded_from_the_config(c
     assert EvalConfig().synthesis_bn == "running"
 
 
+def _record_synthesis(monkeypatch, sets, key):
+    """The ``key`` argument of every ``synthesize`` call the evaluation's sets make, in order."""
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs[key])
+        return synthesize(*args, **kwargs)
+
+    monkeypatch.setattr(sets, "synthesize", recording)
+    return calls
+
+
 def _small_amaz_for(data):
     """A small amaz assembly sized for ``data``."""
     spec = apply_overrides(amaz(), ["generator.hidden=16", "modulator.hidden=8"])
@@ -227,13 +239,7 @@ def test_evaluation_synthesis_bn_reaches_every_synthesis_of_the_evaluation(monke
 
     data = load_digits_zsl()
     asm = _small_amaz_for(data)
-    calls = []
-
-    def recording(*args, **kwargs):
-        calls.append(kwargs["batch_norm"])
-        return synthesize(*args, **kwargs)
-
-    monkeypatch.setattr(sets, "synthesize", recording)
+    calls = _record_synthesis(monkeypatch, sets, "batch_norm")
     for which in ("batch", "running"):
         config = EvalConfig(synthesis_bn=which, zsl_samples=4, gzsl_samples=4)
         sets.zsl_set(asm, data, config, torch.Generator().manual_seed(0))
@@ -296,13 +302,7 @@ def test_modulation_task_is_validated_and_reaches_the_evaluation_synthesis(monke
     assert EvalConfig().modulation_task == "own"
     data = load_digits_zsl()
     asm = _small_amaz_for(data)
-    seen_calls = []
-
-    def recording(*args, **kwargs):
-        seen_calls.append(kwargs["task_attributes"])
-        return synthesize(*args, **kwargs)
-
-    monkeypatch.setattr(sets, "synthesize", recording)
+    seen_calls = _record_synthesis(monkeypatch, sets, "task_attributes")
     config = EvalConfig(modulation_task="nearest_seen", task_size=2, zsl_samples=4)
     sets.zsl_set(asm, data, config, torch.Generator().manual_seed(0))
     semantics = torch.as_tensor(data.semantics)

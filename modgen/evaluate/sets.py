@@ -32,6 +32,7 @@ __all__ = [
     "TrainingSet",
     "synthetic_set",
     "configured_synthetic_set",
+    "modulation_tasks",
     "concat",
     "zsl_set",
     "gzsl_set",
@@ -62,6 +63,18 @@ class TrainingSet:
         return torch.stack([self.X[self.y == int(c)].mean(0) for c in classes])
 
 
+def modulation_tasks(
+    data: ZSLData, class_attrs: Any, modulation_task: str, task_size: int
+) -> torch.Tensor | None:
+    """The per-class synthesis tasks ``modulation_task`` asks for (``synthesize``'s
+    ``task_attributes``): ``None`` for ``own``; for ``nearest_seen`` the ``task_size`` (0: the
+    default) classes of ``data.seen_classes`` nearest to each class."""
+    if modulation_task != "nearest_seen":
+        return None
+    seen_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(data.seen_classes))]
+    return nearest_seen_tasks(torch.as_tensor(class_attrs), seen_attrs, task_size or DEFAULT_TASK_SIZE)
+
+
 def synthetic_set(
     assembly: Any,
     data: ZSLData,
@@ -83,10 +96,7 @@ def synthetic_set(
     :func:`~modgen.evaluate.synthesis.nearest_seen_tasks`).
     """
     class_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(classes))]
-    tasks = None
-    if modulation_task == "nearest_seen":
-        seen_attrs = torch.as_tensor(data.semantics)[torch.as_tensor(np.asarray(data.seen_classes))]
-        tasks = nearest_seen_tasks(class_attrs, seen_attrs, task_size or DEFAULT_TASK_SIZE)
+    tasks = modulation_tasks(data, class_attrs, modulation_task, task_size)
     out = synthesize(
         assembly,
         class_attrs,

@@ -59,17 +59,12 @@ def class_ids(data: ZSLData, classes: str) -> list[int]:
 def _run_synthesis_options(outcome: TrainOutcome, attributes: Any) -> dict[str, Any]:
     """The synthesis task of the run's evaluation settings (``task_size``, ``modulation_task``)
     for classes of these attributes."""
-    import torch
-
-    from modgen.evaluate.sets import DEFAULT_TASK_SIZE
-    from modgen.evaluate.synthesis import nearest_seen_tasks
+    from modgen.evaluate.sets import DEFAULT_TASK_SIZE, modulation_tasks
 
     evaluation = outcome.spec.evaluation
-    size = evaluation.task_size or DEFAULT_TASK_SIZE
-    if evaluation.modulation_task != "nearest_seen":
-        return {"replicate": size}
-    seen = torch.as_tensor(outcome.data.semantics[list(outcome.data.seen_classes)])
-    return {"replicate": size, "task_attributes": nearest_seen_tasks(torch.as_tensor(attributes), seen, size)}
+    tasks = modulation_tasks(outcome.data, attributes, evaluation.modulation_task, evaluation.task_size)
+    options: dict[str, Any] = {"replicate": evaluation.task_size or DEFAULT_TASK_SIZE}
+    return options if tasks is None else {**options, "task_attributes": tasks}
 
 
 def _synthesize(
